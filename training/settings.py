@@ -1,0 +1,154 @@
+"""The one settings object of refit, read from `REFIT_*` environment variables.
+
+It lives in `training`, the lowest layer, because every layer reads it and the
+layering rule (service -> monitoring -> training) lets everyone import from here.
+Nothing is read at import time: call `get_settings()` where a value is needed.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_BASE_MODEL = "packaged:all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    """Every knob of refit. Each field is `REFIT_<FIELD NAME>` in the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="REFIT_", env_file=None, extra="ignore", validate_default=True
+    )
+
+    # --- where things live -------------------------------------------------
+    state_dir: Path | None = Field(
+        default=None,
+        description="Folder for refit's own state (champion pointer, reports). "
+        "Defaults to `refit/` inside the BentoML home, so that one BENTOML_HOME "
+        "holds a consistent model store and champion.",
+    )
+    model_name: str = Field(
+        default="refit-classifier",
+        pattern=r"^[a-z0-9][a-z0-9_.-]*$",
+        description="Name of the model in the BentoML model store; every training run "
+        "adds a version of it.",
+    )
+
+    # --- data ----------------------------------------------------------------
+    text_column: str = Field(default="text", description="Column holding the input text.")
+    label_column: str = Field(default="label", description="Column holding the class label.")
+    min_examples_per_class: int = Field(
+        default=10, ge=2, description="A class with fewer labelled rows is refused."
+    )
+    validation_fraction: float = Field(
+        default=0.1, gt=0, lt=0.5, description="Share of rows held out for model selection."
+    )
+    test_fraction: float = Field(
+        default=0.1, gt=0, lt=0.5, description="Share of rows held out for the final report."
+    )
+    generated_rows: int = Field(
+        default=5000,
+        ge=200,
+        description="Rows of the built-in customer-support dataset used when no data "
+        "file is given.",
+    )
+
+    # --- fine-tuning ---------------------------------------------------------
+    base_model: str = Field(
+        default=DEFAULT_BASE_MODEL,
+        description="Model to fine-tune: the packaged all-MiniLM-L6-v2 (default), a local "
+        "Hugging Face model folder, or a hub id (needs network).",
+    )
+    epochs: int = Field(default=3, ge=1, le=100, description="Passes over the training split.")
+    learning_rate: float = Field(default=1e-4, gt=0, lt=1, description="Peak AdamW learning rate.")
+    batch_size: int = Field(default=32, ge=1, le=4096, description="Training batch size.")
+    max_length: int = Field(
+        default=128, ge=8, le=8192, description="Tokens kept per text; longer texts are truncated."
+    )
+    seed: int = Field(default=42, description="Seed for splits, shuffling and initialisation.")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto", description="Where to train and serve; auto picks CUDA when present."
+    )
+
+    # --- serving -------------------------------------------------------------
+    host: str = Field(default="127.0.0.1", description="Address `refit serve` binds.")
+    port: int = Field(default=3000, ge=1, le=65535, description="Port `refit serve` binds.")
+    workers: int = Field(
+        default=1, ge=1, le=64, description="BentoML worker processes serving the model."
+    )
+    torch_threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="Intra-op threads per worker; default is the CPU count divided by workers.",
+    )
+    max_batch_size: int = Field(
+        default=64, ge=1, le=4096, description="Most texts one adaptive batch may hold."
+    )
+    max_latency_ms: int = Field(
+        default=2000,
+        ge=10,
+        description="Latency budget of the adaptive batcher; requests predicted to exceed "
+        "it are shed. Set well above one full batch's compute time.",
+    )
+    max_batch_tokens: int = Field(
+        default=16384,
+        ge=64,
+        description="Most padded tokens in one forward pass; a larger adaptive batch is "
+        "cut into length buckets that fit.",
+    )
+    max_texts_per_request: int = Field(
+        default=64, ge=1, le=4096, description="Most texts accepted in one /classify request."
+    )
+    max_text_chars: int = Field(
+        default=4000, ge=1, le=1_000_000, description="Most characters accepted in one text."
+    )
+    request_timeout_s: float = Field(
+        default=60, gt=0, description="A request still unanswered after this gets a 504."
+    )
+
+    @field_validator("base_model")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must name a model: a folder, a hub id, or " + DEFAULT_BASE_MODEL)
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _splits_leave_training_data(self) -> Settings:
+        if self.validation_fraction + self.test_fraction >= 0.6:
+            raise ValueError(
+                "validation_fraction + test_fraction must stay below 0.6 so that most "
+                "rows are left for training"
+            )
+        return self
+
+    def resolved_state_dir(self) -> Path:
+        if self.state_dir is not None:
+            return self.state_dir
+        return bentoml_home() / "refit"
+
+    def resolved_torch_threads(self) -> int:
+        if self.torch_threads is not None:
+            return self.torch_threads
+        return max(1, (os.cpu_count() or 1) // self.workers)
+
+
+def bentoml_home() -> Path:
+    """BentoML's home folder, as BentoML itself resolves it."""
+    return Path(os.environ.get("BENTOML_HOME", Path.home() / "bentoml")).expanduser()
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings, built on first use."""
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings so the next `get_settings()` re-reads the environment."""
+    get_settings.cache_clear()
