@@ -1,0 +1,111 @@
+"""Terminal rendering of evaluation results with rich, for `refit evaluate`.
+
+Numbers are rounded here and only here: the report keeps full precision so that
+JSON output and comparisons between runs are not distorted by display choices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.table import Table
+
+from training.metrics import ClassificationMetrics, EvaluationReport, SliceMetrics
+
+# Confusion-matrix columns repeat every label, so long labels would make the table
+# wider than a terminal; rows keep full labels since they occupy one column only.
+_MAX_LABEL_WIDTH = 12
+_WEAK_MARKER = "▼ weak"
+_SMALL_MARKER = "small"
+
+
+def _num(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def abbreviate_labels(labels: Sequence[str], width: int = _MAX_LABEL_WIDTH) -> list[str]:
+    """Shorten labels to `width` characters, keeping them distinct."""
+    short = [label if len(label) <= width else label[: width - 1] + "…" for label in labels]
+    seen: dict[str, int] = {}
+    for name in short:
+        seen[name] = seen.get(name, 0) + 1
+    # Two labels sharing a prefix would otherwise get the same header; number them.
+    return [f"{name}#{i}" if seen[name] > 1 else name for i, name in enumerate(short, start=1)]
+
+
+def _summary_table(metrics: ClassificationMetrics, title: str) -> Table:
+    table = Table(title=f"{title}: summary")
+    for header in ("n", "accuracy", "macro F1", "micro F1", "weighted F1", "ECE"):
+        table.add_column(header, justify="right")
+    table.add_row(
+        str(metrics.n),
+        _num(metrics.accuracy),
+        _num(metrics.macro_f1),
+        _num(metrics.micro_f1),
+        _num(metrics.weighted_f1),
+        _num(metrics.ece),
+    )
+    return table
+
+
+def _per_class_table(metrics: ClassificationMetrics, title: str) -> Table:
+    table = Table(title=f"{title}: per class")
+    table.add_column("label")
+    for header in ("precision", "recall", "F1", "support"):
+        table.add_column(header, justify="right")
+    for label in metrics.labels:
+        scores = metrics.per_class[label]
+        table.add_row(
+            label, _num(scores.precision), _num(scores.recall), _num(scores.f1), str(scores.support)
+        )
+    return table
+
+
+def _confusion_table(metrics: ClassificationMetrics, title: str) -> Table:
+    table = Table(
+        title=f"{title}: confusion matrix", caption="rows: true label, columns: predicted"
+    )
+    table.add_column("true \\ pred")
+    for header in abbreviate_labels(metrics.labels):
+        table.add_column(header, justify="right")
+    for label, row in zip(metrics.labels, metrics.confusion_matrix, strict=True):
+        table.add_row(label, *(str(count) for count in row))
+    return table
+
+
+def _slice_marker(item: SliceMetrics, weakest: set[tuple[str, str]]) -> str:
+    if (item.column, item.value) in weakest:
+        return _WEAK_MARKER
+    return _SMALL_MARKER if item.small else ""
+
+
+def _slices_table(report: EvaluationReport, title: str) -> Table:
+    table = Table(title=f"{title}: slices", caption=f"{_WEAK_MARKER}: macro F1 well below overall")
+    table.add_column("column")
+    table.add_column("value")
+    for header in ("n", "accuracy", "macro F1"):
+        table.add_column(header, justify="right")
+    table.add_column("")
+    weakest = {(s.column, s.value) for s in report.weakest_slices}
+    for item in report.slices:
+        table.add_row(
+            item.column,
+            item.value,
+            str(item.metrics.n),
+            _num(item.metrics.accuracy),
+            _num(item.metrics.macro_f1),
+            _slice_marker(item, weakest),
+        )
+    return table
+
+
+def evaluation_tables(report: EvaluationReport, *, title: str = "Evaluation") -> list[Table]:
+    """Summary, per-class, confusion-matrix and (when there are slices) slice tables."""
+    tables = [
+        _summary_table(report.overall, title),
+        _per_class_table(report.overall, title),
+        _confusion_table(report.overall, title),
+    ]
+    if report.slices:
+        tables.append(_slices_table(report, title))
+    return tables
