@@ -1,0 +1,107 @@
+"""The batch-first predictor: bucketing, batch == single, truncation, order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from training.inference import TextClassifier, plan_buckets
+
+LABELS = ["alpha", "beta", "gamma"]
+
+
+@pytest.fixture(scope="module")
+def classifier(tiny_base_model: Path) -> TextClassifier:
+    torch.manual_seed(1)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        tiny_base_model,
+        num_labels=3,
+        id2label=dict(enumerate(LABELS)),
+        label2id={label: i for i, label in enumerate(LABELS)},
+    )
+    # A random model scores every text almost alike; scaling the pooler and the head
+    # spreads the scores so that comparisons at 1e-4 below are meaningful.
+    with torch.no_grad():
+        model.bert.pooler.dense.weight.mul_(20)
+        model.classifier.weight.mul_(50)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base_model)
+    return TextClassifier(model, tokenizer, max_length=32, device=torch.device("cpu"))
+
+
+TEXTS = [
+    "refund my money please",
+    "my parcel has not arrived and the tracking page has said in transit for nine days now",
+    "hi",
+    "password reset please, locked out",
+    "I cannot log in since the last update, the app says my password is wrong",
+    "cancel",
+    "why was I charged twice this month? " * 6,
+]
+
+
+def test_buckets_cover_every_item_once_and_respect_the_token_budget() -> None:
+    lengths = np.array([5, 120, 7, 6, 118, 30, 5, 64])
+    buckets = plan_buckets(lengths, max_batch_tokens=256, overhead_tokens=48)
+    flat = np.concatenate(buckets)
+    assert sorted(flat.tolist()) == list(range(len(lengths)))
+    for bucket in buckets:
+        assert len(bucket) * lengths[bucket].max() <= 256 or len(bucket) == 1
+
+
+def test_buckets_separate_short_from_long_items() -> None:
+    lengths = np.array([4, 4, 4, 4, 100, 4, 100, 4])
+    buckets = plan_buckets(lengths, max_batch_tokens=10_000, overhead_tokens=48)
+    as_sets = [set(lengths[b].tolist()) for b in buckets]
+    assert as_sets == [{4}, {100}]
+
+
+def test_high_overhead_keeps_one_bucket() -> None:
+    """On a GPU a forward pass costs more than padding: everything fits in one bucket."""
+    lengths = np.array([4, 100, 7, 60])
+    assert len(plan_buckets(lengths, max_batch_tokens=10_000, overhead_tokens=8192)) == 1
+
+
+def test_batched_predictions_equal_single_predictions(classifier: TextClassifier) -> None:
+    batched = classifier.predict(TEXTS)
+    for i, text in enumerate(TEXTS):
+        single = classifier.predict([text])
+        assert single.label_ids[0] == batched.label_ids[i]
+        np.testing.assert_allclose(single.probs[0], batched.probs[i], atol=1e-4)
+
+
+def test_predictions_keep_input_order(classifier: TextClassifier) -> None:
+    forward = classifier.predict(TEXTS).probs
+    backward = classifier.predict(TEXTS[::-1]).probs[::-1]
+    np.testing.assert_allclose(forward, backward, atol=1e-4)
+
+
+def test_probabilities_sum_to_one_and_labels_come_from_config(
+    classifier: TextClassifier,
+) -> None:
+    out = classifier.predict(TEXTS)
+    np.testing.assert_allclose(out.probs.sum(axis=1), 1.0, atol=1e-5)
+    assert classifier.labels == tuple(LABELS)
+    # Texts must score differently, or the batch == single comparison proves nothing.
+    assert np.ptp(out.probs[:, 0]) > 1e-3
+
+
+def test_long_texts_are_truncated_and_flagged(classifier: TextClassifier) -> None:
+    out = classifier.predict(["short one", "word " * 200])
+    assert out.truncated.tolist() == [False, True]
+    assert out.n_tokens[1] == classifier.max_length
+    assert out.n_tokens[0] < classifier.max_length
+
+
+def test_truncated_text_scores_like_its_first_tokens(classifier: TextClassifier) -> None:
+    """Cutting keeps [CLS] ... [SEP], the same input the tokenizer's own truncation gives."""
+    tokenizer = classifier.tokenizer
+    long_text = "the order never came and nobody answers my emails " * 20
+    ids = tokenizer(long_text, truncation=True, max_length=classifier.max_length)["input_ids"]
+    with torch.inference_mode():
+        logits = classifier.model(input_ids=torch.tensor([ids])).logits
+    expected = torch.softmax(logits, dim=-1).numpy()[0]
+    np.testing.assert_allclose(classifier.predict([long_text]).probs[0], expected, atol=1e-5)
