@@ -1,0 +1,207 @@
+"""Model versions in the BentoML model store, and which one is champion.
+
+Every training run adds a version of one named model to BentoML's store, so
+`bentoml build` can package it and `bentoml models list` shows it. The store has
+no notion of "the version to serve", so the champion is a small JSON pointer in
+refit's state folder, next to an append-only log of every promotion. Writers
+hold a file lock, so concurrent promotions from several processes cannot
+interleave; readers see either the old or the new pointer (atomic replace).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import bentoml
+from bentoml.exceptions import NotFound
+from filelock import FileLock
+
+from training.errors import ModelLoadError, ModelNotFoundError
+from training.settings import Settings, get_settings
+
+# Files a served version must carry. Pickled weights (pytorch_model.bin) are
+# refused: loading them can run arbitrary code.
+REQUIRED_FILES = ("config.json", "model.safetensors", "labels.json")
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    name: str
+    version: str
+    path: Path
+    created: datetime
+    metadata: dict[str, Any]
+
+    @property
+    def tag(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.metadata.get("labels", []))
+
+    def read_json(self, filename: str) -> Any:
+        return json.loads((self.path / filename).read_text())
+
+
+def check_version_files(path: Path) -> list[str]:
+    """The label list of a version folder, after checking it can be served safely."""
+    missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
+    if missing:
+        raise ModelLoadError(f"model version at {path} lacks {', '.join(missing)}")
+    if any(path.glob("*.bin")) or any(path.glob("*.pt")):
+        raise ModelLoadError(
+            f"model version at {path} holds pickled weights; only safetensors are loaded"
+        )
+    try:
+        labels = json.loads((path / "labels.json").read_text())
+        config = json.loads((path / "config.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"model version at {path} has an unreadable JSON file: {exc}") from exc
+    id2label = config.get("id2label", {})
+    from_config = [str(id2label[k]) for k in sorted(id2label, key=int)] if id2label else []
+    if not isinstance(labels, list) or labels != from_config:
+        raise ModelLoadError(
+            f"model version at {path}: labels.json {labels} does not match the model's "
+            f"label map {from_config}"
+        )
+    return labels
+
+
+class Registry:
+    """Versions of one named model, and its champion."""
+
+    def __init__(self, name: str, state_dir: Path) -> None:
+        self.name = name
+        self.state_dir = state_dir / "models" / name
+        self._pointer = self.state_dir / "champion.json"
+        self._history = self.state_dir / "promotions.jsonl"
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> Registry:
+        settings = settings or get_settings()
+        return cls(settings.model_name, settings.resolved_state_dir())
+
+    # --- reading -------------------------------------------------------------
+    def versions(self) -> list[ModelVersion]:
+        """All versions, newest first."""
+        try:
+            found = [_to_version(m) for m in bentoml.models.list(self.name)]
+        except NotFound:
+            return []
+        return sorted(found, key=lambda v: v.created, reverse=True)
+
+    def get(self, version: str | None = None) -> ModelVersion:
+        """A version by its id (or "latest"); the champion when `version` is None."""
+        if version is None:
+            champion = self.champion()
+            if champion is None:
+                raise ModelNotFoundError(
+                    f"no champion for model {self.name!r}; train one with `refit train`"
+                )
+            return champion
+        try:
+            return _to_version(bentoml.models.get(f"{self.name}:{version}"))
+        except NotFound as exc:
+            raise ModelNotFoundError(
+                f"model {self.name!r} has no version {version!r}; `refit models list` shows them"
+            ) from exc
+
+    def champion_tag(self) -> str | None:
+        try:
+            return json.loads(self._pointer.read_text())["tag"]
+        except FileNotFoundError:
+            return None
+
+    def serving_tag(self) -> str:
+        """The tag to serve: the champion, else the newest version.
+
+        Inside a built Bento there is no champion pointer, only the packaged
+        version, which is then the newest.
+        """
+        tag = self.champion_tag()
+        if tag is not None:
+            return tag
+        versions = self.versions()
+        if not versions:
+            raise ModelNotFoundError(
+                f"model {self.name!r} has no registered version; run `refit train` first "
+                "(or `refit serve --train-if-missing`)"
+            )
+        return versions[0].tag
+
+    def champion(self) -> ModelVersion | None:
+        tag = self.champion_tag()
+        if tag is None:
+            return None
+        return self.get(tag.split(":", 1)[1])
+
+    def history(self) -> list[dict[str, Any]]:
+        if not self._history.exists():
+            return []
+        return [json.loads(line) for line in self._history.read_text().splitlines() if line]
+
+    # --- writing -------------------------------------------------------------
+    def register(
+        self,
+        write: Callable[[Path], None],
+        *,
+        metadata: dict[str, Any],
+        labels: dict[str, str] | None = None,
+    ) -> ModelVersion:
+        """Add a version whose files `write(folder)` puts in place."""
+        with bentoml.models.create(self.name, metadata=metadata, labels=labels or {}) as model:
+            folder = Path(model.path)
+            write(folder)
+            check_version_files(folder)
+            # Weights are written 0600; a server under another user must read them.
+            for item in folder.rglob("*"):
+                item.chmod(0o755 if item.is_dir() else 0o644)
+        return self.get(model.tag.version)
+
+    def promote(self, version: str, *, reason: str, actor: str = "user") -> ModelVersion:
+        """Make `version` the champion and log the decision."""
+        target = self.get(version)
+        check_version_files(target.path)
+        with self._locked():
+            previous = self.champion_tag()
+            _atomic_write(self._pointer, json.dumps({"tag": target.tag}))
+            event = {
+                "time": datetime.now(UTC).isoformat(),
+                "tag": target.tag,
+                "previous": previous,
+                "reason": reason,
+                "actor": actor,
+            }
+            with self._history.open("a") as log:
+                log.write(json.dumps(event) + "\n")
+        return target
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(self.state_dir / ".lock"), timeout=30):
+            yield
+
+
+def _to_version(model: bentoml.Model) -> ModelVersion:
+    return ModelVersion(
+        name=model.tag.name,
+        version=str(model.tag.version),
+        path=Path(model.path),
+        created=model.creation_time,
+        metadata=dict(model.info.metadata),
+    )
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
