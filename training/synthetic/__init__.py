@@ -1,0 +1,12 @@
+"""A seeded generator of labelled customer-support messages, with drifted variants.
+
+refit needs data to fine-tune on when the user brings none, and known drifts to test
+monitoring and retraining against. `generate` gives both: ``base`` data for training
+and the other `SCENARIOS` for the drift a deployed model meets later.
+"""
+
+from training.synthetic.generator import generate
+from training.synthetic.intents import INTENTS, UNSEEN_INTENT
+from training.synthetic.scenarios import SCENARIOS
+
+__all__ = ["INTENTS", "SCENARIOS", "UNSEEN_INTENT", "generate"]
