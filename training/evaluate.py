@@ -1,0 +1,58 @@
+"""Run a classifier over labelled data and measure it, overall and per slice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from training.data import load_labelled
+from training.inference import TextClassifier
+from training.metrics import EvaluationReport, evaluate_predictions, length_bucket
+from training.settings import Settings
+
+# Columns with more distinct values than this are identifiers or free text, not
+# groups worth a row in the slice table.
+_MAX_SLICE_VALUES = 30
+_CHUNK = 512
+
+
+def slice_columns(frame: pd.DataFrame) -> dict[str, list[str]]:
+    """Length buckets, plus every low-cardinality column the data carries."""
+    slices = {"length": length_bucket(frame["text"].tolist())}
+    for column in frame.columns:
+        if column in ("text", "label"):
+            continue
+        values = frame[column]
+        if values.nunique(dropna=False) <= _MAX_SLICE_VALUES:
+            slices[str(column)] = values.astype(str).tolist()
+    return slices
+
+
+def evaluate_frame(classifier: TextClassifier, frame: pd.DataFrame) -> EvaluationReport:
+    """Predict every row of a validated frame and compare with its labels."""
+    texts = frame["text"].tolist()
+    predicted: list[str] = []
+    confidence: list[float] = []
+    for start in range(0, len(texts), _CHUNK):
+        out = classifier.predict(texts[start : start + _CHUNK])
+        predicted.extend(classifier.labels[i] for i in out.label_ids)
+        confidence.extend(out.confidence.tolist())
+    return evaluate_predictions(
+        frame["label"].tolist(),
+        predicted,
+        confidence,
+        list(classifier.labels),
+        slices=slice_columns(frame),
+    )
+
+
+def evaluate_file(classifier: TextClassifier, path: Path, settings: Settings) -> EvaluationReport:
+    """Evaluate on a user's labelled file; labels the model lacks are refused up front."""
+    frame = load_labelled(
+        path,
+        text_column=settings.text_column,
+        label_column=settings.label_column,
+        known_labels=classifier.labels,
+    )
+    return evaluate_frame(classifier, frame)

@@ -1,0 +1,97 @@
+"""The Markdown model card written beside every registered version."""
+
+from __future__ import annotations
+
+from training.finetune import FineTuneResult
+from training.metrics import EvaluationReport
+
+
+def _metric_rows(report: EvaluationReport) -> list[str]:
+    rows = ["| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    for label, m in report.overall.per_class.items():
+        rows.append(f"| {label} | {m.precision:.3f} | {m.recall:.3f} | {m.f1:.3f} | {m.support} |")
+    return rows
+
+
+def _history_rows(result: FineTuneResult) -> list[str]:
+    rows = [
+        "| epoch | train loss | validation loss | validation macro-F1 | seconds |",
+        "|---|---|---|---|---|",
+    ]
+    for r in result.history:
+        best = " (kept)" if r.epoch == result.best_epoch else ""
+        rows.append(
+            f"| {r.epoch}{best} | {r.train_loss:.4f} | {r.validation_loss:.4f} | "
+            f"{r.validation_macro_f1:.4f} | {r.seconds:.1f} |"
+        )
+    return rows
+
+
+def _slice_rows(report: EvaluationReport) -> list[str]:
+    if not report.weakest_slices:
+        return ["No slice scores more than 0.05 macro-F1 below the overall figure."]
+    rows = ["| slice | value | n | macro-F1 |", "|---|---|---|---|"]
+    for s in report.weakest_slices:
+        rows.append(f"| {s.column} | {s.value} | {s.metrics.n} | {s.metrics.macro_f1:.3f} |")
+    return rows
+
+
+def model_card(
+    *,
+    model_name: str,
+    base_model: str,
+    data_source: str,
+    fingerprint: str,
+    split_sizes: dict[str, int],
+    result: FineTuneResult,
+    test_report: EvaluationReport,
+) -> str:
+    o = test_report.overall
+    lines = [
+        f"# Model card: {model_name}",
+        "",
+        "## Intended use",
+        f"Routes short English texts to one of {len(result.labels)} classes: "
+        + ", ".join(f"`{label}`" for label in result.labels)
+        + ". It is meant to be served by refit, which logs its inputs and watches them for "
+        "drift. It is not meant for texts outside the domain of its training data, for other "
+        "languages, or for decisions about people without human review.",
+        "",
+        "## Data",
+        f"- Source: {data_source}",
+        f"- Fingerprint: `{fingerprint}`",
+        "- Split: " + ", ".join(f"{k} {v}" for k, v in split_sizes.items()),
+        "- Details: see `dataset_card.md` beside this file.",
+        "",
+        "## Results on the held-out test split",
+        f"Accuracy {o.accuracy:.3f}, macro-F1 {o.macro_f1:.3f}, micro-F1 {o.micro_f1:.3f}, "
+        f"weighted F1 {o.weighted_f1:.3f}, expected calibration error {o.ece:.3f} "
+        f"(n = {o.n}).",
+        "",
+        *_metric_rows(test_report),
+        "",
+        "### Slices served worse than average",
+        *_slice_rows(test_report),
+        "",
+        "## Limitations",
+        f"- Texts are cut to {result.config.max_length} tokens; evidence past that is not seen.",
+        "- Scores are softmax probabilities; the calibration error above says how far they "
+        "can be read as frequencies.",
+        "- Accuracy holds only while inputs look like the training data; refit's drift "
+        "checks exist because this stops being true.",
+        "- Labels the model never saw are forced into one of the known classes.",
+        "",
+        "## Training details",
+        f"- Base model: `{base_model}`",
+        f"- Device: {result.device}; {result.seconds:.0f} s, "
+        f"{result.train_examples_per_second:.0f} training examples/s",
+        f"- Epochs {result.config.epochs}, learning rate {result.config.learning_rate}, "
+        f"batch size {result.config.batch_size}, max length {result.config.max_length}, "
+        f"seed {result.config.seed}; best epoch kept by validation macro-F1: "
+        f"{result.best_epoch}",
+        f"- Overfitting check: {result.overfitting or 'no widening train/validation gap'}",
+        "",
+        *_history_rows(result),
+        "",
+    ]
+    return "\n".join(lines)
