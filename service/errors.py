@@ -1,0 +1,94 @@
+"""How failures reach clients and the log.
+
+BentoML answers a request that fails pydantic validation with a 400 whose body
+holds each error's location and message, under a headline such as "1 validation
+error for Input". `ClientErrorMessages` rewrites the headline to name the field
+and its limit ("texts: List should have at most 64 items ..."), so a client sees
+what to fix at a glance. BentoML also logs a traceback for every such request,
+which buries real failures under client mistakes; `QuietClientErrors` turns
+those into one-line warnings.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# The logger BentoML's request handler reports exceptions on.
+BENTOML_HTTP_LOGGER = "bentoml._internal.server.http_app"
+
+
+def describe_validation_errors(details: list[dict[str, Any]]) -> str:
+    """`field: message` for each pydantic error, joined into one line."""
+    parts = []
+    for item in details:
+        loc = ".".join(str(p) for p in item.get("loc", ())) or "body"
+        parts.append(f"{loc}: {item.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+class ClientErrorMessages:
+    """ASGI middleware: give BentoML's 400 responses a headline naming the fields."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def capture(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start" and message["status"] == 400:
+                start = message
+                return
+            if start is None:
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                await self._send_rewritten(start, b"".join(chunks), send)
+
+        await self.app(scope, receive, capture)
+
+    @staticmethod
+    async def _send_rewritten(start: Message, body: bytes, send: Send) -> None:
+        try:
+            payload = json.loads(body)
+            details = payload["detail"]
+            payload["error"] = describe_validation_errors(details)
+            body = json.dumps(payload).encode()
+        except (ValueError, KeyError, TypeError, AttributeError):
+            pass  # not a validation error body: pass it on untouched
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+class QuietClientErrors(logging.Filter):
+    """Log a client's invalid request as one line, without a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, ValidationError):
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            headline = record.getMessage().replace("Exception on", "Rejected a request to", 1)
+            record.msg = f"{headline}: {exc.error_count()} invalid field(s)"
+            record.args = ()
+        return True
+
+
+def install_log_filters() -> None:
+    target = logging.getLogger(BENTOML_HTTP_LOGGER)
+    if not any(isinstance(f, QuietClientErrors) for f in target.filters):
+        target.addFilter(QuietClientErrors())

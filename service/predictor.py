@@ -1,0 +1,59 @@
+"""The served model: a classifier plus the version it came from."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from training.errors import ModelLoadError
+from training.inference import TextClassifier
+from training.registry import ModelVersion, check_version_files
+from training.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ServedModel:
+    classifier: TextClassifier
+    version: ModelVersion
+
+    @classmethod
+    def load(cls, version: ModelVersion, settings: Settings) -> ServedModel:
+        """Load a registered version, check it, and warm it up."""
+        labels = check_version_files(version.path)
+        classifier = TextClassifier.from_folder(
+            version.path,
+            device=settings.device,
+            max_length=int(version.metadata.get("max_length", settings.max_length)),
+            max_batch_tokens=settings.max_batch_tokens,
+        )
+        if list(classifier.labels) != labels:
+            raise ModelLoadError(f"{version.tag}: weights and labels.json disagree")
+        classifier.warm_up()
+        logger.info("loaded %s on %s", version.tag, classifier.device)
+        return cls(classifier, version)
+
+    def classify(self, texts: Sequence[str]) -> list[dict[str, Any]]:
+        """One response object per text, in order."""
+        out = self.classifier.predict(texts)
+        labels = self.classifier.labels
+        # Rounding once on the whole matrix keeps the JSON short without a per-item loop.
+        probs = np.round(out.probs.astype(np.float64), 6).tolist()
+        top = out.label_ids.tolist()
+        version = self.version.version
+        return [
+            {
+                "id": uuid.uuid4().hex,
+                "label": labels[k],
+                "score": row[k],
+                "scores": dict(zip(labels, row, strict=True)),
+                "model_version": version,
+            }
+            for k, row in zip(top, probs, strict=True)
+        ]

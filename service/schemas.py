@@ -1,0 +1,40 @@
+"""Request and response shapes of the HTTP API.
+
+Limits come from settings, so the request type is built by a function; pydantic
+then enforces them before a request joins a batch, and BentoML turns a violation
+into a 400 whose message names the field and the limit (and the OpenAPI schema
+documents both).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from training.settings import Settings
+
+
+def texts_type(settings: Settings) -> Any:
+    """`list[str]` constrained by the request limits in `settings`."""
+    text = Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=settings.max_text_chars),
+        Field(description=f"A text of 1 to {settings.max_text_chars} characters."),
+    ]
+    return Annotated[
+        list[text],  # type: ignore[valid-type]
+        Field(
+            min_length=1,
+            max_length=settings.max_texts_per_request,
+            description=f"1 to {settings.max_texts_per_request} texts to classify.",
+        ),
+    ]
+
+
+class Prediction(BaseModel):
+    id: str = Field(description="Unique id of this prediction; send it to /feedback later.")
+    label: str = Field(description="The most probable label.")
+    score: float = Field(description="Probability of `label`.")
+    scores: dict[str, float] = Field(description="Probability of every label.")
+    model_version: str = Field(description="The model version that answered.")

@@ -1,0 +1,98 @@
+"""The service in-process, through its ASGI app (no network, no subprocess)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from cases import BAD_REQUESTS
+from starlette.testclient import TestClient
+
+from training.settings import reset_settings
+
+
+@pytest.fixture(scope="module")
+def client(served_env: dict[str, str]) -> Iterator[TestClient]:
+    saved = {k: os.environ.get(k) for k in served_env}
+    os.environ.update(served_env)  # the service module reads settings when imported
+    reset_settings()
+    module = importlib.import_module("service.service")
+    with TestClient(module.Classifier.to_asgi()) as test_client:
+        yield test_client
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def classify(client: TestClient, texts: list[str]) -> list[dict]:
+    response = client.post("/classify", json={"texts": texts})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+TEXTS = [
+    "I was charged twice for my subscription this month, please refund one payment",
+    "where is my package",
+    "cant log in",
+    "Hello, I ordered a pair of headphones three weeks ago and the tracking number still "
+    "shows nothing. Could you tell me what is going on? Thanks, Maria",
+]
+
+
+def test_each_text_gets_one_complete_prediction(client: TestClient, served_env) -> None:
+    results = classify(client, TEXTS)
+    assert len(results) == len(TEXTS)
+    from training.registry import Registry
+    from training.settings import get_settings
+
+    champion = Registry.from_settings(get_settings()).get()
+    for item in results:
+        assert set(item) == {"id", "label", "score", "scores", "model_version"}
+        assert item["label"] in champion.labels
+        assert set(item["scores"]) == set(champion.labels)
+        assert item["score"] == pytest.approx(item["scores"][item["label"]])
+        assert item["score"] == pytest.approx(max(item["scores"].values()))
+        assert sum(item["scores"].values()) == pytest.approx(1.0, abs=1e-4)
+        assert item["model_version"] == champion.version
+    assert len({item["id"] for item in results}) == len(TEXTS)
+
+
+def test_batched_request_matches_one_text_requests(client: TestClient) -> None:
+    batched = classify(client, TEXTS)
+    for text, expected in zip(TEXTS, batched, strict=True):
+        (single,) = classify(client, [text])
+        assert single["label"] == expected["label"]
+        labels = sorted(expected["scores"])
+        np.testing.assert_allclose(
+            [single["scores"][k] for k in labels],
+            [expected["scores"][k] for k in labels],
+            atol=1e-4,
+        )
+
+
+@pytest.mark.parametrize(("name", "body", "words"), BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS])
+def test_bad_requests_get_a_400_naming_the_problem(
+    client: TestClient, name: str, body: bytes, words: tuple[str, ...]
+) -> None:
+    response = client.post("/classify", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400, (name, response.status_code, response.text)
+    message = response.json()["error"].lower()
+    for word in words:
+        assert word.lower() in message, (name, message)
+
+
+def test_openapi_documents_the_endpoint_and_its_limits(client: TestClient) -> None:
+    spec = client.get("/docs.json").json()
+    assert "/classify" in spec["paths"]
+    text = str(spec)
+    assert "'maxItems': 16" in text
+    assert "'maxLength': 2000" in text
+
+
+def test_ready_once_the_model_is_loaded(client: TestClient) -> None:
+    assert client.get("/readyz").status_code == 200
