@@ -1,0 +1,47 @@
+# syntax=docker/dockerfile:1.7
+# GPU image of the refit service. On a machine without a GPU it serves on CPU.
+#   docker build -t refit .
+#   docker run --gpus all -p 3000:3000 -v refit-data:/data refit
+FROM nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04
+
+ENV DEBIAN_FRONTEND=noninteractive \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH \
+    BENTOML_HOME=/data/bentoml \
+    BENTOML_DO_NOT_TRACK=true \
+    TOKENIZERS_PARALLELISM=false \
+    REFIT_HOST=0.0.0.0
+
+RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
+    apt-get update \
+    && apt-get install -y --no-install-recommends python3 python3-venv \
+    && python3 -m venv /opt/venv
+
+WORKDIR /app
+
+# Dependencies first, from pyproject.toml alone, so that a source change does not
+# reinstall torch. Empty package folders stand in for the source for this step.
+COPY pyproject.toml README.md ./
+RUN --mount=type=cache,target=/root/.cache/pip \
+    mkdir -p service training monitoring refit \
+    && touch service/__init__.py training/__init__.py monitoring/__init__.py refit/__init__.py \
+    && pip install . \
+    && pip uninstall -y refit
+
+COPY service ./service
+COPY training ./training
+COPY monitoring ./monitoring
+COPY refit ./refit
+RUN pip install --no-deps . \
+    && useradd --create-home --uid 1000 refit \
+    && mkdir -p /data && chown refit /data
+
+USER refit
+VOLUME ["/data"]
+EXPOSE 3000
+HEALTHCHECK --interval=15s --timeout=3s --start-period=120s \
+    CMD python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:3000/readyz')"
+# Trains the default model into the /data volume on first start, then serves.
+CMD ["refit", "serve", "--train-if-missing"]
