@@ -112,6 +112,7 @@ def _train_impl(settings: Settings, data: Path | None, promote: bool) -> None:
 
 
 def _evaluate_impl(data: Path, version: str | None, output: Path | None) -> None:
+    from refit.progress import counting
     from refit.render import evaluation_tables
     from training.evaluate import evaluate_file
     from training.inference import TextClassifier
@@ -125,7 +126,8 @@ def _evaluate_impl(data: Path, version: str | None, output: Path | None) -> None
         device=settings.device,
         max_length=int(target.metadata.get("max_length", settings.max_length)),
     )
-    report = evaluate_file(classifier, data, settings)
+    with counting(console, "evaluating") as progress:
+        report = evaluate_file(classifier, data, settings, progress)
     for table in evaluation_tables(report, title=f"{target.tag} on {data.name}"):
         console.print(table)
     if output is not None:

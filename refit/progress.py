@@ -1,7 +1,9 @@
-"""A rich progress bar for the training loop's `Progress` protocol."""
+"""Rich progress bars for long work: fine-tuning and evaluation."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import TracebackType
 
 from rich.console import Console
@@ -58,3 +60,23 @@ class TrainingProgress:
             f"validation loss {record.validation_loss:.4f}, "
             f"validation macro-F1 {record.validation_macro_f1:.4f} ({record.seconds:.0f} s)"
         )
+
+
+@contextmanager
+def counting(console: Console, what: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar driven by (done, total) calls."""
+    bar = Progress(
+        TextColumn(f"[bold]{what}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+    task = bar.add_task(what, total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    with bar:
+        yield update

@@ -48,4 +48,5 @@ class Classifier:
         return self.served.classify(texts)  # type: ignore[return-value]
 
 
-Classifier.add_asgi_middleware(ClientErrorMessages)
+# The decorator made `Classifier` a bentoml Service, which takes ASGI middleware.
+Classifier.add_asgi_middleware(ClientErrorMessages)  # type: ignore[attr-defined]

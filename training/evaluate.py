@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -29,8 +30,15 @@ def slice_columns(frame: pd.DataFrame) -> dict[str, list[str]]:
     return slices
 
 
-def evaluate_frame(classifier: TextClassifier, frame: pd.DataFrame) -> EvaluationReport:
-    """Predict every row of a validated frame and compare with its labels."""
+def evaluate_frame(
+    classifier: TextClassifier,
+    frame: pd.DataFrame,
+    progress: Callable[[int], None] | None = None,
+) -> EvaluationReport:
+    """Predict every row of a validated frame and compare with its labels.
+
+    `progress`, when given, is called with the number of rows done after each chunk.
+    """
     texts = frame["text"].tolist()
     predicted: list[str] = []
     confidence: list[float] = []
@@ -38,6 +46,8 @@ def evaluate_frame(classifier: TextClassifier, frame: pd.DataFrame) -> Evaluatio
         out = classifier.predict(texts[start : start + _CHUNK])
         predicted.extend(classifier.labels[i] for i in out.label_ids)
         confidence.extend(out.confidence.tolist())
+        if progress is not None:
+            progress(len(predicted))
     return evaluate_predictions(
         frame["label"].tolist(),
         predicted,
@@ -47,12 +57,23 @@ def evaluate_frame(classifier: TextClassifier, frame: pd.DataFrame) -> Evaluatio
     )
 
 
-def evaluate_file(classifier: TextClassifier, path: Path, settings: Settings) -> EvaluationReport:
-    """Evaluate on a user's labelled file; labels the model lacks are refused up front."""
+def evaluate_file(
+    classifier: TextClassifier,
+    path: Path,
+    settings: Settings,
+    progress: Callable[[int, int], None] | None = None,
+) -> EvaluationReport:
+    """Evaluate on a user's labelled file; labels the model lacks are refused up front.
+
+    `progress`, when given, is called with (rows done, rows in all).
+    """
     frame = load_labelled(
         path,
         text_column=settings.text_column,
         label_column=settings.label_column,
         known_labels=classifier.labels,
     )
-    return evaluate_frame(classifier, frame)
+    if progress is None:
+        return evaluate_frame(classifier, frame)
+    notify, total = progress, len(frame)
+    return evaluate_frame(classifier, frame, lambda done: notify(done, total))

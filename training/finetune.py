@@ -221,7 +221,11 @@ def fine_tune(
     sampler = LengthGroupedBatches(
         [len(ids) for ids, _ in train_items], config.batch_size, config.seed
     )
-    train_loader = DataLoader(train_items, batch_sampler=sampler, collate_fn=collate)  # type: ignore[arg-type]
+    train_loader: DataLoader[tuple[list[int], int]] = DataLoader(
+        train_items,  # type: ignore[arg-type]
+        batch_sampler=sampler,
+        collate_fn=collate,  # type: ignore[arg-type]
+    )
 
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay

@@ -18,7 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 
 from training.errors import ModelLoadError
 
@@ -85,7 +90,7 @@ class TextClassifier:
 
     def __init__(
         self,
-        model: torch.nn.Module,
+        model: PreTrainedModel,
         tokenizer: PreTrainedTokenizerBase,
         *,
         max_length: int,
@@ -93,7 +98,7 @@ class TextClassifier:
         max_batch_tokens: int = 16384,
         overhead_tokens: int | None = None,
     ) -> None:
-        id2label = model.config.id2label
+        id2label = {int(k): str(v) for k, v in (model.config.id2label or {}).items()}
         self.labels: tuple[str, ...] = tuple(str(id2label[i]) for i in range(len(id2label)))
         self.model = model.eval()
         self.tokenizer = tokenizer
