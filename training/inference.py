@@ -12,6 +12,7 @@ cuts it into length buckets before any tensor is built.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,9 @@ class BatchOutput:
     probs: np.ndarray  # (n, n_labels) float32, rows sum to 1
     n_tokens: np.ndarray  # (n,) int, tokens fed to the model after truncation
     truncated: np.ndarray  # (n,) bool, the text was longer than max_length
+    padded_tokens: int = 0  # token positions computed, padding included
+    tokenize_seconds: float = 0.0
+    compute_seconds: float = 0.0
 
     @property
     def label_ids(self) -> np.ndarray:
@@ -154,7 +158,9 @@ class TextClassifier:
 
     def predict(self, texts: Sequence[str]) -> BatchOutput:
         """Class probabilities for `texts`, in input order."""
+        started = time.perf_counter()
         ids = self.tokenize(texts)
+        tokenized = time.perf_counter()
         raw = np.fromiter((len(row) for row in ids), dtype=np.int64, count=len(ids))
         truncated = raw > self.max_length
         lengths = np.minimum(raw, self.max_length)
@@ -165,7 +171,15 @@ class TextClassifier:
         with torch.inference_mode():
             for bucket in buckets:
                 probs[bucket] = self._forward([ids[i] for i in bucket], lengths[bucket])
-        return BatchOutput(probs=probs, n_tokens=lengths, truncated=truncated)
+        padded = sum(len(b) * int(lengths[b].max()) for b in buckets)
+        return BatchOutput(
+            probs=probs,
+            n_tokens=lengths,
+            truncated=truncated,
+            padded_tokens=padded,
+            tokenize_seconds=tokenized - started,
+            compute_seconds=time.perf_counter() - tokenized,
+        )
 
     def _forward(self, rows: list[list[int]], lengths: np.ndarray) -> np.ndarray:
         width = int(lengths.max())

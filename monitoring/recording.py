@@ -1,0 +1,93 @@
+"""Turn one served batch into metric updates, in a handful of calls per batch."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from monitoring import metrics
+from training.inference import BatchOutput
+
+logger = logging.getLogger(__name__)
+
+# Defaults of REFIT_HOURLY_PRICE_USD: a 2-vCPU cloud instance, and a one-GPU
+# H100-class instance, on-demand, in USD per hour (late-2026 list prices, rounded).
+DEFAULT_HOURLY_PRICE = {"cpu": 0.10, "cuda": 4.00}
+
+
+class BatchRecorder:
+    """Records what one worker serves: latency parts, batch shape, inputs, predictions, cost."""
+
+    def __init__(
+        self, *, endpoint: str, labels: Sequence[str], device: str, hourly_price: float
+    ) -> None:
+        self.endpoint = endpoint
+        self.labels = list(labels)
+        self.device = device
+        self._usd_per_second = hourly_price / 3600.0
+        self._tokenize = metrics.TOKENIZE_SECONDS.labels(endpoint)
+        self._compute = metrics.COMPUTE_SECONDS.labels(endpoint)
+        self._queue = metrics.QUEUE_WAIT_SECONDS.labels(endpoint)
+        self._busy = metrics.BUSY_SECONDS.labels(device)
+        self._cost = metrics.COST_USD.labels(device)
+        self._per_label = [metrics.PREDICTIONS.labels(label) for label in self.labels]
+        self._next_gpu_sample = 0.0
+        metrics.HOURLY_PRICE.labels(device).set(hourly_price)
+
+    def queue_waits(self, waits: np.ndarray) -> None:
+        metrics.observe_many(self._queue, waits)
+
+    def batch(self, texts: Sequence[str], out: BatchOutput, extra_seconds: float = 0.0) -> None:
+        """Everything measured about one batch; `extra_seconds` is busy time outside predict."""
+        self._tokenize.observe(out.tokenize_seconds)
+        self._compute.observe(out.compute_seconds)
+        busy = out.tokenize_seconds + out.compute_seconds + extra_seconds
+        self._busy.inc(busy)
+        self._cost.inc(busy * self._usd_per_second)
+
+        real = int(out.n_tokens.sum())
+        metrics.BATCH_ITEMS.observe(len(texts))
+        metrics.BATCH_TOKENS.observe(real)
+        metrics.REAL_TOKENS.inc(real)
+        metrics.PADDED_TOKENS.inc(out.padded_tokens)
+        if out.padded_tokens:
+            metrics.PADDING_EFFICIENCY.observe(real / out.padded_tokens)
+        metrics.observe_many(metrics.INPUT_TOKENS, out.n_tokens)
+        metrics.observe_many(
+            metrics.INPUT_CHARS, np.fromiter(map(len, texts), dtype=np.float64, count=len(texts))
+        )
+        truncated = int(out.truncated.sum())
+        if truncated:
+            metrics.TRUNCATED.inc(truncated)
+
+        counts = np.bincount(out.label_ids, minlength=len(self.labels))
+        for child, count in zip(self._per_label, counts.tolist(), strict=True):
+            if count:
+                child.inc(count)
+        metrics.observe_many(metrics.CONFIDENCE, out.confidence)
+        if self.device == "cuda":
+            self._sample_gpu()
+
+    def _sample_gpu(self) -> None:
+        """GPU memory and utilisation, at most once a second (NVML calls are not free)."""
+        now = time.monotonic()
+        if now < self._next_gpu_sample:
+            return
+        self._next_gpu_sample = now + 1.0
+        index = torch.cuda.current_device()
+        metrics.GPU_MEMORY_BYTES.labels(str(index)).set(torch.cuda.memory_allocated(index))
+        try:
+            metrics.GPU_UTILIZATION.labels(str(index)).set(torch.cuda.utilization(index) / 100)
+        except Exception:  # NVML missing or not permitted: memory is still reported
+            logger.debug("GPU utilisation unavailable", exc_info=True)
+
+
+def set_model_info(version: str, base_model: str, previous: tuple[str, str] | None) -> None:
+    """Mark the version this worker serves (1) and the one it replaced (0)."""
+    if previous is not None:
+        metrics.MODEL_INFO.labels(*previous).set(0)
+    metrics.MODEL_INFO.labels(version, base_model).set(1)
