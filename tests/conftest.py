@@ -119,3 +119,21 @@ def served_env(session_home: Path, tiny_base_model: Path) -> dict[str, str]:
         "REFIT_MAX_TEXTS_PER_REQUEST": "16",
         "REFIT_MAX_TEXT_CHARS": "2000",
     }
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """URL of a throwaway PostgreSQL server that lives as long as the test session."""
+    from servers import postgres_bin_dir, start_postgres
+
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        pytest.skip(
+            "PostgreSQL server binaries not found (Debian package `postgresql`); "
+            ".ci/run installs them"
+        )
+    server = start_postgres(bin_dir)
+    try:
+        yield server.url
+    finally:
+        server.stop()

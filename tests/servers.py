@@ -12,9 +12,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -98,3 +100,151 @@ def wait_ready(server: RunningServer, timeout: float) -> None:
             pass
         time.sleep(0.5)
     raise TimeoutError(f"server not ready in {timeout} s:\n{server.log_text()[-4000:]}")
+
+
+# --- PostgreSQL --------------------------------------------------------------------
+
+POSTGRES_ROOT = Path("/usr/lib/postgresql")
+
+
+def postgres_bin_dir() -> Path | None:
+    """The newest Debian PostgreSQL server binaries, else those on PATH; None if absent."""
+    versions = sorted(
+        (path for path in POSTGRES_ROOT.glob("*/bin") if (path / "postgres").is_file()),
+        key=lambda path: int(path.parent.name) if path.parent.name.isdigit() else 0,
+    )
+    if versions:
+        return versions[-1]
+    initdb = shutil.which("initdb")
+    if initdb and (Path(initdb).parent / "postgres").is_file():
+        return Path(initdb).parent
+    return None
+
+
+@dataclass
+class RunningPostgres:
+    process: subprocess.Popen[bytes]
+    url: str
+    folder: Path
+    log: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            # SIGINT is PostgreSQL's fast shutdown: it does not wait for clients.
+            os.killpg(self.process.pid, signal.SIGINT)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def start_postgres(
+    bin_dir: Path, *, database: str = "refit", timeout: float = 60
+) -> RunningPostgres:
+    """A throwaway PostgreSQL server on a free loopback port, with database `database`.
+
+    PostgreSQL refuses to run as root, so as root it runs as the `postgres` system
+    user, in a temporary folder that user owns.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="refit-pg-"))
+    user = "postgres" if os.geteuid() == 0 else None
+    as_user: dict[str, Any] = {}
+    if user is not None:
+        shutil.chown(folder, user, user)
+        as_user = {"user": user, "group": user, "extra_groups": []}
+    data, log = folder / "data", folder / "postgres.log"
+    initdb: list[str | Path] = [bin_dir / "initdb", "-D", data, "-U", "postgres", "-A", "trust"]
+    done = subprocess.run(
+        [*initdb, "--no-sync", "-E", "UTF8", "--locale=C"], capture_output=True, **as_user
+    )
+    if done.returncode != 0:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise RuntimeError(f"initdb failed:\n{done.stderr.decode(errors='replace')[-4000:]}")
+    port = free_port()
+    postgres: list[str | Path] = [bin_dir / "postgres", "-D", data, "-p", str(port), "-k", folder]
+    with log.open("wb") as out:
+        process: subprocess.Popen[bytes] = subprocess.Popen(
+            [*postgres, "-c", "listen_addresses=127.0.0.1"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **as_user,
+        )
+    server = RunningPostgres(
+        process, f"postgresql+psycopg://postgres@127.0.0.1:{port}/{database}", folder, log
+    )
+    try:
+        _create_database(server, port, database, timeout)
+    except Exception:
+        server.stop()
+        raise
+    return server
+
+
+def _create_database(server: RunningPostgres, port: int, database: str, timeout: float) -> None:
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"postgres exited early:\n{server.log.read_text()[-4000:]}")
+        try:
+            conninfo = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
+            with psycopg.connect(conninfo, autocommit=True, connect_timeout=2) as conn:
+                conn.execute(f'CREATE DATABASE "{database}"')
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+# --- Prometheus --------------------------------------------------------------------
+
+
+def start_prometheus(config_text: str, workdir: Path, *, timeout: float = 30) -> RunningServer:
+    """Run the `prometheus` binary with `config_text` as its configuration.
+
+    Its storage lives in `workdir`, so every call starts with an empty database.
+    Relative paths in the configuration (rule files) resolve against `workdir`.
+    """
+    binary = shutil.which("prometheus")
+    if binary is None:
+        raise FileNotFoundError("no `prometheus` on PATH (.ci/run installs the Debian package)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = workdir / "prometheus.yml"
+    config.write_text(config_text)
+    port = free_port()
+    log = workdir / "prometheus.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = RunningServer(process, f"http://127.0.0.1:{port}", workdir, log)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"prometheus exited early:\n{server.log_text()[-4000:]}")
+            try:
+                if httpx.get(f"{server.url}/-/ready", timeout=2).status_code == 200:
+                    return server
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                log_tail = server.log_text()[-4000:]
+                raise TimeoutError(f"prometheus not ready in {timeout} s:\n{log_tail}")
+            time.sleep(0.2)
+    except Exception:
+        server.stop()
+        raise

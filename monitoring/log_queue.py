@@ -1,0 +1,273 @@
+"""The prediction log's bounded queue, the durability of what passes through it, and
+the writer's rate-limited warnings.
+
+Every accepted batch gets a sequence number. The writer takes queued items in
+order, in groups, and settles each group as written or failed; callers ask
+whether, or wait until, their sequence number was written. Nothing here touches
+the database, so the bookkeeping is the same whatever the backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from bisect import bisect_right
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from monitoring import metrics
+
+T = TypeVar("T")
+
+
+class SeqRanges:
+    """A set of positive integers kept as sorted, disjoint, closed ranges.
+
+    Failures come in runs (a dropped group, a full queue), so ranges stay few. Past
+    `max_ranges` the oldest are forgotten, and every number up to them then counts
+    as a member: "maybe dropped" must never read as "written".
+    """
+
+    def __init__(self, max_ranges: int = 10_000) -> None:
+        self._lo: list[int] = []
+        self._hi: list[int] = []
+        self._max = max_ranges
+        self._forgotten_upto = 0
+
+    def add(self, n: int) -> None:
+        i = bisect_right(self._lo, n)  # ranges before i start at or below n
+        if i and self._hi[i - 1] >= n:
+            return
+        joins_left = bool(i) and self._hi[i - 1] == n - 1
+        joins_right = i < len(self._lo) and self._lo[i] == n + 1
+        if joins_left and joins_right:
+            self._hi[i - 1] = self._hi[i]
+            del self._lo[i], self._hi[i]
+        elif joins_left:
+            self._hi[i - 1] = n
+        elif joins_right:
+            self._lo[i] = n
+        else:
+            self._lo.insert(i, n)
+            self._hi.insert(i, n)
+            if len(self._lo) > self._max:
+                self._forgotten_upto = self._hi[0]
+                del self._lo[0], self._hi[0]
+
+    def __contains__(self, n: object) -> bool:
+        if not isinstance(n, int):
+            return False
+        if 0 < n <= self._forgotten_upto:
+            return True
+        i = bisect_right(self._lo, n)
+        return bool(i) and n <= self._hi[i - 1]
+
+    def __len__(self) -> int:
+        return len(self._lo)
+
+
+@dataclass
+class Queued(Generic[T]):
+    seq: int
+    payload: T
+    rows: int
+    since: float  # time.monotonic() when queued
+
+
+_Waiter = tuple[int, asyncio.AbstractEventLoop, "asyncio.Future[bool]"]
+
+
+class LogQueue(Generic[T]):
+    """At most `max_rows` rows waiting; groups of at most `group_rows` handed out."""
+
+    def __init__(self, max_rows: int, group_rows: int, linger_s: float, eager_rows: int) -> None:
+        self._max_rows = max_rows
+        self._group_rows = group_rows
+        self._linger = linger_s
+        self._eager_rows = eager_rows
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)  # wakes the writer
+        self._done = threading.Condition(self._lock)  # wakes threads waiting for durability
+        self._queue: deque[Queued[T]] = deque()
+        self._rows = 0
+        self._seq = 0
+        self._in_flight: list[int] = []  # seqs of the group being written, ascending
+        self._failed = SeqRanges()
+        self._sync_waiting = 0
+        self._async_waiting: list[_Waiter] = []
+        self.closed = False
+
+    # --- producers and waiters ---------------------------------------------------
+
+    def put(self, payload: T, rows: int) -> tuple[int, bool]:
+        """Queue `payload` of `rows` rows: (its seq, whether it fit). Never blocks long."""
+        with self._lock:
+            self._seq += 1
+            fits = not self.closed and self._rows + rows <= self._max_rows
+            if fits:
+                self._queue.append(Queued(self._seq, payload, rows, time.monotonic()))
+                self._rows += rows
+                self._work.notify()
+            else:
+                self._failed.add(self._seq)
+            seq, depth = self._seq, self._rows
+        metrics.LOG_QUEUE_DEPTH.set(depth)
+        return seq, fits
+
+    def new_failed_seq(self) -> int:
+        with self._lock:
+            self._seq += 1
+            self._failed.add(self._seq)
+            return self._seq
+
+    @property
+    def last_seq(self) -> int:
+        with self._lock:
+            return self._seq
+
+    def is_durable(self, seq: int) -> bool:
+        with self._lock:
+            return self._state(seq) is True
+
+    def all_durable(self, first: int, last: int) -> bool:
+        """Whether every seq from `first` to `last` (inclusive) is written."""
+        with self._lock:
+            return all(self._state(seq) is True for seq in range(max(first, 1), last + 1))
+
+    def wait(self, seq: int, timeout: float) -> bool:
+        with self._lock:
+            if self._state(seq) is None:
+                self._sync_waiting += 1
+                self._work.notify()  # somebody waits: the writer should not linger
+                try:
+                    self._done.wait_for(lambda: self._state(seq) is not None, max(timeout, 0.0))
+                finally:
+                    self._sync_waiting -= 1
+            return self._state(seq) is True
+
+    async def wait_async(self, seq: int, timeout: float) -> bool:
+        loop = asyncio.get_running_loop()
+        with self._lock:  # held only for bookkeeping, never across I/O
+            state = self._state(seq)
+            if state is not None:
+                return state
+            future: asyncio.Future[bool] = loop.create_future()
+            waiter = (seq, loop, future)
+            self._async_waiting.append(waiter)
+            self._work.notify()
+        try:
+            return await asyncio.wait_for(future, max(timeout, 0.0))
+        except TimeoutError:
+            return False
+        finally:
+            with self._lock:
+                if waiter in self._async_waiting:
+                    self._async_waiting.remove(waiter)
+
+    def close(self) -> None:
+        """Refuse new items; the writer empties the queue, then `take` returns None."""
+        with self._lock:
+            self.closed = True
+            self._work.notify_all()
+
+    def _state(self, seq: int) -> bool | None:
+        """True: written; False: dropped or never issued; None: still to be written."""
+        if seq <= 0:
+            return True
+        if seq > self._seq or seq in self._failed:
+            return False
+        if self._in_flight:
+            pending_from = self._in_flight[0]
+        elif self._queue:
+            pending_from = self._queue[0].seq
+        else:
+            return True
+        # Groups are written in queue order, so every seq below the oldest pending
+        # one is settled; above it only the dropped ones, handled above, are.
+        return True if seq < pending_from else None
+
+    # --- the writer ------------------------------------------------------------------
+
+    def take(self, wake_by: float) -> list[Queued[T]] | None:
+        """The next group; [] if nothing is due by `wake_by` (monotonic); None once
+        closed and empty."""
+        with self._lock:
+            while True:
+                now = time.monotonic()
+                if self._queue:
+                    due = self._queue[0].since + self._linger
+                    eager = self.closed or self._rows >= self._eager_rows
+                    if eager or self._sync_waiting or self._async_waiting or now >= due:
+                        break
+                    # Lingering gathers more rows per commit while nobody is waiting.
+                    wait = min(due, wake_by) - now
+                elif self.closed:
+                    return None
+                else:
+                    wait = wake_by - now
+                if wait <= 0:
+                    return []
+                self._work.wait(wait)
+            group: list[Queued[T]] = []
+            rows = 0
+            while self._queue and (not group or rows + self._queue[0].rows <= self._group_rows):
+                group.append(self._queue.popleft())
+                rows += group[-1].rows
+            self._rows -= rows
+            self._in_flight = [item.seq for item in group]
+            depth = self._rows
+        metrics.LOG_QUEUE_DEPTH.set(depth)
+        return group
+
+    def settle(self, failed: list[int]) -> None:
+        """End the group in flight: `failed` seqs were dropped, the rest written."""
+        ready = []
+        with self._lock:
+            for seq in failed:
+                self._failed.add(seq)
+            self._in_flight = []
+            self._done.notify_all()
+            pending = []
+            for seq, loop, future in self._async_waiting:
+                state = self._state(seq)
+                if state is None:
+                    pending.append((seq, loop, future))
+                else:
+                    ready.append((loop, future, state))
+            self._async_waiting = pending
+        for loop, future, state in ready:
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody to tell
+                loop.call_soon_threadsafe(_resolve, future, state)
+
+
+class QuietWarning:
+    """Logs a warning at most once per `every` seconds, counting the ones held back,
+    so that a database that is down for an hour costs the log one line a minute."""
+
+    def __init__(self, logger: logging.Logger, every: float = 60.0) -> None:
+        self._logger = logger
+        self._every = every
+        self._last = -float("inf")
+        self._held_back = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, message: str, *args: Any, exc_info: bool = False) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last < self._every:
+                self._held_back += 1
+                return
+            self._last, held_back, self._held_back = now, self._held_back, 0
+        if held_back:
+            message += " (%d like it held back)"
+            args = (*args, held_back)
+        self._logger.warning(message, *args, exc_info=exc_info)
+
+
+def _resolve(future: asyncio.Future[bool], state: bool) -> None:
+    if not future.done():  # it may have timed out meanwhile
+        future.set_result(state)

@@ -1,0 +1,94 @@
+"""What one prediction log record holds, and which predictions get one."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from monitoring.log_store import Record
+from monitoring.redaction import prepare_text, text_hash
+
+
+@dataclass(frozen=True)
+class PredictionBatch:
+    """The predictions of one adaptive batch, as the service made them.
+
+    The log keeps a reference until the batch is written: do not modify the
+    arrays after submitting.
+    """
+
+    ids: Sequence[str]
+    texts: Sequence[str]
+    labels: Sequence[str]  # predicted labels
+    scores: np.ndarray  # (n, k) probabilities, columns in `label_names` order
+    label_names: Sequence[str]
+    model_version: str
+    created: float  # unix time the batch finished
+    latency_ms: np.ndarray  # (n,) per item
+    n_tokens: np.ndarray
+    truncated: np.ndarray
+
+
+def sampled(prediction_id: str, rate: float) -> bool:
+    """Whether a prediction is logged: decided by its id alone, so replicas and retries agree."""
+    if rate >= 1.0:
+        return True
+    if rate <= 0.0:
+        return False
+    digest = hashlib.blake2b(prediction_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") < rate * 2.0**64
+
+
+def batch_rows(batch: PredictionBatch, keep: list[int] | None, text_mode: str) -> list[Record]:
+    """The records of `batch` (only the indices in `keep` unless it is None), as tuples
+    in `RECORD_COLUMNS` order."""
+    n = len(batch.ids)
+    scores = np.asarray(batch.scores, dtype=np.float64).reshape(n, -1).tolist()
+    names = [str(name) for name in batch.label_names]
+    column = {name: j for j, name in enumerate(names)}
+    latency = np.broadcast_to(np.asarray(batch.latency_ms, dtype=np.float64), (n,)).tolist()
+    tokens = np.broadcast_to(np.asarray(batch.n_tokens, dtype=np.int64), (n,)).tolist()
+    truncated = np.broadcast_to(np.asarray(batch.truncated, dtype=bool), (n,)).tolist()
+    if len(batch.texts) != n or len(batch.labels) != n or len(names) != len(scores[0]):
+        raise ValueError("ids, texts, labels and scores of a batch disagree in length")
+    created, version = float(batch.created), str(batch.model_version)
+    rows = []
+    for i in range(n) if keep is None else keep:
+        text, label, probs = str(batch.texts[i]), str(batch.labels[i]), scores[i]
+        # The predicted label's probability: the top one when it is the argmax.
+        score = probs[column[label]] if label in column else max(probs)
+        rows.append(
+            (
+                str(batch.ids[i]),
+                created,
+                version,
+                _storable(prepare_text(text, text_mode)),
+                text_hash(text),
+                label,
+                None if score != score else score,  # NaN: SQLite would store NULL anyway
+                json.dumps(dict(zip(names, probs, strict=True))),
+                None if latency[i] != latency[i] else latency[i],
+                tokens[i],
+                truncated[i],
+            )
+        )
+    return rows
+
+
+def _storable(text: str | None) -> str | None:
+    """`text` without what databases refuse: NUL (PostgreSQL) and lone surrogates
+    (any UTF-8 encoder). A client could send either, and one refused record would
+    cost its whole write group."""
+    if text is None:
+        return None
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text

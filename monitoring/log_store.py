@@ -1,0 +1,292 @@
+"""The prediction log's table and every SQL statement run against it.
+
+SQLAlchemy Core keeps one code path for SQLite (the default, one file per
+deployment) and PostgreSQL (several replicas sharing one log). Only the
+connection set-up and the insert-or-ignore statement differ between the two.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from training.errors import ConfigError, RefitError
+
+metadata = sa.MetaData()
+predictions = sa.Table(
+    "predictions",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("ts", sa.Double, nullable=False),
+    sa.Column("model_version", sa.Text, nullable=False),
+    sa.Column("text", sa.Text, nullable=True),
+    sa.Column("text_hash", sa.Text, nullable=False),
+    sa.Column("label", sa.Text, nullable=False),
+    # Floats are double precision, so that what is read back equals what was written;
+    # NULL stands for NaN, which SQLite cannot store.
+    sa.Column("score", sa.Double, nullable=True),
+    sa.Column("scores", sa.Text, nullable=False),
+    sa.Column("latency_ms", sa.Double, nullable=True),
+    sa.Column("n_tokens", sa.Integer, nullable=False),
+    sa.Column("truncated", sa.Boolean, nullable=False),
+    sa.Column("true_label", sa.Text, nullable=True),
+    sa.Column("feedback_ts", sa.Double, nullable=True),
+    sa.Index("ix_predictions_ts", "ts"),
+    sa.Index("ix_predictions_model_version_ts", "model_version", "ts"),
+)
+COLUMNS: Final = tuple(c.name for c in predictions.columns)
+# The columns a new record fills, in the order of a `Record`; feedback fills the rest.
+RECORD_COLUMNS: Final = COLUMNS[: COLUMNS.index("true_label")]
+Record = tuple[Any, ...]
+
+# SQLite waits this long for another process's write lock before giving up.
+_BUSY_TIMEOUT_MS = 10_000
+_READ_CHUNK = 50_000
+_PURGE_CHUNK = 20_000
+_ID_CHUNK = 500  # ids per IN (...) list, well below every driver's parameter limit
+
+
+class PredictionLogUnavailable(RefitError):
+    """The prediction log's database could not be read or written."""
+
+
+def epoch(moment: float | datetime) -> float:
+    """Unix seconds; a naive datetime is taken to be UTC, as every `ts` in the log is."""
+    if isinstance(moment, datetime):
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
+    return float(moment)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # busy_timeout first: switching to WAL needs a lock another worker may hold.
+    cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+    # In WAL mode with synchronous=NORMAL a commit is in the WAL file when it
+    # returns, so it survives the process being killed (not a power cut).
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.close()
+
+
+def create_log_engine(url: str) -> Engine:
+    """An engine for a `sqlite:///` or `postgresql+psycopg://` URL; connects lazily."""
+    try:
+        parsed = sa.make_url(url)
+        backend = parsed.get_backend_name()
+        if backend == "sqlite":
+            if parsed.database in (None, "", ":memory:"):
+                raise ConfigError("the prediction log needs a SQLite file, not an in-memory db")
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            engine = sa.create_engine(parsed)
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        if backend == "postgresql":
+            # A dead host must not hold the writer for the OS's minutes-long default.
+            return sa.create_engine(parsed, connect_args={"connect_timeout": 5}, pool_size=4)
+    except ConfigError:
+        raise
+    except Exception as exc:  # malformed URL, driver not installed, ...
+        raise ConfigError(f"prediction log URL {_safe(url)}: {exc}") from exc
+    raise ConfigError(
+        f"prediction log URL {_safe(url)}: only sqlite:/// and postgresql+psycopg:// are supported"
+    )
+
+
+def _safe(url: str) -> str:
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(unparseable)"
+
+
+class LogStore:
+    """SQL access to the `predictions` table of one database."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = create_log_engine(url)
+        self.url = _safe(url)
+        dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
+        # Insert-or-ignore: a group retried after a lost commit acknowledgement
+        # must not fail on the ids that did get written.
+        self._insert = dialect.insert(predictions).on_conflict_do_nothing(index_elements=["id"])
+        # SQLite gets the statement's SQL straight from its driver's executemany: twice
+        # the rows per second of Core's per-row parameter processing. PostgreSQL keeps
+        # Core, whose multi-row VALUES batches are as fast.
+        self._driver_sql: str | None = None
+        if self.engine.dialect.name == "sqlite":
+            compiled = self._insert.compile(dialect=self.engine.dialect, column_keys=RECORD_COLUMNS)
+            self._driver_sql = str(compiled)
+
+    def ensure_schema(self) -> None:
+        try:
+            metadata.create_all(self.engine)
+        except sa.exc.DBAPIError:
+            # Workers starting together race to create the table. The loser's error
+            # comes once the winner has committed, so a second look finds the table.
+            metadata.create_all(self.engine)
+
+    def insert(self, rows: Sequence[Record]) -> None:
+        """Write `rows` in one transaction; ids already present are skipped."""
+        with self.engine.begin() as conn:
+            if self._driver_sql is not None:
+                conn.exec_driver_sql(self._driver_sql, list(rows))
+            else:
+                params = [dict(zip(RECORD_COLUMNS, row, strict=True)) for row in rows]
+                conn.execute(self._insert, params)
+
+    def read_chunks(
+        self, start: float, end: float, model_version: str | None, columns: Sequence[str]
+    ) -> Iterator[Sequence[sa.Row[Any]]]:
+        stmt = (
+            sa.select(*(predictions.c[name] for name in columns))
+            .where(*_window(start, end, model_version))
+            .order_by(predictions.c.ts, predictions.c.id)
+        )
+        with self.engine.connect() as conn:
+            # stream_results: PostgreSQL uses a server-side cursor, so a million rows
+            # never sit in the driver and in Python objects at once.
+            result = conn.execution_options(stream_results=True, yield_per=_READ_CHUNK).execute(
+                stmt
+            )
+            yield from result.partitions()
+
+    def count(self, start: float | None, end: float | None, model_version: str | None) -> int:
+        stmt = sa.select(sa.func.count()).select_from(predictions)
+        stmt = stmt.where(*_window(start, end, model_version))
+        with self.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    def purge(self, before: float) -> int:
+        """Delete rows with `ts < before`, in short transactions so writers are not
+        locked out for long."""
+        oldest = (
+            sa.select(predictions.c.id)
+            .where(predictions.c.ts < before)
+            .limit(_PURGE_CHUNK)
+            .scalar_subquery()
+        )
+        stmt = sa.delete(predictions).where(predictions.c.id.in_(oldest))
+        deleted = 0
+        while True:
+            with self.engine.begin() as conn:
+                gone = conn.execute(stmt).rowcount
+            deleted += gone
+            if gone < _PURGE_CHUNK:
+                return deleted
+
+    def attach_feedback(
+        self, items: Sequence[tuple[str, str]], known_labels: Collection[str] | None
+    ) -> list[str]:
+        """Record true labels in one transaction; the outcome of each item, in order."""
+        with self.engine.begin() as conn:
+            current = self._true_labels(conn, [pid for pid, _ in items])
+            outcomes, changes = feedback_outcomes(items, current, known_labels)
+            if changes:
+                stmt = (
+                    sa.update(predictions)
+                    .where(predictions.c.id == sa.bindparam("pid"))
+                    .values(true_label=sa.bindparam("true"), feedback_ts=time.time())
+                )
+                conn.execute(stmt, [{"pid": pid, "true": label} for pid, label in changes.items()])
+        return outcomes
+
+    def _true_labels(self, conn: Connection, ids: Sequence[str]) -> dict[str, str | None]:
+        found: dict[str, str | None] = {}
+        unique = list(dict.fromkeys(ids))
+        for i in range(0, len(unique), _ID_CHUNK):
+            stmt = sa.select(predictions.c.id, predictions.c.true_label).where(
+                predictions.c.id.in_(unique[i : i + _ID_CHUNK])
+            )
+            if conn.dialect.name == "postgresql":
+                # Row locks make concurrent feedback on one id report stored/updated exactly.
+                stmt = stmt.with_for_update()
+            found.update((row.id, row.true_label) for row in conn.execute(stmt))
+        return found
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def is_data_error(error: Exception) -> bool:
+    """Whether the database refused the data itself, rather than being unreachable,
+    locked or full: then writing the same rows again fails again."""
+    if not isinstance(error, sa.exc.DBAPIError) or error.connection_invalidated:
+        return False
+    return not isinstance(error, sa.exc.OperationalError | sa.exc.InterfaceError)
+
+
+def feedback_outcomes(
+    items: Sequence[tuple[str, str]],
+    current: Mapping[str, str | None],
+    known_labels: Collection[str] | None,
+) -> tuple[list[str], dict[str, str]]:
+    """Each item's outcome given the true labels on record, and the labels to write.
+    Items apply in order, so a repeated id sees the label its earlier item set."""
+    state = dict(current)
+    outcomes: list[str] = []
+    changes: dict[str, str] = {}
+    for pid, label in items:
+        if pid not in state:
+            outcomes.append("unknown_id")
+            continue
+        before = state[pid]
+        if before == label:
+            outcomes.append("unchanged")
+            continue
+        if known_labels is not None and label not in known_labels:
+            outcomes.append("new_label")
+        else:
+            outcomes.append("stored" if before is None else "updated")
+        state[pid] = changes[pid] = label
+    return outcomes, changes
+
+
+def _window(
+    start: float | None, end: float | None, model_version: str | None
+) -> list[sa.ColumnElement[bool]]:
+    where = []
+    if start is not None:
+        where.append(predictions.c.ts >= start)
+    if end is not None:
+        where.append(predictions.c.ts < end)
+    if model_version is not None:
+        where.append(predictions.c.model_version == model_version)
+    return where
+
+
+def frame(chunks: Iterator[Sequence[sa.Row[Any]]], columns: Sequence[str]) -> pd.DataFrame:
+    """Rows read in chunks as one DataFrame; `scores` parsed to dicts when present."""
+    # One small frame per chunk: converting a chunk at a time keeps the peak memory
+    # near the final frame's size instead of also holding every row as a tuple.
+    parts = [pd.DataFrame.from_records(chunk, columns=list(columns)) for chunk in chunks]
+    if not parts:
+        return _empty(columns)
+    df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    if "scores" in df.columns:
+        df["scores"] = [json.loads(s) for s in df["scores"]]
+    for name in ("ts", "score", "latency_ms", "feedback_ts"):
+        if name in df.columns:
+            df[name] = df[name].astype("float64")
+    if "truncated" in df.columns:
+        df["truncated"] = df["truncated"].astype(bool)
+    return df
+
+
+_DTYPES: Final = {"n_tokens": "int64", "truncated": "bool"} | {
+    name: "float64" for name in ("ts", "score", "latency_ms", "feedback_ts")
+}
+
+
+def _empty(columns: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype=_DTYPES.get(name, "object")) for name in columns})

@@ -1,0 +1,322 @@
+"""The durable prediction log: every prediction served, written by one background thread.
+
+The service hands over one `PredictionBatch` per adaptive batch. `submit` only
+appends it to a bounded in-memory queue, so serving never waits for, and never
+fails because of, the database. A writer thread takes everything queued and
+writes it in one transaction (group commit), then marks the batches' sequence
+numbers durable. A response that must not go out before its predictions are on
+record waits for its sequence number, with a timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Collection, Iterator, Sequence
+from datetime import datetime
+from typing import Final
+
+import pandas as pd
+import sqlalchemy as sa
+
+from monitoring import metrics
+from monitoring.log_queue import LogQueue, Queued, QuietWarning
+from monitoring.log_records import PredictionBatch, batch_rows, sampled
+from monitoring.log_store import (
+    COLUMNS,
+    LogStore,
+    PredictionLogUnavailable,
+    Record,
+    epoch,
+    frame,
+    is_data_error,
+)
+from monitoring.redaction import TEXT_MODES
+from training.errors import ConfigError
+from training.settings import Settings
+
+__all__ = ["PredictionBatch", "PredictionLog", "PredictionLogUnavailable", "sampled"]
+
+_logger = logging.getLogger(__name__)
+
+_MAX_GROUP_ROWS: Final = 5000  # rows in one write transaction
+_EAGER_ROWS: Final = 1000  # this many queued rows are written without waiting
+_RETRY_PAUSES: Final = (0.05, 0.25)  # seconds before the 2nd and the 3rd write attempt
+_PURGE_EVERY_S: Final = 3600.0
+_DAY_S: Final = 86400.0
+
+# What the queue holds per batch: the batch and the indices sampling kept (None = all).
+_Item = tuple[PredictionBatch, list[int] | None]
+
+
+class PredictionLog:
+    """Bounded, asynchronous, durable log of predictions, with feedback attached later."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        text_mode: str = "raw",
+        sample_rate: float = 1.0,
+        retention_days: float = 30.0,
+        queue_size: int = 20000,
+        flush_interval_ms: int = 20,
+    ) -> None:
+        if text_mode not in TEXT_MODES:
+            raise ConfigError(f"log text mode {text_mode!r} is not one of {', '.join(TEXT_MODES)}")
+        if not 0.0 <= sample_rate <= 1.0 or retention_days <= 0 or queue_size < 1:
+            raise ConfigError("log sample rate must be in [0, 1], retention and queue size > 0")
+        self._store = LogStore(url)
+        self._text_mode = text_mode
+        self._sample_rate = sample_rate
+        self._retention_s = retention_days * _DAY_S
+        self._queue: LogQueue[_Item] = LogQueue(
+            queue_size, _MAX_GROUP_ROWS, flush_interval_ms / 1000.0, _EAGER_ROWS
+        )
+        self._start_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._schema_ready = False
+        self._warn = QuietWarning(_logger)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PredictionLog:
+        return cls(
+            settings.resolved_log_url(),
+            text_mode=settings.log_text,
+            sample_rate=settings.log_sample_rate,
+            retention_days=settings.log_retention_days,
+            queue_size=settings.log_queue_size,
+            flush_interval_ms=settings.log_flush_interval_ms,
+        )
+
+    # --- the service-facing side: never waits for the database, never raises ------
+
+    def start(self) -> None:
+        """Create the table if needed and start the writer, which purges expired rows
+        first. A database that is down is reported, not raised: writes retry later."""
+        with self._start_lock:
+            if self._thread is not None or self._queue.closed:
+                return
+            self._thread = threading.Thread(
+                target=self._run, name="prediction-log-writer", daemon=True
+            )
+        try:
+            self._ensure_schema()
+        except Exception as exc:
+            self._warn("prediction log %s unavailable at start: %s", self._store.url, exc)
+        self._thread.start()
+
+    def submit(self, batch: PredictionBatch) -> int:
+        """Queue a batch; its sequence number, or 0 when sampling keeps none of it.
+
+        A batch that does not fit in the queue is dropped at once and counted; its
+        sequence number never becomes durable.
+        """
+        try:
+            keep = None
+            if self._sample_rate < 1.0:
+                keep = [i for i, p in enumerate(batch.ids) if sampled(str(p), self._sample_rate)]
+            rows = len(batch.ids) if keep is None else len(keep)
+            if rows == 0:
+                return 0
+            seq, queued = self._queue.put((batch, keep), rows)
+            if not queued:
+                reason = "write_failed" if self._queue.closed else "queue_full"
+                metrics.LOG_DROPPED.labels(reason=reason).inc(rows)
+            return seq
+        except Exception as exc:  # a malformed batch must not fail the request
+            self._warn("prediction log: batch refused: %r", exc)
+            return self._queue.new_failed_seq()
+
+    @property
+    def submitted_seq(self) -> int:
+        """Highest sequence number handed out so far (0 before the first)."""
+        return self._queue.last_seq
+
+    def is_durable(self, seq: int) -> bool:
+        """True once the batch of `seq` is committed; always for 0 (nothing to write)."""
+        return self._queue.is_durable(seq)
+
+    def all_durable(self, first: int, last: int) -> bool:
+        """Whether every batch numbered `first` to `last` is committed."""
+        return self._queue.all_durable(first, last)
+
+    def wait_durable(self, seq: int, timeout: float) -> bool:
+        """Block up to `timeout` s until `seq` is committed; False if dropped or still pending."""
+        return self._queue.wait(seq, timeout)
+
+    async def wait_durable_async(self, seq: int, timeout: float) -> bool:
+        """`wait_durable` for asyncio code: the event loop runs on while this waits."""
+        return await self._queue.wait_async(seq, timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued, stop the writer and release connections. Idempotent."""
+        with self._start_lock:
+            if self._queue.closed:
+                return
+            self._queue.close()
+            thread = self._thread
+        if thread is None:
+            self._run(purge=False)  # never started: write the queue from here
+        else:
+            thread.join(timeout)
+            if thread.is_alive():
+                _logger.warning("prediction log: writer still busy after %.1f s", timeout)
+        self._store.dispose()
+
+    # --- the writer thread -----------------------------------------------------------
+
+    def _run(self, purge: bool = True) -> None:
+        next_purge = time.monotonic() if purge else float("inf")
+        while True:
+            try:
+                if time.monotonic() >= next_purge:
+                    next_purge = time.monotonic() + _PURGE_EVERY_S
+                    self._purge_expired()
+                group = self._queue.take(next_purge)
+                if group is None:
+                    return
+                if group:
+                    self._write(group)
+            except Exception as exc:  # the writer must outlive any one failure
+                self._warn("prediction log writer: %r", exc, exc_info=True)
+                time.sleep(0.1)
+
+    def _write(self, group: list[Queued[_Item]]) -> None:
+        failed = group  # until shown otherwise
+        try:
+            parts: list[tuple[Queued[_Item], list[Record]]] = []
+            unusable = []
+            for item in group:
+                try:
+                    parts.append((item, batch_rows(*item.payload, self._text_mode)))
+                except Exception as exc:  # one malformed batch must not sink its group
+                    self._warn("prediction log: cannot record a batch: %r", exc)
+                    unusable.append(item)
+            failed = unusable + self._store_parts(parts)
+        finally:
+            # Settle even after an unexpected error: an unsettled group would keep
+            # every later sequence number pending for good.
+            self._queue.settle([item.seq for item in failed])
+        dropped = sum(item.rows for item in failed)
+        if dropped:
+            metrics.LOG_DROPPED.labels(reason="write_failed").inc(dropped)
+        if dropped < sum(item.rows for item in group):
+            metrics.LOG_WRITTEN.inc(sum(item.rows for item in group) - dropped)
+
+    def _store_parts(self, parts: list[tuple[Queued[_Item], list[Record]]]) -> list[Queued[_Item]]:
+        """Write every part in one transaction; the parts that could not be written."""
+        rows = [row for _, part in parts for row in part]
+        error = self._insert(rows) if rows else None
+        if error is None:
+            return []
+        failed = [item for item, _ in parts]
+        if len(parts) > 1 and is_data_error(error):
+            # The database works but refused some record: write batch by batch, so
+            # that one bad record costs only its own batch.
+            failed = []
+            for item, part in parts:
+                try:
+                    self._store.insert(part)
+                except Exception:
+                    failed.append(item)
+        lost = sum(item.rows for item in failed)
+        if lost:
+            self._warn("prediction log: %d records dropped, %s: %s", lost, self._store.url, error)
+        return failed
+
+    def _insert(self, rows: list[Record]) -> Exception | None:
+        """Write `rows` in one transaction, retrying briefly; the last error, if all failed."""
+        error: Exception | None = None
+        for pause in (0.0, *_RETRY_PAUSES):
+            time.sleep(pause)
+            try:
+                self._ensure_schema()
+                started = time.perf_counter()
+                self._store.insert(rows)
+                metrics.LOG_WRITE_SECONDS.observe(time.perf_counter() - started)
+                return None
+            except Exception as exc:
+                error = exc
+                if is_data_error(exc):
+                    break  # the same rows would be refused again
+        return error
+
+    def _purge_expired(self) -> None:
+        try:
+            gone = self.purge(time.time() - self._retention_s)
+            if gone:
+                _logger.info("prediction log: %d records past retention deleted", gone)
+        except Exception as exc:
+            self._warn("prediction log: purge failed: %s", exc)
+
+    def _ensure_schema(self) -> None:
+        if not self._schema_ready:
+            self._store.ensure_schema()
+            self._schema_ready = True
+
+    # --- reading and feedback: synchronous; PredictionLogUnavailable on DB errors ----
+
+    def attach_feedback(
+        self, items: Sequence[tuple[str, str]], known_labels: Collection[str] | None
+    ) -> list[str]:
+        """Attach true labels by prediction id, in one transaction. One outcome per
+        item, in order: stored, updated, unchanged, new_label (stored, but not a label
+        of `known_labels`) or unknown_id."""
+        pairs = [(str(pid), str(label)) for pid, label in items]
+        if not pairs:
+            return []
+        with self._database("feedback not recorded"):
+            outcomes = self._store.attach_feedback(pairs, known_labels)
+        for outcome, n in Counter(outcomes).items():
+            metrics.FEEDBACK.labels(outcome=outcome).inc(n)
+        return outcomes
+
+    def read(
+        self,
+        start: float | datetime,
+        end: float | datetime,
+        *,
+        model_version: str | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """Rows with start <= ts < end (unix seconds or datetimes; naive ones are UTC),
+        ordered by ts; `scores` as dicts."""
+        names = list(COLUMNS if columns is None else columns)
+        unknown = sorted(set(names) - set(COLUMNS))
+        if unknown:
+            raise ValueError(f"unknown prediction log columns {unknown}; known: {COLUMNS}")
+        with self._database("prediction log not readable"):
+            chunks = self._store.read_chunks(epoch(start), epoch(end), model_version, names)
+            return frame(chunks, names)
+
+    def count(
+        self,
+        start: float | datetime | None = None,
+        end: float | datetime | None = None,
+        *,
+        model_version: str | None = None,
+    ) -> int:
+        """Rows with start <= ts < end; a bound left out is open."""
+        lo = None if start is None else epoch(start)
+        hi = None if end is None else epoch(end)
+        with self._database("prediction log not readable"):
+            return self._store.count(lo, hi, model_version)
+
+    def purge(self, older_than: float | datetime) -> int:
+        """Delete rows with ts < older_than; how many went."""
+        with self._database("prediction log purge failed"):
+            return self._store.purge(epoch(older_than))
+
+    @contextlib.contextmanager
+    def _database(self, failure: str) -> Iterator[None]:
+        """Database errors as PredictionLogUnavailable, whose message names no host
+        or SQL (it may reach an HTTP client); the cause stays chained for the logs."""
+        try:
+            self._ensure_schema()
+            yield
+        except sa.exc.SQLAlchemyError as exc:
+            raise PredictionLogUnavailable(f"{failure}: {type(exc).__name__}") from exc
