@@ -11,15 +11,72 @@ those into one-line warnings.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 from pydantic import ValidationError
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from monitoring.prediction_log import PredictionLogUnavailable
+from training.errors import (
+    ConfigError,
+    DataValidationError,
+    ModelLoadError,
+    ModelNotFoundError,
+    RefitError,
+    TrainingError,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# The one table from refit's errors to HTTP statuses. Lookup follows the class
+# hierarchy, so a subclass inherits its parent's status unless listed itself.
+HTTP_STATUS: dict[type[RefitError], int] = {
+    DataValidationError: 422,
+    ModelNotFoundError: 404,
+    ModelLoadError: 409,
+    PredictionLogUnavailable: 503,
+    ConfigError: 500,
+    TrainingError: 500,
+    RefitError: 500,
+}
+# Seconds a client should wait before retrying after a 503.
+RETRY_AFTER_S = 5
 
 # The logger BentoML's request handler reports exceptions on.
 BENTOML_HTTP_LOGGER = "bentoml._internal.server.http_app"
+
+
+def status_for(exc: RefitError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in HTTP_STATUS:
+            return HTTP_STATUS[cls]
+    return 500
+
+
+def error_response(exc: RefitError) -> JSONResponse:
+    status = status_for(exc)
+    headers = {"retry-after": str(RETRY_AFTER_S)} if status == 503 else None
+    return JSONResponse({"error": str(exc)}, status_code=status, headers=headers)
+
+
+def http_errors(func: Callable[P, R]) -> Callable[P, R | JSONResponse]:
+    """Answer a `RefitError` raised by an API method with its status and message."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | JSONResponse:
+        try:
+            return func(*args, **kwargs)
+        except RefitError as exc:
+            logging.getLogger(func.__module__).warning("%s: %s", func.__name__, exc)
+            return error_response(exc)
+
+    return wrapper
 
 
 def describe_validation_errors(details: list[dict[str, Any]]) -> str:

@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
 
 from training.errors import ModelLoadError
 from training.inference import TextClassifier
@@ -38,22 +33,3 @@ class ServedModel:
         classifier.warm_up()
         logger.info("loaded %s on %s", version.tag, classifier.device)
         return cls(classifier, version)
-
-    def classify(self, texts: Sequence[str]) -> list[dict[str, Any]]:
-        """One response object per text, in order."""
-        out = self.classifier.predict(texts)
-        labels = self.classifier.labels
-        # Rounding once on the whole matrix keeps the JSON short without a per-item loop.
-        probs = np.round(out.probs.astype(np.float64), 6).tolist()
-        top = out.label_ids.tolist()
-        version = self.version.version
-        return [
-            {
-                "id": uuid.uuid4().hex,
-                "label": labels[k],
-                "score": row[k],
-                "scores": dict(zip(labels, row, strict=True)),
-                "model_version": version,
-            }
-            for k, row in zip(top, probs, strict=True)
-        ]

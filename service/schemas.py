@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
+from service.admission import note_arrival
 from training.settings import Settings
+
+MAX_FEEDBACK_ITEMS = 1000
 
 
 def texts_type(settings: Settings) -> Any:
@@ -29,6 +32,7 @@ def texts_type(settings: Settings) -> Any:
             max_length=settings.max_texts_per_request,
             description=f"1 to {settings.max_texts_per_request} texts to classify.",
         ),
+        AfterValidator(note_arrival),
     ]
 
 
@@ -38,3 +42,22 @@ class Prediction(BaseModel):
     score: float = Field(description="Probability of `label`.")
     scores: dict[str, float] = Field(description="Probability of every label.")
     model_version: str = Field(description="The model version that answered.")
+
+
+class FeedbackItem(BaseModel):
+    id: str = Field(min_length=1, max_length=64, description="`id` of a prediction.")
+    label: str = Field(min_length=1, max_length=200, description="The true label.")
+
+
+class FeedbackResult(BaseModel):
+    id: str
+    outcome: str = Field(
+        description="stored | updated (label changed) | unchanged (same label again) | "
+        "new_label (stored; the serving model does not know this label) | unknown_id"
+    )
+
+
+FeedbackItems = Annotated[
+    list[FeedbackItem],
+    Field(min_length=1, max_length=MAX_FEEDBACK_ITEMS, description="True labels to attach."),
+]

@@ -10,14 +10,20 @@ from __future__ import annotations
 import bentoml
 import torch
 
-from service.errors import ClientErrorMessages, install_log_filters
+from monitoring.metrics import create_series
+from monitoring.prediction_log import PredictionLog
+from monitoring.recording import DEFAULT_HOURLY_PRICE, BatchRecorder, set_model_info
+from service.admission import WORKER, RequestAccounting
+from service.errors import ClientErrorMessages, http_errors, install_log_filters
+from service.pipeline import ClassifyPipeline
 from service.predictor import ServedModel
-from service.schemas import Prediction, texts_type
+from service.schemas import FeedbackItems, FeedbackResult, Prediction, texts_type
 from training.registry import Registry
 from training.settings import get_settings
 
 settings = get_settings()
 Texts = texts_type(settings)
+API_ROUTES = ("/classify", "/feedback")
 
 
 @bentoml.service(
@@ -33,20 +39,54 @@ class Classifier:
 
     def __init__(self) -> None:
         install_log_filters()
+        create_series(API_ROUTES)
         torch.set_num_threads(settings.resolved_torch_threads())
-        registry = Registry.from_settings(settings)
-        self.served = ServedModel.load(registry.get(self.model_ref.tag.version), settings)
+        version = Registry.from_settings(settings).get(self.model_ref.tag.version)
+        served = ServedModel.load(version, settings)
+        device = served.classifier.device.type
+        price = settings.hourly_price_usd
+        recorder = BatchRecorder(
+            endpoint="/classify",
+            labels=served.classifier.labels,
+            device=device,
+            hourly_price=DEFAULT_HOURLY_PRICE[device] if price is None else price,
+        )
+        set_model_info(version.version, str(version.metadata.get("base_model", "")), None)
+        self.log = PredictionLog.from_settings(settings)
+        self.log.start()
+        WORKER.log, WORKER.confirm_timeout_s = self.log, settings.log_confirm_timeout_s
+        self.pipeline = ClassifyPipeline(served, recorder, self.log)
 
     @bentoml.api(
         route="/classify",
-        batchable=True,
+        batchable=settings.adaptive_batching,
         max_batch_size=settings.max_batch_size,
         max_latency_ms=settings.max_latency_ms,
     )
     def classify(self, texts: Texts) -> list[Prediction]:  # type: ignore[valid-type]
         """Classify texts; one result per text, in order."""
-        return self.served.classify(texts)  # type: ignore[return-value]
+        return self.pipeline.classify(texts)  # type: ignore[return-value]
+
+    @bentoml.api(route="/feedback")
+    @http_errors
+    def feedback(self, items: FeedbackItems) -> list[FeedbackResult]:
+        """Attach true labels to logged predictions; one outcome per item, in order."""
+        known = self.pipeline.served.classifier.labels
+        outcomes = self.log.attach_feedback([(i.id, i.label) for i in items], known)
+        return [FeedbackResult(id=i.id, outcome=o) for i, o in zip(items, outcomes, strict=True)]
+
+    @bentoml.on_shutdown
+    def close(self) -> None:
+        """Write what the prediction log still holds before the worker exits."""
+        self.log.close()
 
 
 # The decorator made `Classifier` a bentoml Service, which takes ASGI middleware.
 Classifier.add_asgi_middleware(ClientErrorMessages)  # type: ignore[attr-defined]
+Classifier.add_asgi_middleware(  # type: ignore[attr-defined]
+    RequestAccounting,
+    endpoints=frozenset(API_ROUTES),
+    admitted=frozenset({"/classify"}),
+    durable=frozenset({"/classify"}),
+    max_in_flight_texts=settings.max_in_flight_texts,
+)

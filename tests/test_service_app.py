@@ -96,3 +96,74 @@ def test_openapi_documents_the_endpoint_and_its_limits(client: TestClient) -> No
 
 def test_ready_once_the_model_is_loaded(client: TestClient) -> None:
     assert client.get("/readyz").status_code == 200
+
+
+def _log_rows(served_env: dict[str, str], ids: list[str]):
+    from monitoring.prediction_log import PredictionLog
+
+    url = f"sqlite:///{served_env['REFIT_STATE_DIR']}/predictions.sqlite3"
+    log = PredictionLog(url)
+    try:
+        frame = log.read(0, 4e9)
+    finally:
+        log.close()
+    return frame[frame["id"].isin(ids)]
+
+
+def test_every_answered_prediction_is_already_in_the_log(
+    client: TestClient, served_env: dict[str, str]
+) -> None:
+    results = classify(client, TEXTS)
+    rows = _log_rows(served_env, [r["id"] for r in results]).set_index("id")
+    assert len(rows) == len(TEXTS)
+    for item, text in zip(results, TEXTS, strict=True):
+        row = rows.loc[item["id"]]
+        assert row["label"] == item["label"]
+        assert row["text"] == text
+        assert row["model_version"] == item["model_version"]
+        assert row["score"] == pytest.approx(item["score"], abs=1e-5)
+        assert row["latency_ms"] > 0
+
+
+def test_feedback_reports_an_outcome_per_item(
+    client: TestClient, served_env: dict[str, str]
+) -> None:
+    first, second, third = classify(client, TEXTS[:3])
+    items = [
+        {"id": first["id"], "label": "billing"},
+        {"id": second["id"], "label": "shipping"},
+        {"id": "0" * 32, "label": "billing"},
+        {"id": third["id"], "label": "data_privacy"},
+    ]
+    response = client.post("/feedback", json={"items": items})
+    assert response.status_code == 200, response.text
+    assert [r["outcome"] for r in response.json()] == [
+        "stored",
+        "stored",
+        "unknown_id",
+        "new_label",
+    ]
+    again = client.post("/feedback", json={"items": items[:2]}).json()
+    assert [r["outcome"] for r in again] == ["unchanged", "unchanged"]
+    changed = client.post("/feedback", json={"items": [{"id": first["id"], "label": "returns"}]})
+    assert changed.json() == [{"id": first["id"], "outcome": "updated"}]
+    rows = _log_rows(served_env, [first["id"], third["id"]]).set_index("id")
+    assert rows.loc[first["id"], "true_label"] == "returns"
+    assert rows.loc[third["id"], "true_label"] == "data_privacy"
+
+
+@pytest.mark.parametrize(
+    ("body", "word"),
+    [
+        ({"items": []}, "at least 1"),
+        ({"items": [{"id": "x"}]}, "label"),
+        ({"items": [{"id": "", "label": "a"}]}, "id"),
+        ({"items": [{"id": "x", "label": "a"}] * 1001}, "1000"),
+    ],
+)
+def test_bad_feedback_gets_a_400_naming_the_field(
+    client: TestClient, body: dict, word: str
+) -> None:
+    response = client.post("/feedback", json=body)
+    assert response.status_code == 400
+    assert word in response.json()["error"]

@@ -107,8 +107,64 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(
         default=4000, ge=1, le=1_000_000, description="Most characters accepted in one text."
     )
+    adaptive_batching: bool = Field(
+        default=True,
+        description="Batch texts across concurrent requests; off serves each request alone "
+        "(a baseline for benchmarks).",
+    )
+    max_in_flight_texts: int = Field(
+        default=512,
+        ge=1,
+        description="Texts a worker accepts before it answers new requests with 429 and a "
+        "Retry-After header instead of queueing them.",
+    )
     request_timeout_s: float = Field(
         default=60, gt=0, description="A request still unanswered after this gets a 504."
+    )
+
+    # --- monitoring ----------------------------------------------------------
+    hourly_price_usd: float | None = Field(
+        default=None,
+        ge=0,
+        description="Hourly price of the serving machine, for the cost metrics. Default: "
+        "0.10 on CPU (a 2-vCPU instance), 4.00 on GPU (a one-GPU H100-class instance).",
+    )
+    prediction_log_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the prediction log: `sqlite:///path` (default: "
+        "predictions.sqlite3 in the state folder) or `postgresql+psycopg://...` when "
+        "several replicas share one log.",
+    )
+    log_sample_rate: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="Share of predictions written to the log, chosen by a hash of the "
+        "prediction id so that every replica samples alike.",
+    )
+    log_text: Literal["raw", "redacted", "hashed"] = Field(
+        default="raw",
+        description="What the log keeps of each text: the text itself, the text with "
+        "e-mail addresses, phone numbers, card-like and other long digit runs masked, or "
+        "only its SHA-256.",
+    )
+    log_retention_days: float = Field(
+        default=30, gt=0, description="Log records older than this are deleted."
+    )
+    log_queue_size: int = Field(
+        default=20000,
+        ge=100,
+        description="Most prediction records waiting to be written; past it records are "
+        "dropped and counted, and serving goes on.",
+    )
+    log_flush_interval_ms: int = Field(
+        default=20, ge=1, le=10000, description="Longest a record waits before a write."
+    )
+    log_confirm_timeout_s: float = Field(
+        default=2.0,
+        ge=0,
+        description="Longest a response waits for its predictions to be written before it "
+        "is sent anyway (and the delay counted).",
     )
 
     @field_validator("base_model")
@@ -131,6 +187,11 @@ class Settings(BaseSettings):
         if self.state_dir is not None:
             return self.state_dir
         return bentoml_home() / "refit"
+
+    def resolved_log_url(self) -> str:
+        if self.prediction_log_url:
+            return self.prediction_log_url
+        return f"sqlite:///{self.resolved_state_dir() / 'predictions.sqlite3'}"
 
     def resolved_torch_threads(self) -> int:
         if self.torch_threads is not None:
