@@ -31,6 +31,8 @@ class PredictionBatch:
     latency_ms: np.ndarray  # (n,) per item
     n_tokens: np.ndarray
     truncated: np.ndarray
+    unknown_tokens: np.ndarray | None = None  # (n,) [UNK] tokens per text
+    embeddings: np.ndarray | None = None  # (n, d) float16 projected encoder output
 
 
 def sampled(prediction_id: str, rate: float) -> bool:

@@ -1,9 +1,10 @@
 """Per-request accounting around the API: admission, latency, errors, durable logging.
 
 `RequestAccounting` is an ASGI middleware. For each API request it
-- refuses new work with 429 and `Retry-After` once the worker already holds
-  `max_in_flight_texts` texts, instead of letting the batcher's queue grow
-  until requests time out;
+- refuses new work with 429 and `Retry-After` once the work the worker already
+  holds would take longer than the latency budget to get through (or exceeds a
+  hard cap of texts), instead of letting the batcher's queue grow until requests
+  time out;
 - times the request and counts failures by reason, mapping status codes to the
   reasons of `monitoring.metrics.ERROR_REASONS` in one place;
 - holds a successful /classify response until the prediction log has written
@@ -64,11 +65,15 @@ class WorkerState:
                 rate if not self.texts_per_second else (a * rate + (1 - a) * self.texts_per_second)
             )
 
+    def queued_seconds(self) -> float:
+        """How long the texts already accepted should take to serve; 0 while unknown."""
+        if self.texts_per_second <= 0:
+            return 0.0
+        return self.in_flight_texts / self.texts_per_second
+
     def retry_after(self) -> int:
         """Seconds until the work already queued should be done, at least 1."""
-        if self.texts_per_second <= 0:
-            return 1
-        return max(1, min(60, math.ceil(self.in_flight_texts / self.texts_per_second)))
+        return max(1, min(60, math.ceil(self.queued_seconds())))
 
 
 WORKER = WorkerState()
@@ -111,13 +116,21 @@ class RequestAccounting:
         endpoints: frozenset[str],
         admitted: frozenset[str],
         max_in_flight_texts: int,
+        latency_budget_s: float,
         durable: frozenset[str],
     ) -> None:
         self.app = app
         self.endpoints = endpoints  # timed and counted
-        self.admitted = admitted  # subject to the in-flight bound
+        self.admitted = admitted  # subject to the admission bounds
         self.durable = durable  # responses held until their predictions are logged
         self.max_in_flight_texts = max_in_flight_texts
+        self.latency_budget_s = latency_budget_s
+
+    def full(self) -> bool:
+        return (
+            WORKER.in_flight_texts >= self.max_in_flight_texts
+            or WORKER.queued_seconds() > self.latency_budget_s
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -125,7 +138,7 @@ class RequestAccounting:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        if path in self.admitted and WORKER.in_flight_texts >= self.max_in_flight_texts:
+        if path in self.admitted and self.full():
             metrics.ERRORS.labels(path, "overload").inc()
             await _too_many_requests(send, WORKER.retry_after())
             return

@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 
 from monitoring.prediction_log import PredictionBatch, PredictionLog
-from monitoring.recording import BatchRecorder
+from monitoring.recording import DEFAULT_HOURLY_PRICE, BatchRecorder, set_model_info
 from service.admission import WORKER, ArrivedText
 from service.predictor import ServedModel
+from training.settings import Settings
 
 
 def arrival_times(texts: Sequence[str], now: float) -> tuple[np.ndarray, np.ndarray]:
@@ -32,9 +33,23 @@ def arrival_times(texts: Sequence[str], now: float) -> tuple[np.ndarray, np.ndar
     return arrived, np.asarray(requests)
 
 
+def batch_recorder(served: ServedModel, settings: Settings) -> BatchRecorder:
+    """The metrics recorder for `served`, and its version marked as served."""
+    device = served.classifier.device.type
+    price = settings.hourly_price_usd
+    version = served.version
+    set_model_info(version.version, str(version.metadata.get("base_model", "")), None)
+    return BatchRecorder(
+        endpoint="/classify",
+        labels=served.classifier.labels,
+        device=device,
+        hourly_price=DEFAULT_HOURLY_PRICE[device] if price is None else price,
+    )
+
+
 class ClassifyPipeline:
     def __init__(
-        self, served: ServedModel, recorder: BatchRecorder, log: PredictionLog | None
+        self, served: ServedModel, recorder: BatchRecorder | None, log: PredictionLog | None
     ) -> None:
         self.served = served
         self.recorder = recorder
@@ -44,7 +59,8 @@ class ClassifyPipeline:
         """One response object per text, in order; metrics and log records as a side effect."""
         started = time.perf_counter()
         arrived, requests = arrival_times(texts, started)
-        self.recorder.queue_waits(started - requests)
+        if self.recorder is not None:
+            self.recorder.queue_waits(started - requests)
         served = self.served  # one read: a hot-swap mid-batch must not mix versions
         out = served.classifier.predict(texts)
         labels = served.classifier.labels
@@ -78,11 +94,14 @@ class ClassifyPipeline:
                     latency_ms=(finished - arrived) * 1000.0,
                     n_tokens=out.n_tokens,
                     truncated=out.truncated,
+                    unknown_tokens=out.unknown_tokens,
+                    embeddings=out.embeddings,
                 )
             )
         busy = time.perf_counter() - started
-        self.recorder.batch(
-            texts, out, extra_seconds=busy - out.tokenize_seconds - out.compute_seconds
-        )
+        if self.recorder is not None:
+            self.recorder.batch(
+                texts, out, extra_seconds=busy - out.tokenize_seconds - out.compute_seconds
+            )
         WORKER.batch_done(len(texts), busy)
         return results

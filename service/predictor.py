@@ -27,6 +27,9 @@ class ServedModel:
             device=settings.device,
             max_length=int(version.metadata.get("max_length", settings.max_length)),
             max_batch_tokens=settings.max_batch_tokens,
+            # Drift checks compare these with the training data's; they come from the
+            # forward pass that serves the request, so they cost no second model.
+            capture_embeddings=settings.monitoring,
         )
         if list(classifier.labels) != labels:
             raise ModelLoadError(f"{version.tag}: weights and labels.json disagree")

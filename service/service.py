@@ -11,11 +11,10 @@ import bentoml
 import torch
 
 from monitoring.metrics import create_series
-from monitoring.prediction_log import PredictionLog
-from monitoring.recording import DEFAULT_HOURLY_PRICE, BatchRecorder, set_model_info
+from monitoring.prediction_log import PredictionLog, PredictionLogUnavailable
 from service.admission import WORKER, RequestAccounting
 from service.errors import ClientErrorMessages, http_errors, install_log_filters
-from service.pipeline import ClassifyPipeline
+from service.pipeline import ClassifyPipeline, batch_recorder
 from service.predictor import ServedModel
 from service.schemas import FeedbackItems, FeedbackResult, Prediction, texts_type
 from training.registry import Registry
@@ -39,21 +38,16 @@ class Classifier:
 
     def __init__(self) -> None:
         install_log_filters()
-        create_series(API_ROUTES)
         torch.set_num_threads(settings.resolved_torch_threads())
         version = Registry.from_settings(settings).get(self.model_ref.tag.version)
         served = ServedModel.load(version, settings)
-        device = served.classifier.device.type
-        price = settings.hourly_price_usd
-        recorder = BatchRecorder(
-            endpoint="/classify",
-            labels=served.classifier.labels,
-            device=device,
-            hourly_price=DEFAULT_HOURLY_PRICE[device] if price is None else price,
-        )
-        set_model_info(version.version, str(version.metadata.get("base_model", "")), None)
-        self.log = PredictionLog.from_settings(settings)
-        self.log.start()
+        self.log: PredictionLog | None = None
+        recorder = None
+        if settings.monitoring:
+            create_series(API_ROUTES)
+            recorder = batch_recorder(served, settings)
+            self.log = PredictionLog.from_settings(settings)
+            self.log.start()
         WORKER.log, WORKER.confirm_timeout_s = self.log, settings.log_confirm_timeout_s
         self.pipeline = ClassifyPipeline(served, recorder, self.log)
 
@@ -61,7 +55,9 @@ class Classifier:
         route="/classify",
         batchable=settings.adaptive_batching,
         max_batch_size=settings.max_batch_size,
-        max_latency_ms=settings.max_latency_ms,
+        # Admission (RequestAccounting) keeps queueing within max_latency_ms; BentoML's
+        # own shedding, which answers 503 after the wait, sits behind it as a backstop.
+        max_latency_ms=2 * settings.max_latency_ms,
     )
     def classify(self, texts: Texts) -> list[Prediction]:  # type: ignore[valid-type]
         """Classify texts; one result per text, in order."""
@@ -71,6 +67,8 @@ class Classifier:
     @http_errors
     def feedback(self, items: FeedbackItems) -> list[FeedbackResult]:
         """Attach true labels to logged predictions; one outcome per item, in order."""
+        if self.log is None:
+            raise PredictionLogUnavailable("the prediction log is off (REFIT_MONITORING=false)")
         known = self.pipeline.served.classifier.labels
         outcomes = self.log.attach_feedback([(i.id, i.label) for i in items], known)
         return [FeedbackResult(id=i.id, outcome=o) for i, o in zip(items, outcomes, strict=True)]
@@ -78,7 +76,8 @@ class Classifier:
     @bentoml.on_shutdown
     def close(self) -> None:
         """Write what the prediction log still holds before the worker exits."""
-        self.log.close()
+        if self.log is not None:
+            self.log.close()
 
 
 # The decorator made `Classifier` a bentoml Service, which takes ASGI middleware.
@@ -89,4 +88,5 @@ Classifier.add_asgi_middleware(  # type: ignore[attr-defined]
     admitted=frozenset({"/classify"}),
     durable=frozenset({"/classify"}),
     max_in_flight_texts=settings.max_in_flight_texts,
+    latency_budget_s=settings.max_latency_ms / 1000,
 )

@@ -104,6 +104,7 @@ def test_requests_past_the_in_flight_bound_get_429_with_retry_after(
         admitted=frozenset({"/classify"}),
         durable=frozenset(),
         max_in_flight_texts=5,
+        latency_budget_s=100.0,
     )
     overload_before = (
         REGISTRY.get_sample_value(
@@ -148,3 +149,34 @@ def test_refit_errors_map_to_statuses_through_the_hierarchy() -> None:
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
     assert json.loads(response.body) == {"error": "the log is down"}
+
+
+def test_requests_that_would_wait_past_the_budget_get_429(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    state = WorkerState()
+    state.batch_done(texts=10, seconds=1.0)  # 10 texts/s
+    monkeypatch.setattr(admission, "WORKER", state)
+    inner = _App()
+    app = RequestAccounting(
+        inner,
+        endpoints=frozenset({"/classify"}),
+        admitted=frozenset({"/classify"}),
+        durable=frozenset(),
+        max_in_flight_texts=10_000,
+        latency_budget_s=2.0,
+    )
+
+    async def scenario() -> None:
+        held = asyncio.create_task(_request(app, ["t"] * 20))  # 2 s of work: at the budget
+        await asyncio.sleep(0.01)
+        also = asyncio.create_task(_request(app, ["u"]))  # admitted: not past the budget
+        await asyncio.sleep(0.01)
+        status, headers, _ = await _request(app, ["v"])  # 2.1 s queued: past it
+        assert status == 429
+        assert headers[b"retry-after"] == b"3"
+        inner.release.set()
+        assert (await held)[0] == 200
+        assert (await also)[0] == 200
+
+    asyncio.run(scenario())

@@ -105,3 +105,30 @@ def test_truncated_text_scores_like_its_first_tokens(classifier: TextClassifier)
         logits = classifier.model(input_ids=torch.tensor([ids])).logits
     expected = torch.softmax(logits, dim=-1).numpy()[0]
     np.testing.assert_allclose(classifier.predict([long_text]).probs[0], expected, atol=1e-5)
+
+
+def test_embeddings_are_small_stable_and_batch_independent(tiny_base_model: Path) -> None:
+    torch.manual_seed(2)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_base_model, num_labels=2)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base_model)
+    classifier = TextClassifier(
+        model, tokenizer, max_length=32, device=torch.device("cpu"), capture_embeddings=True
+    )
+    batched = classifier.predict(TEXTS)
+    assert batched.embeddings is not None
+    assert batched.embeddings.shape == (len(TEXTS), 32)
+    assert batched.embeddings.dtype == np.float16
+    for i, text in enumerate(TEXTS):
+        single = classifier.predict([text]).embeddings
+        assert single is not None
+        np.testing.assert_allclose(single[0], batched.embeddings[i], atol=2e-3)
+    # Different texts land in different places.
+    assert np.abs(batched.embeddings[0] - batched.embeddings[1]).max() > 1e-2
+
+
+def test_unknown_tokens_are_counted(classifier: TextClassifier) -> None:
+    out = classifier.predict(["plain words", "\u2603\u2603 snowmen \u2603"])
+    assert out.unknown_tokens is not None
+    assert out.unknown_tokens[0] == 0
+    assert out.unknown_tokens[1] >= 1
+    assert out.embeddings is None  # not asked for

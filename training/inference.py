@@ -41,6 +41,9 @@ class BatchOutput:
     padded_tokens: int = 0  # token positions computed, padding included
     tokenize_seconds: float = 0.0
     compute_seconds: float = 0.0
+    unknown_tokens: np.ndarray | None = None  # (n,) int, [UNK] tokens per text
+    # (n, EMBEDDING_DIMS) float16: the encoder's mean-pooled last layer, projected
+    embeddings: np.ndarray | None = None
 
     @property
     def label_ids(self) -> np.ndarray:
@@ -89,6 +92,27 @@ def plan_buckets(
     return buckets
 
 
+# Embeddings are kept small enough to store with every logged prediction: 32 float16
+# values, 64 bytes. A fixed Gaussian random projection preserves distances well
+# enough for drift detection (Johnson-Lindenstrauss) and needs no fitting.
+EMBEDDING_DIMS = 32
+
+
+def projection_matrix(hidden_size: int, dims: int = EMBEDDING_DIMS) -> np.ndarray:
+    """The same (hidden_size, dims) projection for a given width, in every process."""
+    rng = np.random.default_rng(20261127)
+    return (rng.standard_normal((hidden_size, dims)) / np.sqrt(dims)).astype(np.float32)
+
+
+def pooled_projection(
+    hidden: torch.Tensor, attention: torch.Tensor, projection: torch.Tensor
+) -> np.ndarray:
+    """Mean of the last layer over real tokens, projected to `EMBEDDING_DIMS`."""
+    weights = attention.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
+    return (pooled.float() @ projection).to(torch.float16).cpu().numpy()
+
+
 class TextClassifier:
     """A tokenizer and a sequence-classification model, ready to predict."""
 
@@ -101,6 +125,7 @@ class TextClassifier:
         device: torch.device,
         max_batch_tokens: int = 16384,
         overhead_tokens: int | None = None,
+        capture_embeddings: bool = False,
     ) -> None:
         id2label = {int(k): str(v) for k, v in (model.config.id2label or {}).items()}
         self.labels: tuple[str, ...] = tuple(str(id2label[i]) for i in range(len(id2label)))
@@ -113,6 +138,11 @@ class TextClassifier:
         # so there padding is cheap and extra passes are not; on a CPU it is the reverse.
         self.overhead_tokens = overhead_tokens or (8192 if device.type == "cuda" else 48)
         self._pad_id = tokenizer.pad_token_id or 0
+        self._unk_id = tokenizer.unk_token_id
+        self._projection: torch.Tensor | None = None
+        if capture_embeddings:
+            hidden = int(model.config.hidden_size)
+            self._projection = torch.from_numpy(projection_matrix(hidden)).to(device)
 
     @classmethod
     def from_folder(
@@ -122,6 +152,7 @@ class TextClassifier:
         device: str = "auto",
         max_length: int = 128,
         max_batch_tokens: int = 16384,
+        capture_embeddings: bool = False,
     ) -> TextClassifier:
         """Load a Hugging Face model folder (safetensors weights only)."""
         torch_device = resolve_device(device)
@@ -139,6 +170,7 @@ class TextClassifier:
             max_length=max_length,
             device=torch_device,
             max_batch_tokens=max_batch_tokens,
+            capture_embeddings=capture_embeddings,
         )
 
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
@@ -165,12 +197,20 @@ class TextClassifier:
         truncated = raw > self.max_length
         lengths = np.minimum(raw, self.max_length)
         probs = np.empty((len(ids), len(self.labels)), dtype=np.float32)
+        embeddings = None
+        if self._projection is not None:
+            embeddings = np.empty((len(ids), EMBEDDING_DIMS), dtype=np.float16)
         buckets = plan_buckets(
             lengths, max_batch_tokens=self.max_batch_tokens, overhead_tokens=self.overhead_tokens
         )
         with torch.inference_mode():
             for bucket in buckets:
-                probs[bucket] = self._forward([ids[i] for i in bucket], lengths[bucket])
+                bucket_probs, bucket_embeddings = self._forward(
+                    [ids[i] for i in bucket], lengths[bucket]
+                )
+                probs[bucket] = bucket_probs
+                if embeddings is not None:
+                    embeddings[bucket] = bucket_embeddings
         padded = sum(len(b) * int(lengths[b].max()) for b in buckets)
         return BatchOutput(
             probs=probs,
@@ -179,9 +219,19 @@ class TextClassifier:
             padded_tokens=padded,
             tokenize_seconds=tokenized - started,
             compute_seconds=time.perf_counter() - tokenized,
+            unknown_tokens=self._count_unknown(ids),
+            embeddings=embeddings,
         )
 
-    def _forward(self, rows: list[list[int]], lengths: np.ndarray) -> np.ndarray:
+    def _count_unknown(self, ids: list[list[int]]) -> np.ndarray:
+        unk = self._unk_id
+        if unk is None:
+            return np.zeros(len(ids), dtype=np.int64)
+        return np.fromiter((row.count(unk) for row in ids), dtype=np.int64, count=len(ids))
+
+    def _forward(
+        self, rows: list[list[int]], lengths: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         width = int(lengths.max())
         input_ids = np.full((len(rows), width), self._pad_id, dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -191,11 +241,16 @@ class TextClassifier:
                 row = [*row[: length - 1], row[-1]]
             input_ids[i, :length] = row
             mask[i, :length] = 1
-        logits = self.model(
+        attention = torch.from_numpy(mask).to(self.device)
+        out = self.model(
             input_ids=torch.from_numpy(input_ids).to(self.device),
-            attention_mask=torch.from_numpy(mask).to(self.device),
-        ).logits
-        return torch.softmax(logits.float(), dim=-1).cpu().numpy()
+            attention_mask=attention,
+            output_hidden_states=self._projection is not None,
+        )
+        probs = torch.softmax(out.logits.float(), dim=-1).cpu().numpy()
+        if self._projection is None:
+            return probs, None
+        return probs, pooled_projection(out.hidden_states[-1], attention, self._projection)
 
     def warm_up(self) -> None:
         """Run a few representative shapes so the first real request pays no setup cost."""

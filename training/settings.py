@@ -92,8 +92,9 @@ class Settings(BaseSettings):
     max_latency_ms: int = Field(
         default=2000,
         ge=10,
-        description="Latency budget of the adaptive batcher; requests predicted to exceed "
-        "it are shed. Set well above one full batch's compute time.",
+        description="Queueing budget: a request arriving when the accepted work would take "
+        "longer than this gets 429 with Retry-After; BentoML's batcher sheds (503) at twice "
+        "it. Keep it well above one full batch's compute time.",
     )
     max_batch_tokens: int = Field(
         default=16384,
@@ -113,16 +114,21 @@ class Settings(BaseSettings):
         "(a baseline for benchmarks).",
     )
     max_in_flight_texts: int = Field(
-        default=512,
+        default=4096,
         ge=1,
-        description="Texts a worker accepts before it answers new requests with 429 and a "
-        "Retry-After header instead of queueing them.",
+        description="Hard cap on texts a worker holds (memory bound), on top of the "
+        "time-based bound of max_latency_ms; past it new requests get 429.",
     )
     request_timeout_s: float = Field(
         default=60, gt=0, description="A request still unanswered after this gets a 504."
     )
 
     # --- monitoring ----------------------------------------------------------
+    monitoring: bool = Field(
+        default=True,
+        description="Record refit's metrics and the prediction log; off leaves only "
+        "BentoML's own metrics (for measuring what monitoring costs).",
+    )
     hourly_price_usd: float | None = Field(
         default=None,
         ge=0,
