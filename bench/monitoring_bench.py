@@ -37,38 +37,51 @@ def main() -> None:
     p99: dict[tuple[bool, str], list[float]] = {}
     for round_ in range(args.rounds):
         for monitoring in (True, False):
-            server = start_server(work / f"r{round_}-{monitoring}", batching=True,
-                                  extra_env={"REFIT_MONITORING": str(monitoring).lower()})
+            server = start_server(
+                work / f"r{round_}-{monitoring}",
+                batching=True,
+                extra_env={"REFIT_MONITORING": str(monitoring).lower()},
+            )
             try:
                 for kind, connections in LOADS:
                     run_wrk(server.url, bodies[kind], connections=connections, seconds=3)
-                    load = run_wrk(server.url, bodies[kind], connections=connections,
-                                   seconds=args.seconds)
+                    load = run_wrk(
+                        server.url, bodies[kind], connections=connections, seconds=args.seconds
+                    )
                     per = 32 if kind == "32-text" else 1
                     key = (monitoring, kind)
                     texts[key] = texts.get(key, 0.0) + load.ok_requests * per
                     seconds[key] = seconds.get(key, 0.0) + load.seconds
                     p99.setdefault(key, []).append(load.p99_ms)
-                    print(f"round {round_} monitoring={monitoring} {kind} c={connections}: "
-                          f"{load.ok_requests * per / load.seconds:.0f} texts/s, "
-                          f"p99 {load.p99_ms:.0f} ms, errors {load.errors}", flush=True)
+                    print(
+                        f"round {round_} monitoring={monitoring} {kind} c={connections}: "
+                        f"{load.ok_requests * per / load.seconds:.0f} texts/s, "
+                        f"p99 {load.p99_ms:.0f} ms, errors {load.errors}",
+                        flush=True,
+                    )
             finally:
                 server.stop()
-    lines = ["| load | monitoring on texts/s | off texts/s | on/off | p99 on ms | p99 off ms |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| load | monitoring on texts/s | off texts/s | on/off | p99 on ms | p99 off ms |",
+        "|---|---|---|---|---|---|",
+    ]
     for kind, connections in LOADS:
         on = texts[(True, kind)] / seconds[(True, kind)]
         off = texts[(False, kind)] / seconds[(False, kind)]
-        lines.append(f"| {kind}, {connections} connections | {on:.0f} | {off:.0f} | "
-                     f"{on / off:.3f} | {max(p99[(True, kind)]):.0f} | "
-                     f"{max(p99[(False, kind)]):.0f} |")
+        lines.append(
+            f"| {kind}, {connections} connections | {on:.0f} | {off:.0f} | "
+            f"{on / off:.3f} | {max(p99[(True, kind)]):.0f} | "
+            f"{max(p99[(False, kind)]):.0f} |"
+        )
     table = "\n".join(lines)
     print(table)
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
     with (HERE / "RESULTS.md").open("a") as log:
-        log.write(f"\n## monitoring_bench {stamp} — {machine()} — commit {commit()}\n\n"
-                  f"{args.rounds} alternating rounds of {args.seconds:.0f} s per load.\n\n"
-                  f"{table}\n")
+        log.write(
+            f"\n## monitoring_bench {stamp} — {machine()} — commit {commit()}\n\n"
+            f"{args.rounds} alternating rounds of {args.seconds:.0f} s per load.\n\n"
+            f"{table}\n"
+        )
 
 
 if __name__ == "__main__":
