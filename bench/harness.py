@@ -118,12 +118,21 @@ class ServerHandle:
     log: Path
 
     def stop(self) -> None:
+        import psutil
+
+        try:  # BentoML's workers sit in process groups of their own
+            tree = psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            tree = []
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
+        for proc in tree:
+            if proc.is_running():
+                proc.kill()
 
 
 def _free_port() -> int:

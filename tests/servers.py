@@ -6,6 +6,7 @@ the PID of the process group it was started in.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 
 def free_port() -> int:
@@ -34,7 +36,21 @@ class RunningServer:
     home: Path
     log: Path
 
+    def processes(self) -> list[psutil.Process]:
+        """The server process and everything it started.
+
+        BentoML's workers run in process groups of their own, so signalling the
+        server's group alone would leave them running.
+        """
+        try:
+            root = psutil.Process(self.process.pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
     def stop(self) -> None:
+        """Graceful stop (SIGTERM), then SIGKILL for whatever is left of the tree."""
+        tree = self.processes()
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
@@ -42,9 +58,23 @@ class RunningServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=10)
+        _kill_all(tree)
+
+    def kill_hard(self) -> None:
+        """SIGKILL the server and its workers at once: no shutdown hook runs."""
+        tree = self.processes()
+        _kill_all(tree)
+        self.process.wait(timeout=10)
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
+
+
+def _kill_all(processes: list[psutil.Process]) -> None:
+    for proc in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    psutil.wait_procs(processes, timeout=10)
 
 
 def start_bentoml(env: dict[str, str], workdir: Path, *, timeout: float = 120) -> RunningServer:
