@@ -226,11 +226,37 @@ def models_promote(
     version: Annotated[str, typer.Argument(help="Version to serve from now on.")],
     reason: Annotated[str, typer.Option(help="Why; kept in the promotion log.")] = "manual",
 ) -> None:
-    """Make a version the champion (a running server picks it up on restart)."""
+    """Make a version the champion; running servers switch to it within seconds."""
     from training.registry import Registry
 
     target = Registry.from_settings(_settings()).promote(version, reason=reason, actor="cli")
     console.print(f"{target.tag} is now champion")
+
+
+@models_app.command("rollback")
+def models_rollback(
+    reason: Annotated[str, typer.Option(help="Why; kept in the promotion log.")] = "rollback",
+) -> None:
+    """Serve the previous champion again (undoes the latest promotion)."""
+    from training.registry import Registry
+
+    target = Registry.from_settings(_settings()).rollback(reason=reason, actor="cli")
+    console.print(f"{target.tag} is champion again; running servers switch within seconds")
+
+
+@models_app.command("history")
+def models_history() -> None:
+    """Every promotion and rollback, oldest first."""
+    from training.registry import Registry
+
+    table = Table(title="promotions")
+    for header in ("time", "champion", "previous", "by", "reason"):
+        table.add_column(header)
+    for event in Registry.from_settings(_settings()).history():
+        table.add_row(
+            event["time"], event["tag"], str(event["previous"]), event["actor"], event["reason"]
+        )
+    console.print(table)
 
 
 @data_app.command("generate")

@@ -31,12 +31,23 @@ from training.errors import (
     TrainingError,
 )
 
+
+class Unauthorized(RefitError):
+    """A protected endpoint was called without credentials."""
+
+
+class Forbidden(RefitError):
+    """The credentials sent do not allow this call (or the endpoint is disabled)."""
+
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
 # The one table from refit's errors to HTTP statuses. Lookup follows the class
 # hierarchy, so a subclass inherits its parent's status unless listed itself.
 HTTP_STATUS: dict[type[RefitError], int] = {
+    Unauthorized: 401,
+    Forbidden: 403,
     DataValidationError: 422,
     ModelNotFoundError: 404,
     ModelLoadError: 409,
@@ -61,7 +72,9 @@ def status_for(exc: RefitError) -> int:
 
 def error_response(exc: RefitError) -> JSONResponse:
     status = status_for(exc)
-    headers = {"retry-after": str(RETRY_AFTER_S)} if status == 503 else None
+    headers = {"retry-after": str(RETRY_AFTER_S)} if status == 503 else {}
+    if status == 401:
+        headers["www-authenticate"] = "Bearer"
     return JSONResponse({"error": str(exc)}, status_code=status, headers=headers)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,11 +35,9 @@ def arrival_times(texts: Sequence[str], now: float) -> tuple[np.ndarray, np.ndar
 
 
 def batch_recorder(served: ServedModel, settings: Settings) -> BatchRecorder:
-    """The metrics recorder for `served`, and its version marked as served."""
+    """The metrics recorder for `served` (its labels, its device's price)."""
     device = served.classifier.device.type
     price = settings.hourly_price_usd
-    version = served.version
-    set_model_info(version.version, str(version.metadata.get("base_model", "")), None)
     return BatchRecorder(
         endpoint="/classify",
         labels=served.classifier.labels,
@@ -47,21 +46,48 @@ def batch_recorder(served: ServedModel, settings: Settings) -> BatchRecorder:
     )
 
 
+@dataclass(frozen=True)
+class ActiveModel:
+    """What serves now. Replaced as a whole, so a batch never mixes two versions."""
+
+    served: ServedModel
+    recorder: BatchRecorder | None
+
+
 class ClassifyPipeline:
-    def __init__(
-        self, served: ServedModel, recorder: BatchRecorder | None, log: PredictionLog | None
-    ) -> None:
-        self.served = served
-        self.recorder = recorder
+    def __init__(self, served: ServedModel, settings: Settings, log: PredictionLog | None) -> None:
+        self.settings = settings
         self.log = log
+        self.active = self._prepare(served, previous=None)
+
+    @property
+    def served(self) -> ServedModel:
+        return self.active.served
+
+    def _prepare(self, served: ServedModel, previous: ServedModel | None) -> ActiveModel:
+        if not self.settings.monitoring:
+            return ActiveModel(served, None)
+        recorder = batch_recorder(served, self.settings)
+        before = None
+        if previous is not None:
+            before = (previous.version.version, _base_model(previous))
+        set_model_info(served.version.version, _base_model(served), before)
+        return ActiveModel(served, recorder)
+
+    def activate(self, served: ServedModel) -> ServedModel:
+        """Serve `served` from the next batch on; returns the model it replaced."""
+        previous = self.active.served
+        self.active = self._prepare(served, previous)  # one reference swap: atomic
+        return previous
 
     def classify(self, texts: Sequence[str]) -> list[dict[str, Any]]:
         """One response object per text, in order; metrics and log records as a side effect."""
         started = time.perf_counter()
+        active = self.active  # read once: a hot-swap mid-batch must not mix versions
+        served, recorder = active.served, active.recorder
         arrived, requests = arrival_times(texts, started)
-        if self.recorder is not None:
-            self.recorder.queue_waits(started - requests)
-        served = self.served  # one read: a hot-swap mid-batch must not mix versions
+        if recorder is not None:
+            recorder.queue_waits(started - requests)
         out = served.classifier.predict(texts)
         labels = served.classifier.labels
         version = served.version.version
@@ -99,9 +125,13 @@ class ClassifyPipeline:
                 )
             )
         busy = time.perf_counter() - started
-        if self.recorder is not None:
-            self.recorder.batch(
+        if recorder is not None:
+            recorder.batch(
                 texts, out, extra_seconds=busy - out.tokenize_seconds - out.compute_seconds
             )
         WORKER.batch_done(len(texts), busy)
         return results
+
+
+def _base_model(served: ServedModel) -> str:
+    return str(served.version.metadata.get("base_model", ""))

@@ -61,3 +61,8 @@ FeedbackItems = Annotated[
     list[FeedbackItem],
     Field(min_length=1, max_length=MAX_FEEDBACK_ITEMS, description="True labels to attach."),
 ]
+
+
+class SwapResult(BaseModel):
+    outcome: str = Field(description="swapped, or unchanged when the champion already serves.")
+    serving: str = Field(description="The version serving now.")

@@ -12,23 +12,32 @@ import torch
 
 from monitoring.metrics import create_series
 from monitoring.prediction_log import PredictionLog, PredictionLogUnavailable
+from service.admin import AdminAuth
 from service.admission import WORKER, RequestAccounting
 from service.errors import ClientErrorMessages, http_errors, install_log_filters
-from service.pipeline import ClassifyPipeline, batch_recorder
+from service.hot_swap import HotSwapper
+from service.pipeline import ClassifyPipeline
 from service.predictor import ServedModel
-from service.schemas import FeedbackItems, FeedbackResult, Prediction, texts_type
+from service.schemas import FeedbackItems, FeedbackResult, Prediction, SwapResult, texts_type
+from training.errors import ModelLoadError
 from training.registry import Registry
 from training.settings import get_settings
 
 settings = get_settings()
 Texts = texts_type(settings)
-API_ROUTES = ("/classify", "/feedback")
+API_ROUTES = ("/classify", "/feedback", "/admin/reload")
 
 
 @bentoml.service(
     name="refit",
     workers=settings.workers,
     traffic={"timeout": settings.request_timeout_s},
+    logging={
+        "access": {
+            "enabled": settings.access_log,
+            "skip_paths": ["/metrics", "/livez", "/readyz", "/healthz"],
+        }
+    },
 )
 class Classifier:
     """Text classification with adaptive batching across requests."""
@@ -42,14 +51,14 @@ class Classifier:
         version = Registry.from_settings(settings).get(self.model_ref.tag.version)
         served = ServedModel.load(version, settings)
         self.log: PredictionLog | None = None
-        recorder = None
         if settings.monitoring:
             create_series(API_ROUTES)
-            recorder = batch_recorder(served, settings)
             self.log = PredictionLog.from_settings(settings)
             self.log.start()
         WORKER.log, WORKER.confirm_timeout_s = self.log, settings.log_confirm_timeout_s
-        self.pipeline = ClassifyPipeline(served, recorder, self.log)
+        self.pipeline = ClassifyPipeline(served, settings, self.log)
+        self.swapper = HotSwapper(self.pipeline, settings)
+        self.swapper.start()
 
     @bentoml.api(
         route="/classify",
@@ -73,14 +82,28 @@ class Classifier:
         outcomes = self.log.attach_feedback([(i.id, i.label) for i in items], known)
         return [FeedbackResult(id=i.id, outcome=o) for i, o in zip(items, outcomes, strict=True)]
 
+    @bentoml.api(route="/admin/reload")
+    @http_errors
+    def reload(self) -> SwapResult:
+        """Switch to the registry's champion now, without a restart (bearer token).
+
+        Every worker also does this by itself within REFIT_RELOAD_INTERVAL_S.
+        """
+        outcome = self.swapper.swap_to_champion(retry_refused=True)
+        if outcome.outcome == "refused":
+            raise ModelLoadError(f"{outcome.reason}; still serving {outcome.serving}")
+        return SwapResult(outcome=outcome.outcome, serving=outcome.serving)
+
     @bentoml.on_shutdown
     def close(self) -> None:
         """Write what the prediction log still holds before the worker exits."""
+        self.swapper.stop()
         if self.log is not None:
             self.log.close()
 
 
 # The decorator made `Classifier` a bentoml Service, which takes ASGI middleware.
+Classifier.add_asgi_middleware(AdminAuth, token=settings.admin_token)  # type: ignore[attr-defined]
 Classifier.add_asgi_middleware(ClientErrorMessages)  # type: ignore[attr-defined]
 Classifier.add_asgi_middleware(  # type: ignore[attr-defined]
     RequestAccounting,

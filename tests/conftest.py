@@ -118,6 +118,7 @@ def served_env(session_home: Path, tiny_base_model: Path) -> dict[str, str]:
         "REFIT_DEVICE": "cpu",
         "REFIT_MAX_TEXTS_PER_REQUEST": "16",
         "REFIT_MAX_TEXT_CHARS": "2000",
+        "REFIT_ADMIN_TOKEN": "test-admin-token",
     }
 
 
@@ -137,3 +138,24 @@ def postgres_url() -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+def write_tiny_version(base: Path, labels: list[str], seed: int = 0):
+    """A `Registry.register` writer: the tiny model with a random head for `labels`."""
+    import json
+
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    def write(folder: Path) -> None:
+        torch.manual_seed(seed)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            base,
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={label: i for i, label in enumerate(labels)},
+        )
+        model.save_pretrained(folder)
+        AutoTokenizer.from_pretrained(base).save_pretrained(folder)
+        (folder / "labels.json").write_text(json.dumps(labels))
+
+    return write

@@ -180,3 +180,22 @@ def test_requests_that_would_wait_past_the_budget_get_429(
         assert (await also)[0] == 200
 
     asyncio.run(scenario())
+
+
+def test_admin_token_check() -> None:
+    from pydantic import SecretStr
+
+    from service.admin import check_token
+    from service.errors import Forbidden, Unauthorized
+
+    secret = SecretStr("s3cret")
+    check_token("Bearer s3cret", secret)
+    check_token("bearer s3cret ", secret)
+    with pytest.raises(Forbidden, match="disabled"):
+        check_token("Bearer s3cret", None)
+    with pytest.raises(Unauthorized):
+        check_token(None, secret)
+    with pytest.raises(Unauthorized):
+        check_token("s3cret", secret)
+    with pytest.raises(Forbidden, match="wrong"):
+        check_token("Bearer s3cre", secret)

@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from conftest import write_tiny_version
 
 from training.errors import ModelLoadError, ModelNotFoundError
 from training.registry import Registry, check_version_files
@@ -22,18 +22,7 @@ def registry(tmp_path: Path) -> Registry:
 
 
 def _writer(tiny_base_model: Path, labels: list[str] = LABELS):
-    def write(folder: Path) -> None:
-        model = AutoModelForSequenceClassification.from_pretrained(
-            tiny_base_model,
-            num_labels=len(labels),
-            id2label=dict(enumerate(labels)),
-            label2id={label: i for i, label in enumerate(labels)},
-        )
-        model.save_pretrained(folder)
-        AutoTokenizer.from_pretrained(tiny_base_model).save_pretrained(folder)
-        (folder / "labels.json").write_text(json.dumps(labels))
-
-    return write
+    return write_tiny_version(tiny_base_model, labels)
 
 
 def test_registered_versions_are_listed_newest_first(
@@ -112,3 +101,17 @@ def test_register_refuses_an_incomplete_version(registry: Registry, tmp_path: Pa
     with pytest.raises(ModelLoadError):
         registry.register(write, metadata={})
     assert registry.versions() == []
+
+
+def test_rollback_undoes_the_latest_promotion(registry: Registry, tiny_base_model: Path) -> None:
+    with pytest.raises(ModelNotFoundError, match="no earlier champion"):
+        registry.rollback()
+    first = registry.register(_writer(tiny_base_model), metadata={"labels": LABELS})
+    second = registry.register(_writer(tiny_base_model), metadata={"labels": LABELS})
+    registry.promote(first.version, reason="first", actor="test")
+    with pytest.raises(ModelNotFoundError):
+        registry.rollback()  # the first promotion has nothing before it
+    registry.promote(second.version, reason="better", actor="test")
+    assert registry.rollback(reason="worse in production").tag == first.tag
+    assert registry.champion_tag() == first.tag
+    assert registry.history()[-1]["reason"] == "worse in production"

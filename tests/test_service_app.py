@@ -167,3 +167,23 @@ def test_bad_feedback_gets_a_400_naming_the_field(
     response = client.post("/feedback", json=body)
     assert response.status_code == 400
     assert word in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 401),
+        ({"authorization": "Basic abc"}, 401),
+        ({"authorization": "Bearer wrong"}, 403),
+        ({"authorization": "Bearer test-admin-token"}, 200),
+    ],
+)
+def test_admin_reload_needs_the_token(client: TestClient, headers: dict, status: int) -> None:
+    response = client.post("/admin/reload", json={}, headers=headers)
+    assert response.status_code == status, response.text
+    if status == 200:
+        assert response.json()["outcome"] == "unchanged"
+    else:
+        assert "token" in response.json()["error"]
+    if status == 401:
+        assert response.headers["www-authenticate"] == "Bearer"

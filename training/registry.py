@@ -184,6 +184,14 @@ class Registry:
                 log.write(json.dumps(event) + "\n")
         return target
 
+    def rollback(self, *, reason: str = "rollback", actor: str = "user") -> ModelVersion:
+        """Undo the latest promotion: the champion before it serves again."""
+        history = self.history()
+        previous = history[-1]["previous"] if history else None
+        if previous is None:
+            raise ModelNotFoundError(f"model {self.name!r} has no earlier champion to roll back to")
+        return self.promote(previous.split(":", 1)[1], reason=reason, actor=actor)
+
     @contextmanager
     def _locked(self) -> Iterator[None]:
         self.state_dir.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_BASE_MODEL = "packaged:all-MiniLM-L6-v2"
@@ -108,6 +108,11 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(
         default=4000, ge=1, le=1_000_000, description="Most characters accepted in one text."
     )
+    access_log: bool = Field(
+        default=True,
+        description="Log one line per HTTP request (BentoML's access log); health checks "
+        "and scrapes are never logged.",
+    )
     adaptive_batching: bool = Field(
         default=True,
         description="Batch texts across concurrent requests; off serves each request alone "
@@ -121,6 +126,17 @@ class Settings(BaseSettings):
     )
     request_timeout_s: float = Field(
         default=60, gt=0, description="A request still unanswered after this gets a 504."
+    )
+
+    reload_interval_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="How often each worker checks whether the champion changed and, if so, "
+        "switches to it without a restart; 0 turns the check off.",
+    )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for the /admin/ endpoints; unset, they answer 403.",
     )
 
     # --- monitoring ----------------------------------------------------------
@@ -171,6 +187,67 @@ class Settings(BaseSettings):
         ge=0,
         description="Longest a response waits for its predictions to be written before it "
         "is sent anyway (and the delay counted).",
+    )
+
+    # --- drift checks ----------------------------------------------------------
+    drift_window: str = Field(
+        default="1h",
+        pattern=r"^[1-9][0-9]*[mhdw]$",
+        description="Window of recent predictions a drift check compares with the "
+        "reference profile: minutes, hours, days or weeks, e.g. 30m, 1h, 2d, 1w.",
+    )
+    drift_min_window_size: int = Field(
+        default=200,
+        ge=20,
+        description="Below this many logged predictions in the window a drift check "
+        "reports 'not enough data' instead of a verdict.",
+    )
+    drift_max_rows: int = Field(
+        default=20000,
+        ge=500,
+        description="Most current-window rows the Evidently report compares; a larger "
+        "window is sampled down to this (uniformly, seeded). Window size, the accuracy "
+        "estimate and feedback accuracy always use every row.",
+    )
+    drift_reference_rows: int = Field(
+        default=3000,
+        ge=100,
+        le=20000,
+        description="Most held-out rows kept in the reference profile written with each "
+        "new model version.",
+    )
+    drift_numeric_method: Literal["ks", "wasserstein", "psi", "anderson", "mannw"] = Field(
+        default="ks",
+        description="Evidently method for the text descriptors and the confidence: a "
+        "p-value (ks, anderson, mannw: drift below the threshold) or a distance "
+        "(wasserstein, psi: drift above it).",
+    )
+    drift_numeric_threshold: float = Field(
+        default=0.001,
+        gt=0,
+        description="Threshold of drift_numeric_method for each descriptor and the confidence.",
+    )
+    drift_label_method: Literal["chisquare", "jensenshannon", "psi"] = Field(
+        default="chisquare",
+        description="Evidently method for the predicted-label distribution: chisquare "
+        "(a p-value) or a distance (jensenshannon, psi).",
+    )
+    drift_label_threshold: float = Field(
+        default=0.001, gt=0, description="Threshold of drift_label_method."
+    )
+    drift_text_threshold: float = Field(
+        default=0.6,
+        gt=0.5,
+        lt=1,
+        description="ROC AUC of Evidently's text domain classifier (TF-IDF, reference vs "
+        "current) above which the raw texts have drifted.",
+    )
+    drift_embedding_threshold: float = Field(
+        default=0.6,
+        gt=0.5,
+        lt=1,
+        description="ROC AUC of Evidently's embedding domain classifier above which the "
+        "model's embeddings have drifted.",
     )
 
     @field_validator("base_model")
