@@ -11,6 +11,7 @@ import numpy as np
 
 from monitoring.log_store import Record
 from monitoring.redaction import prepare_text, text_hash
+from training.descriptors import EMBEDDING_DIMS, char_counts, pack_embeddings
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ def batch_rows(batch: PredictionBatch, keep: list[int] | None, text_mode: str) -
     if len(batch.texts) != n or len(batch.labels) != n or len(names) != len(scores[0]):
         raise ValueError("ids, texts, labels and scores of a batch disagree in length")
     created, version = float(batch.created), str(batch.model_version)
+    features = _drift_features(batch, n)
     rows = []
     for i in range(n) if keep is None else keep:
         text, label, probs = str(batch.texts[i]), str(batch.labels[i]), scores[i]
@@ -76,9 +78,31 @@ def batch_rows(batch: PredictionBatch, keep: list[int] | None, text_mode: str) -
                 None if latency[i] != latency[i] else latency[i],
                 tokens[i],
                 truncated[i],
+                *features[i],
             )
         )
     return rows
+
+
+def _drift_features(batch: PredictionBatch, n: int) -> list[tuple[int | bytes | None, ...]]:
+    """Per text: [UNK] count, character counts and packed embedding (`log_store` order).
+
+    Counted on the text as received, before redaction or hashing, so that every
+    text mode keeps the same descriptors.
+    """
+    counts = char_counts(batch.texts).tolist()
+    unknown: list[int | None] = [None] * n
+    if batch.unknown_tokens is not None:
+        unknown = np.broadcast_to(np.asarray(batch.unknown_tokens, dtype=np.int64), (n,)).tolist()
+    blobs: list[bytes | None] = [None] * n
+    if batch.embeddings is not None:
+        matrix = np.asarray(batch.embeddings)
+        if matrix.shape != (n, EMBEDDING_DIMS):
+            raise ValueError(
+                f"embeddings of shape {matrix.shape}, expected ({n}, {EMBEDDING_DIMS})"
+            )
+        blobs = list(pack_embeddings(matrix))
+    return [(unknown[i], *counts[i], blobs[i]) for i in range(n)]
 
 
 def _storable(text: str | None) -> str | None:

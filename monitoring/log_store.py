@@ -38,6 +38,15 @@ predictions = sa.Table(
     sa.Column("latency_ms", sa.Double, nullable=True),
     sa.Column("n_tokens", sa.Integer, nullable=False),
     sa.Column("truncated", sa.Boolean, nullable=False),
+    # What drift checks compare, computed before redaction (`training.descriptors`).
+    # Counts are small integers: one or two bytes each in SQLite. NULL in rows
+    # written before these columns existed.
+    sa.Column("n_unknown", sa.Integer, nullable=True),
+    sa.Column("n_chars", sa.Integer, nullable=True),
+    sa.Column("n_digits", sa.Integer, nullable=True),
+    sa.Column("n_upper", sa.Integer, nullable=True),
+    sa.Column("n_punct", sa.Integer, nullable=True),
+    sa.Column("embedding", sa.LargeBinary, nullable=True),  # 32 float16, 64 bytes
     sa.Column("true_label", sa.Text, nullable=True),
     sa.Column("feedback_ts", sa.Double, nullable=True),
     sa.Index("ix_predictions_ts", "ts"),
@@ -135,6 +144,31 @@ class LogStore:
             # Workers starting together race to create the table. The loser's error
             # comes once the winner has committed, so a second look finds the table.
             metadata.create_all(self.engine)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Upgrade a table an older refit created: add the columns it lacks.
+
+        Every added column is nullable, so old rows simply have no value there.
+        Workers starting together may race; a column that appeared meanwhile is fine.
+        """
+        for column in self.missing_columns():
+            kind = column.type.compile(dialect=self.engine.dialect)
+            name = self.engine.dialect.identifier_preparer.quote(column.name)
+            try:
+                with self.engine.begin() as conn:
+                    conn.exec_driver_sql(f"ALTER TABLE predictions ADD COLUMN {name} {kind}")
+            except sa.exc.DBAPIError:
+                if column.name in self._existing_columns():
+                    continue
+                raise
+
+    def missing_columns(self) -> list[sa.Column[Any]]:
+        existing = self._existing_columns()
+        return [column for column in predictions.columns if column.name not in existing]
+
+    def _existing_columns(self) -> set[str]:
+        return {column["name"] for column in sa.inspect(self.engine).get_columns("predictions")}
 
     def insert(self, rows: Sequence[Record]) -> None:
         """Write `rows` in one transaction; ids already present are skipped."""
@@ -265,6 +299,13 @@ def _window(
     return where
 
 
+# Read as float64: real floats, and the nullable counts (NaN where a row has none).
+_FLOATS: Final = (
+    "ts", "score", "latency_ms", "feedback_ts",
+    "n_unknown", "n_chars", "n_digits", "n_upper", "n_punct",
+)  # fmt: skip
+
+
 def frame(chunks: Iterator[Sequence[sa.Row[Any]]], columns: Sequence[str]) -> pd.DataFrame:
     """Rows read in chunks as one DataFrame; `scores` parsed to dicts when present."""
     # One small frame per chunk: converting a chunk at a time keeps the peak memory
@@ -275,7 +316,7 @@ def frame(chunks: Iterator[Sequence[sa.Row[Any]]], columns: Sequence[str]) -> pd
     df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     if "scores" in df.columns:
         df["scores"] = [json.loads(s) for s in df["scores"]]
-    for name in ("ts", "score", "latency_ms", "feedback_ts"):
+    for name in _FLOATS:
         if name in df.columns:
             df[name] = df[name].astype("float64")
     if "truncated" in df.columns:
@@ -283,9 +324,7 @@ def frame(chunks: Iterator[Sequence[sa.Row[Any]]], columns: Sequence[str]) -> pd
     return df
 
 
-_DTYPES: Final = {"n_tokens": "int64", "truncated": "bool"} | {
-    name: "float64" for name in ("ts", "score", "latency_ms", "feedback_ts")
-}
+_DTYPES: Final = {"n_tokens": "int64", "truncated": "bool"} | {name: "float64" for name in _FLOATS}
 
 
 def _empty(columns: Sequence[str]) -> pd.DataFrame:

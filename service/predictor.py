@@ -30,6 +30,7 @@ class ServedModel:
             # Drift checks compare these with the training data's; they come from the
             # forward pass that serves the request, so they cost no second model.
             capture_embeddings=settings.monitoring,
+            cpu_backend=settings.cpu_backend,
         )
         if list(classifier.labels) != labels:
             raise ModelLoadError(f"{version.tag}: weights and labels.json disagree")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bentoml
 import torch
 
+from monitoring.drift.export import drift_exposition
 from monitoring.metrics import create_series
 from monitoring.prediction_log import PredictionLog, PredictionLogUnavailable
 from service.admin import AdminAuth
@@ -93,6 +94,10 @@ class Classifier:
         if outcome.outcome == "refused":
             raise ModelLoadError(f"{outcome.reason}; still serving {outcome.serving}")
         return SwapResult(outcome=outcome.outcome, serving=outcome.serving)
+
+    def __metrics__(self, content: str) -> str:
+        """BentoML's /metrics body plus the latest drift check's gauges."""
+        return content + drift_exposition(settings)
 
     @bentoml.on_shutdown
     def close(self) -> None:

@@ -16,9 +16,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -43,16 +41,6 @@ needs_promtool = pytest.mark.skipif(
     reason="promtool not found; .ci/run installs it with the Debian package `prometheus`",
 )
 
-# Names the drift checks will export (a later change adds them to monitoring/metrics.py).
-DRIFT_METRICS = {
-    "refit_drift_score",
-    "refit_drift_threshold",
-    "refit_drift_detected",
-    "refit_drift_estimated_accuracy",
-    "refit_drift_actual_accuracy",
-    "refit_drift_window_size",
-    "refit_drift_last_check_timestamp_seconds",
-}
 BENTOML_METRICS = {
     f"bentoml_service_{name}"
     for name in (
@@ -203,7 +191,7 @@ def as_probe(expr: str) -> str:
 
 
 def declared_refit_metrics() -> set[str]:
-    """Every series name monitoring/metrics.py exports."""
+    """Every series name monitoring/metrics.py exports, the drift gauges included."""
     from prometheus_client.metrics import MetricWrapperBase
 
     from monitoring import metrics
@@ -218,7 +206,7 @@ def declared_refit_metrics() -> set[str]:
         for metric in vars(metrics).values()
         if isinstance(metric, MetricWrapperBase)
         for suffix in suffixes.get(metric._type, ("",))
-    }
+    } | set(metrics.DRIFT_GAUGES)
 
 
 # --- static tests ----------------------------------------------------------------------
@@ -254,7 +242,7 @@ def test_alerts_are_actionable() -> None:
 
 def test_every_metric_named_is_exported_or_planned() -> None:
     """Guards against typos without a server: names must come from a known exporter."""
-    known = declared_refit_metrics() | DRIFT_METRICS | BENTOML_METRICS | {"up"}
+    known = declared_refit_metrics() | BENTOML_METRICS | {"up"}
     known |= {rule["record"] for rule in rules() if "record" in rule}
     queries = dashboard_expressions() + [(w, e) for w, e, _ in rule_expressions()]
     unknown = {where: sorted(metric_names(expr) - known) for where, expr in queries}
@@ -365,45 +353,47 @@ def test_promql_helpers() -> None:
 
 LOAD_SECONDS = 15
 WINDOW = "1m"  # stands in for $__rate_interval: covers the whole load at 1 s scrapes
-# Drift checks do not export yet: a fixture exporter stands in for them, so that the
-# drift panels and the drift alert (with its query in the annotation) are exercised.
-DRIFT_FIXTURE = """\
-refit_drift_score{signal="text_embedding"} 0.41
-refit_drift_score{signal="input_length"} 0.02
-refit_drift_threshold{signal="text_embedding"} 0.2
-refit_drift_threshold{signal="input_length"} 0.1
-refit_drift_detected 1
-refit_drift_estimated_accuracy 0.81
-refit_drift_actual_accuracy 0.78
-refit_drift_window_size 5000
-refit_drift_last_check_timestamp_seconds {now}
-"""
 
 
-class _DriftHandler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = DRIFT_FIXTURE.replace("{now}", str(time.time() - 60)).encode()
-        self.send_response(200)
-        self.send_header("content-type", "text/plain; version=0.0.4")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+def write_drift_summary(state_dir: Path) -> None:
+    """A drift check's summary where the server's export reads it: drift in the
+    embeddings, none in the length, as a check that found drift would leave it."""
+    from datetime import UTC, datetime, timedelta
 
-    def log_message(self, *args: Any) -> None:
-        pass
+    from monitoring.drift.history import report_paths, reports_dir, write_summary
+    from monitoring.drift.result import DriftResult
+    from monitoring.drift.signals import SignalResult
+
+    folder = reports_dir(state_dir)
+    checked = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    html, summary = report_paths(folder, checked, "v1")
+    write_summary(
+        DriftResult(
+            status="drift",
+            checked_at=checked,
+            model_version="v1",
+            window="1h",
+            window_start=checked - timedelta(hours=1),
+            window_end=checked,
+            window_size=5000,
+            compared_rows=5000,
+            reference_rows=3400,
+            signals=[
+                SignalResult("embedding", "embedding", "model", 0.71, 0.6, 0.71, 0.6, True),
+                SignalResult("n_chars", "numeric", "ks", 0.5, 0.001, 0.301, 3.0, False),
+            ],
+            estimated_accuracy=0.81,
+            actual_accuracy=0.78,
+            actual_macro_f1=0.77,
+            labelled_rows=120,
+            html_path=html,
+            json_path=summary,
+        ),
+        folder,
+    )
 
 
-@pytest.fixture
-def drift_exporter() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _DriftHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-def prometheus_config_for(refit_target: str, drift_target: str) -> str:
+def prometheus_config_for(refit_target: str) -> str:
     """The deploy config, scraping the test's servers every second."""
     config = load_yaml(PROMETHEUS_CONFIG)
     config["global"] = {
@@ -415,8 +405,6 @@ def prometheus_config_for(refit_target: str, drift_target: str) -> str:
     (job,) = config["scrape_configs"]
     job.update(scrape_interval="1s", scrape_timeout="1s")
     job["static_configs"] = [{"targets": [refit_target]}]
-    drift = {"job_name": "drift-fixture", "static_configs": [{"targets": [drift_target]}]}
-    config["scrape_configs"].append(drift)
     return yaml.safe_dump(config)
 
 
@@ -511,7 +499,7 @@ def wait_until(check: Any, timeout: float, what: str) -> Any:
     reason="prometheus not found; .ci/run installs it with the Debian package `prometheus`",
 )
 def test_every_dashboard_and_rule_query_answers_from_a_live_server(
-    served_env: dict[str, str], tmp_path: Path, drift_exporter: str
+    served_env: dict[str, str], tmp_path: Path
 ) -> None:
     import torch
 
@@ -525,12 +513,13 @@ def test_every_dashboard_and_rule_query_answers_from_a_live_server(
     }
     (tmp_path / "refit").mkdir()
     refit = start_bentoml(env, tmp_path / "refit")
+    # The server exports the latest drift summary of its (private) state folder at
+    # every scrape: the real export path, from file to /metrics to the alert.
+    write_drift_summary(tmp_path / "refit" / "state")
     prometheus: RunningServer | None = None
     try:
         target = refit.url.removeprefix("http://")
-        prometheus = start_prometheus(
-            prometheus_config_for(target, drift_exporter), tmp_path / "prom"
-        )
+        prometheus = start_prometheus(prometheus_config_for(target), tmp_path / "prom")
         prom = prometheus
         wait_until(
             lambda: query(prom, 'up{job="refit"} == 1')["data"]["result"], 30, "first scrape"
@@ -603,7 +592,7 @@ def check_rules_and_alerts(prometheus: RunningServer) -> None:
         rule["name"]: rule.get("lastError", "") for rule in loaded if rule["health"] != "ok"
     } == {}
 
-    # The drift fixture reports drift on one signal: the alert goes pending with its
+    # The drift summary reports drift on one signal: the alert goes pending with its
     # annotation naming that signal and not the one below its threshold.
     def drift_alert() -> list[dict[str, Any]]:
         alerts = httpx.get(f"{prometheus.url}/api/v1/alerts").json()["data"]["alerts"]
@@ -611,5 +600,5 @@ def check_rules_and_alerts(prometheus: RunningServer) -> None:
 
     (alert,) = wait_until(drift_alert, 10, "RefitDriftDetected to be pending")
     assert alert["labels"]["severity"] == "warning"
-    assert "text_embedding=0.410" in alert["annotations"]["description"]
-    assert "input_length" not in alert["annotations"]["description"]
+    assert "embedding=0.710" in alert["annotations"]["description"]
+    assert "n_chars" not in alert["annotations"]["description"]

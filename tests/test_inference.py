@@ -132,3 +132,23 @@ def test_unknown_tokens_are_counted(classifier: TextClassifier) -> None:
     assert out.unknown_tokens[0] == 0
     assert out.unknown_tokens[1] >= 1
     assert out.embeddings is None  # not asked for
+
+
+def test_int8_backend_quantizes_linear_layers_and_still_predicts(tiny_base_model: Path) -> None:
+    import json
+
+    folder = tiny_base_model.parent / "tiny-int8"
+    if not folder.exists():
+        torch.manual_seed(0)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            tiny_base_model, num_labels=2, id2label={0: "a", 1: "b"}, label2id={"a": 0, "b": 1}
+        )
+        model.save_pretrained(folder)
+        AutoTokenizer.from_pretrained(tiny_base_model).save_pretrained(folder)
+        (folder / "labels.json").write_text(json.dumps(["a", "b"]))
+    fp32 = TextClassifier.from_folder(folder, device="cpu", max_length=32)
+    int8 = TextClassifier.from_folder(folder, device="cpu", max_length=32, cpu_backend="int8")
+    modules = list(int8.model.modules())
+    assert any(type(m).__module__.startswith("torch.ao.nn.quantized.dynamic") for m in modules)
+    assert all(type(m) is not torch.nn.Linear for m in modules)
+    np.testing.assert_allclose(int8.predict(TEXTS).probs, fp32.predict(TEXTS).probs, atol=0.05)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import os
 import signal
@@ -23,6 +24,8 @@ from prometheus_client import REGISTRY
 from servers import free_port
 
 from monitoring.log_queue import SeqRanges
+from monitoring.log_store import LogStore, create_log_engine
+from monitoring.log_store import predictions as LOG_TABLE
 from monitoring.prediction_log import (
     PredictionBatch,
     PredictionLog,
@@ -33,6 +36,7 @@ from training.errors import ConfigError
 from training.settings import Settings
 
 LABELS = ("billing", "shipping", "refund")
+DRIFT_COLUMNS = ("n_unknown", "n_chars", "n_digits", "n_upper", "n_punct", "embedding")
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -511,3 +515,60 @@ def test_seq_ranges_merge_and_forget_conservatively() -> None:
     assert 1 in ranges
     assert 3 not in ranges
     assert 20 in ranges
+
+
+def test_drift_features_are_stored_with_each_prediction(
+    log_url: str, open_log: Callable[..., PredictionLog]
+) -> None:
+    log = open_log(log_url, text_mode="hashed")
+    embeddings = (np.arange(64, dtype=np.float32).reshape(2, 32) / 4).astype(np.float16)
+    batch = dataclasses.replace(
+        make_batch(2, texts=["Refund ORDER 12345!", "hi"]),
+        unknown_tokens=np.array([1, 0]),
+        embeddings=embeddings,
+    )
+    submit_all(log, [batch, make_batch(1, texts=["no features here"])])
+    rows = log.read(0, 4e9).set_index("text_hash")
+    first = rows.loc[hashlib.sha256(b"Refund ORDER 12345!").hexdigest()]
+    # Counted before hashing: the log keeps no text, but still the descriptors.
+    assert first["text"] is None
+    assert first[["n_unknown", "n_chars", "n_digits", "n_upper", "n_punct"]].tolist() == [
+        1, 19, 5, 6, 1,
+    ]  # fmt: skip
+    assert np.frombuffer(first["embedding"], dtype="<f2").tolist() == embeddings[0].tolist()
+    bare = rows.loc[hashlib.sha256(b"no features here").hexdigest()]
+    assert bare["n_chars"] == 16  # counted from the text, always
+    assert np.isnan(bare["n_unknown"]) and bare["embedding"] is None  # noqa: PT018
+
+
+def test_a_table_of_the_previous_schema_is_upgraded(
+    log_url: str, open_log: Callable[..., PredictionLog]
+) -> None:
+    engine = create_log_engine(log_url)
+    old = sa.MetaData()
+    columns = [
+        sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+        for c in LOG_TABLE.columns
+        if c.name not in DRIFT_COLUMNS
+    ]
+    sa.Table("predictions", old, *columns)
+    old.create_all(engine)
+    now = time.time()  # recent: the writer purges rows past retention on start
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO predictions (id, ts, model_version, text, text_hash, label, score,"
+                " scores, latency_ms, n_tokens, truncated) VALUES ('old', :ts, 'v1', 'before',"
+                " 'h', 'billing', 0.9, '{\"billing\": 0.9}', 3.0, 4, false)"
+            ),
+            {"ts": now - 10},
+        )
+    engine.dispose()
+    log = open_log(log_url)
+    submit_all(log, [make_batch(2, created=now)])
+    rows = log.read(now - 60, now + 60)
+    assert rows["id"].tolist()[0] == "old"
+    assert np.isnan(rows.loc[0, "n_chars"]) and rows.loc[0, "embedding"] is None  # noqa: PT018
+    assert rows.loc[1:, "n_chars"].notna().all()
+    # Opening it again finds nothing to add.
+    assert LogStore(log_url).missing_columns() == []

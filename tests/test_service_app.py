@@ -123,6 +123,10 @@ def test_every_answered_prediction_is_already_in_the_log(
         assert row["model_version"] == item["model_version"]
         assert row["score"] == pytest.approx(item["score"], abs=1e-5)
         assert row["latency_ms"] > 0
+        # What drift checks compare, recorded from the serving forward pass.
+        assert row["n_chars"] == len(text)
+        assert row["n_unknown"] >= 0
+        assert len(row["embedding"]) == 64
 
 
 def test_feedback_reports_an_outcome_per_item(
@@ -187,3 +191,36 @@ def test_admin_reload_needs_the_token(client: TestClient, headers: dict, status:
         assert "token" in response.json()["error"]
     if status == 401:
         assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_metrics_carry_the_latest_drift_check(
+    client: TestClient, served_env: dict[str, str]
+) -> None:
+    import json
+    from pathlib import Path
+
+    from monitoring.drift.history import LATEST, reports_dir
+
+    # BentoML's /metrics needs `bentoml serve` (test_deploy scrapes a real server);
+    # in-process, the hook it calls is called directly. It uses no instance state.
+    service = importlib.import_module("service.service").Classifier.inner
+    folder = reports_dir(Path(served_env["REFIT_STATE_DIR"]))
+    folder.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "status": "drift",
+        "model_version": "v1",
+        "checked_at": "2026-01-01T10:00:00+00:00",
+        "window_size": 700,
+        "estimated_accuracy": 0.8,
+        "signals": [{"name": "text", "score": 0.7, "score_threshold": 0.6}],
+    }
+    assert service.__metrics__(None, "bentoml_body 1\n") == "bentoml_body 1\n"  # no check yet
+    (folder / LATEST).write_text(json.dumps(summary))
+    try:
+        body = service.__metrics__(None, "bentoml_body 1\n")
+    finally:
+        (folder / LATEST).unlink()
+    assert body.startswith("bentoml_body 1\n")
+    assert 'refit_drift_detected{model_version="v1"} 1.0' in body
+    assert 'refit_drift_score{model_version="v1",signal="text"} 0.7' in body
+    assert body.count("# TYPE refit_drift_window_size gauge") == 1

@@ -96,6 +96,12 @@ class Settings(BaseSettings):
         "longer than this gets 429 with Retry-After; BentoML's batcher sheds (503) at twice "
         "it. Keep it well above one full batch's compute time.",
     )
+    cpu_backend: Literal["fp32", "int8"] = Field(
+        default="fp32",
+        description="Weights used when serving on a CPU: fp32, or int8 (dynamic "
+        "quantization: faster; run bench/int8_bench.py to measure its label agreement "
+        "with fp32 on your test split before turning it on).",
+    )
     max_batch_tokens: int = Field(
         default=16384,
         ge=64,
@@ -213,8 +219,9 @@ class Settings(BaseSettings):
         default=3000,
         ge=100,
         le=20000,
-        description="Most held-out rows kept in the reference profile written with each "
-        "new model version.",
+        description="Size of each sample in the reference profile written with each new "
+        "model version: a uniform sample of the labelled data (for the texts) and one of "
+        "the held-out rows (for the model's outputs and the calibration).",
     )
     drift_numeric_method: Literal["ks", "wasserstein", "psi", "anderson", "mannw"] = Field(
         default="ks",
@@ -227,16 +234,19 @@ class Settings(BaseSettings):
         gt=0,
         description="Threshold of drift_numeric_method for each descriptor and the confidence.",
     )
-    drift_label_method: Literal["chisquare", "jensenshannon", "psi"] = Field(
-        default="chisquare",
-        description="Evidently method for the predicted-label distribution: chisquare "
-        "(a p-value) or a distance (jensenshannon, psi).",
+    drift_label_method: Literal["chi2_homogeneity", "chisquare", "jensenshannon", "psi"] = Field(
+        default="chi2_homogeneity",
+        description="Evidently method for the predicted-label distribution: "
+        "chi2_homogeneity (refit's two-sample chi-square test, a p-value), chisquare "
+        "(Evidently's goodness of fit to the reference's shares, which takes the "
+        "reference's sampling noise for drift on large windows) or a distance "
+        "(jensenshannon, psi).",
     )
     drift_label_threshold: float = Field(
         default=0.001, gt=0, description="Threshold of drift_label_method."
     )
     drift_text_threshold: float = Field(
-        default=0.6,
+        default=0.57,
         gt=0.5,
         lt=1,
         description="ROC AUC of Evidently's text domain classifier (TF-IDF, reference vs "

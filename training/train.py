@@ -22,6 +22,7 @@ from training.inference import TextClassifier
 from training.metrics import EvaluationReport
 from training.model_card import model_card
 from training.quality import QualityReport, audit, fingerprint, leakage
+from training.reference import ReferenceProfile, build_profile
 from training.registry import ModelVersion, Registry
 from training.settings import Settings
 from training.split import DatasetSplits, split_dataset
@@ -134,10 +135,17 @@ def train(
     if result.overfitting:
         note(f"overfitting: {result.overfitting}")
     classifier = TextClassifier(
-        result.model, result.tokenizer, max_length=settings.max_length, device=result.model.device
+        result.model,
+        result.tokenizer,
+        max_length=settings.max_length,
+        device=result.model.device,
+        capture_embeddings=True,
     )
     test_report = evaluate_frame(classifier, splits.test)
-    version = _register(settings, prepared, result, test_report, sizes)
+    profile = build_profile(
+        classifier, splits, max_rows=settings.drift_reference_rows, seed=settings.seed
+    )
+    version = _register(settings, prepared, result, test_report, sizes, profile)
     registry = Registry.from_settings(settings)
     promoted = promote or registry.champion_tag() is None
     if promoted:
@@ -151,6 +159,7 @@ def _register(
     result: FineTuneResult,
     test_report: EvaluationReport,
     sizes: dict[str, int],
+    profile: ReferenceProfile,
 ) -> ModelVersion:
     card = model_card(
         model_name=settings.model_name,
@@ -187,6 +196,7 @@ def _register(
         (folder / "training.json").write_text(json.dumps(training_record, indent=2))
         (folder / "model_card.md").write_text(card)
         (folder / "dataset_card.md").write_text(data_card)
+        profile.write(folder)
 
     overall = test_report.overall
     metadata = {
@@ -199,6 +209,7 @@ def _register(
         "test_ece": round(overall.ece, 4),
         "train_seconds": round(result.seconds, 1),
         "best_epoch": result.best_epoch,
+        "reference_rows": len(profile.frame),
     }
     return Registry.from_settings(settings).register(
         write, metadata=metadata, labels={"task": "text-classification"}

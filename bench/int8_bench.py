@@ -1,0 +1,100 @@
+"""Dynamic int8 quantization on CPU: label agreement with fp32, and the speed-up.
+
+    python bench/int8_bench.py [--data labelled.csv]
+
+Scores the champion of the current BENTOML_HOME on a test split (the built-in
+dataset's, regenerated exactly as `refit train` made it, or a labelled file) in
+fp32 and int8, in one run: label agreement, accuracy and macro-F1 of each, and
+texts/s of each with the same batching. REFIT_CPU_BACKEND=int8 is worth turning
+on only when the agreement is at least 99.5%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from serve_bench import commit, machine  # noqa: E402
+
+
+def throughput(classifier, texts: list[str], batch: int = 64, rounds: int = 2) -> float:
+    best = 0.0
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for i in range(0, len(texts), batch):
+            classifier.predict(texts[i : i + batch])
+        best = max(best, len(texts) / (time.perf_counter() - started))
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=None, help="labelled file to score")
+    args = parser.parse_args()
+
+    import numpy as np
+    import torch
+
+    from training.data import load_labelled
+    from training.inference import TextClassifier
+    from training.metrics import classification_metrics
+    from training.registry import Registry
+    from training.settings import get_settings
+    from training.train import prepare_data
+
+    settings = get_settings()
+    torch.set_num_threads(settings.resolved_torch_threads())
+    version = Registry.from_settings(settings).get()
+    if args.data is None:
+        test = prepare_data(None, settings).splits.test
+        source = "built-in test split"
+    else:
+        test = load_labelled(args.data)
+        source = str(args.data)
+    texts, gold = test["text"].tolist(), test["label"].tolist()
+    max_length = int(version.metadata.get("max_length", settings.max_length))
+    scores = {}
+    speed = {}
+    outputs = {}
+    for backend in ("fp32", "int8"):
+        clf = TextClassifier.from_folder(
+            version.path, device="cpu", max_length=max_length, cpu_backend=backend
+        )
+        clf.warm_up()
+        out = [clf.predict(texts[i : i + 64]) for i in range(0, len(texts), 64)]
+        ids = np.concatenate([o.label_ids for o in out])
+        conf = np.concatenate([o.confidence for o in out])
+        predicted = [clf.labels[i] for i in ids]
+        outputs[backend] = predicted
+        scores[backend] = classification_metrics(gold, predicted, conf, list(clf.labels))
+        speed[backend] = throughput(clf, texts)
+    agreement = float(
+        np.mean([a == b for a, b in zip(outputs["fp32"], outputs["int8"], strict=True)])
+    )
+    lines = [
+        f"Model {version.tag}, {len(texts)} texts ({source}).",
+        "",
+        "| backend | accuracy | macro F1 | texts/s |",
+        "|---|---|---|---|",
+        *(
+            f"| {b} | {scores[b].accuracy:.4f} | {scores[b].macro_f1:.4f} | {speed[b]:.0f} |"
+            for b in ("fp32", "int8")
+        ),
+        "",
+        f"Label agreement int8 vs fp32: {agreement:.2%} (needs >= 99.5%); "
+        f"speed-up x{speed['int8'] / speed['fp32']:.2f}.",
+    ]
+    table = "\n".join(lines)
+    print(table)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+    with (HERE / "RESULTS.md").open("a") as log:
+        log.write(f"\n## int8_bench {stamp} — {machine()} — commit {commit()}\n\n{table}\n")
+
+
+if __name__ == "__main__":
+    main()

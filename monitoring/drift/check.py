@@ -1,0 +1,154 @@
+"""`run_drift_check`: one drift check, from the prediction log to a verdict and its files.
+
+1. The model version (the champion unless named) and its reference profile.
+2. The window's rows from the prediction log, for that version only.
+3. Accuracy estimated from every row's confidence, and actual accuracy over the
+   rows with feedback.
+4. Below `drift_min_window_size` rows: "not enough data", and no Evidently report.
+5. Otherwise the Evidently report over the reference and the window (sampled down
+   to `drift_max_rows`); one result per signal, and drift if any signal drifted.
+6. HTML report and JSON summary in `<state_dir>/reports/`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+from evidently.core.report import Snapshot
+
+from monitoring.drift.estimate import accuracy_figures
+from monitoring.drift.features import (
+    LOG_COLUMNS,
+    feature_frame,
+    reference_features,
+    sample_rows,
+    texts_logged,
+)
+from monitoring.drift.history import report_paths, reports_dir, write_summary
+from monitoring.drift.report import run_report, save_html
+from monitoring.drift.result import DriftResult
+from monitoring.drift.signals import SignalResult, signal_specs, verdict
+from monitoring.drift.window import format_window, window_range
+from monitoring.prediction_log import PredictionLog
+from training.reference import ReferenceProfile
+from training.registry import Registry
+from training.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def run_drift_check(
+    settings: Settings,
+    *,
+    window: timedelta,
+    end: datetime | None = None,
+    model_version: str | None = None,
+    log: PredictionLog | None = None,
+) -> DriftResult:
+    """Compare the last `window` of logged predictions (up to `end`, default now) of
+    `model_version` (default: the champion) with its reference profile.
+
+    Raises NoReferenceProfile for a version trained before drift checks existed,
+    ModelNotFoundError for an unknown version, PredictionLogUnavailable when the log
+    cannot be read.
+    """
+    started = time.perf_counter()
+    version = Registry.from_settings(settings).get(model_version)
+    profile = ReferenceProfile.read(version.path, version=version.version)
+    start, stop = window_range(window, end)
+    rows = _read_window(settings, log, start, stop, version.version)
+    figures = accuracy_figures(rows, profile.calibration, version.labels)
+    checked_at = datetime.now(UTC).replace(microsecond=0)
+    folder = reports_dir(settings.resolved_state_dir())
+    html_path, json_path = report_paths(folder, checked_at, version.version)
+    result = DriftResult(
+        status="not_enough_data",
+        checked_at=checked_at,
+        model_version=version.version,
+        window=format_window(window),
+        window_start=start,
+        window_end=stop,
+        window_size=len(rows),
+        compared_rows=0,
+        reference_rows=len(profile.frame),
+        estimated_accuracy=figures.estimated_accuracy,
+        actual_accuracy=figures.actual_accuracy,
+        actual_macro_f1=figures.actual_macro_f1,
+        labelled_rows=figures.labelled_rows,
+        json_path=json_path,
+        message=f"not enough data: {len(rows)} predictions in the window, at least "
+        f"{settings.drift_min_window_size} needed for a verdict",
+    )
+    if len(rows) >= settings.drift_min_window_size:
+        current = sample_rows(rows, settings.drift_max_rows, settings.seed)
+        del rows  # a million-row window need not stay in memory during the report
+        result = _compare(settings, profile, current, result, html_path)
+    result = dataclasses.replace(result, seconds=round(time.perf_counter() - started, 3))
+    write_summary(result, folder)
+    logger.info("drift check of %s: %s", version.tag, result.message)
+    return result
+
+
+def _read_window(
+    settings: Settings, log: PredictionLog | None, start: datetime, stop: datetime, version: str
+) -> pd.DataFrame:
+    reader = log or PredictionLog(settings.resolved_log_url())
+    try:
+        columns = [*LOG_COLUMNS, "true_label"]
+        return reader.read(start, stop, model_version=version, columns=columns)
+    finally:
+        if log is None:
+            reader.close()
+
+
+def _compare(
+    settings: Settings,
+    profile: ReferenceProfile,
+    current: pd.DataFrame,
+    result: DriftResult,
+    html_path: Path,
+) -> DriftResult:
+    """`result` completed with the signals, verdict and report of a large enough window."""
+    snapshot, signals = compare(settings, profile, current)
+    if snapshot is not None:
+        save_html(snapshot, html_path)
+    status = verdict(signals, result.window_size, settings.drift_min_window_size)
+    return dataclasses.replace(
+        result,
+        status=status,
+        compared_rows=len(current),
+        signals=signals,
+        html_path=html_path if snapshot is not None else None,
+        message=describe(status, signals, len(current), result.window_size),
+    )
+
+
+def compare(
+    settings: Settings, profile: ReferenceProfile, current: pd.DataFrame
+) -> tuple[Snapshot | None, list[SignalResult]]:
+    """Every signal of log rows `current` against `profile`: the Evidently snapshot
+    (None when no signal could be computed) and one result per signal."""
+    reference = reference_features(profile.frame, settings.log_text)
+    skipped = {}
+    if not texts_logged(current):
+        skipped["text"] = "texts are not logged (REFIT_LOG_TEXT=hashed)"
+    return run_report(signal_specs(settings), reference, feature_frame(current), skipped)
+
+
+def describe(status: str, signals: list[SignalResult], compared: int, window_size: int) -> str:
+    """One line for logs and the CLI: the verdict, the drifted signals and any sampling."""
+    drifted = [signal.name for signal in signals if signal.drifted]
+    if status == "drift":
+        line = f"drift in {', '.join(drifted)}"
+    elif status == "ok":
+        line = "no drift"
+    else:
+        line = "no signal could be computed"
+    if compared < window_size:
+        line += f" (compared a uniform sample of {compared} of {window_size} predictions)"
+    return line

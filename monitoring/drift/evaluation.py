@@ -1,0 +1,87 @@
+"""How well the drift check works: detection and false-alarm rates on scored windows.
+
+Used by the quality tests and `bench/drift_quality.py`, and usable on one's own
+data: score a labelled pool with the model the way the service would log it, draw
+random windows from it, check each against the reference profile, and count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from monitoring.drift.check import compare
+from monitoring.drift.signals import SignalResult, verdict
+from training.inference import TextClassifier
+from training.reference import ReferenceProfile, score_rows
+from training.settings import Settings
+
+
+@dataclass(frozen=True)
+class WindowOutcome:
+    status: str
+    signals: list[SignalResult]
+    estimated_accuracy: float
+    true_accuracy: float
+
+    @property
+    def drifted(self) -> bool:
+        return self.status == "drift"
+
+
+def score_pool(classifier: TextClassifier, frame: pd.DataFrame) -> pd.DataFrame:
+    """Log-like rows for a labelled frame (`text`, `label`): what the service would
+    record, with the true label as feedback. `classifier` must capture embeddings."""
+    rows = score_rows(classifier, frame["text"].astype(str).tolist())
+    rows["true_label"] = frame["label"].astype(str).to_numpy()
+    return rows
+
+
+def check_windows(
+    settings: Settings,
+    profile: ReferenceProfile,
+    pool: pd.DataFrame,
+    *,
+    windows: int,
+    size: int,
+    seed: int,
+) -> list[WindowOutcome]:
+    """Check `windows` random windows of `size` rows drawn (without replacement within
+    a window) from `pool` against `profile`."""
+    rng = np.random.default_rng(seed)
+    outcomes = []
+    for _ in range(windows):
+        rows = pool.iloc[rng.choice(len(pool), size=size, replace=False)].reset_index(drop=True)
+        _, signals = compare(settings, profile, rows)
+        outcomes.append(
+            WindowOutcome(
+                status=verdict(signals, len(rows), settings.drift_min_window_size),
+                signals=signals,
+                estimated_accuracy=profile.calibration.estimate(rows["score"]),
+                true_accuracy=float((rows["label"] == rows["true_label"]).mean()),
+            )
+        )
+    return outcomes
+
+
+def detection_rate(outcomes: Sequence[WindowOutcome]) -> float:
+    """Share of windows with a drift verdict (the false-alarm rate on undrifted data)."""
+    return sum(outcome.drifted for outcome in outcomes) / max(len(outcomes), 1)
+
+
+def signal_rates(outcomes: Sequence[WindowOutcome]) -> dict[str, float]:
+    """Per signal, the share of windows in which it drifted."""
+    names = [signal.name for signal in outcomes[0].signals] if outcomes else []
+    return {
+        name: sum(any(s.name == name and s.drifted for s in o.signals) for o in outcomes)
+        / len(outcomes)
+        for name in names
+    }
+
+
+def estimate_errors(outcomes: Sequence[WindowOutcome]) -> np.ndarray:
+    """Estimated minus true accuracy, per window."""
+    return np.array([o.estimated_accuracy - o.true_accuracy for o in outcomes])

@@ -1,0 +1,130 @@
+"""Drift signals and the verdict over them: pure functions, no I/O and no Evidently.
+
+A signal is one thing compared between the reference profile and the current
+window (a descriptor, the predicted label, the confidence, the raw text, the
+embeddings) with one Evidently method and one threshold. Methods disagree on which
+way is drift: a p-value drifts when it falls below its threshold, a distance or a
+domain classifier's ROC AUC when it rises above. Each result therefore also carries
+a *score* oriented so that higher always means more drift (-log10 of a p-value, the
+value itself otherwise), which is what dashboards and alerts compare.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Final, Literal
+
+from training.descriptors import DESCRIPTORS
+from training.settings import Settings
+
+Kind = Literal["numeric", "categorical", "text", "embedding"]
+Status = Literal["ok", "drift", "not_enough_data"]
+
+# Evidently methods whose value is a p-value; every other method used here gives a
+# distance or a ROC AUC, where larger means more different.
+P_VALUE_METHODS: Final = frozenset(
+    {"ks", "anderson", "mannw", "chisquare", "z", "chi2_homogeneity"}
+)
+TEXT_METHOD: Final = "abs_text_content_drift"  # TF-IDF domain classifier, ROC AUC
+EMBEDDING_METHOD: Final = "model"  # Evidently's embedding domain classifier, ROC AUC
+# A p-value of exactly 0 (underflow) still needs a finite score.
+_SMALLEST_P: Final = 1e-300
+
+
+@dataclass(frozen=True)
+class SignalSpec:
+    name: str
+    column: str  # column of the feature frame (for embeddings: their name)
+    kind: Kind
+    method: str
+    threshold: float
+
+    @property
+    def p_value(self) -> bool:
+        return self.method in P_VALUE_METHODS
+
+
+@dataclass(frozen=True)
+class SignalResult:
+    """One signal of one check. `value` is None when the signal could not be computed
+    (then `note` says why) and it takes no part in the verdict."""
+
+    name: str
+    kind: Kind
+    method: str
+    value: float | None  # what Evidently computed: p-value, distance or ROC AUC
+    threshold: float  # on `value`
+    score: float | None  # oriented: higher is more drift
+    score_threshold: float  # on `score`
+    drifted: bool | None
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> SignalResult:
+        return cls(**raw)
+
+
+def signal_specs(settings: Settings, *, text: bool = True) -> list[SignalSpec]:
+    """Every signal a check computes, with its method and threshold from settings."""
+    numeric, threshold = settings.drift_numeric_method, settings.drift_numeric_threshold
+    specs = [SignalSpec(name, name, "numeric", numeric, threshold) for name in DESCRIPTORS]
+    specs += [
+        SignalSpec(
+            "predicted_label",
+            "predicted_label",
+            "categorical",
+            settings.drift_label_method,
+            settings.drift_label_threshold,
+        ),
+        SignalSpec("confidence", "confidence", "numeric", numeric, threshold),
+    ]
+    if text:
+        specs.append(SignalSpec("text", "text", "text", TEXT_METHOD, settings.drift_text_threshold))
+    specs.append(
+        SignalSpec(
+            "embedding",
+            "embedding",
+            "embedding",
+            EMBEDDING_METHOD,
+            settings.drift_embedding_threshold,
+        )
+    )
+    return specs
+
+
+def oriented(value: float, p_value: bool) -> float:
+    """A value on the "higher is more drift" scale: -log10 for a p-value."""
+    if p_value:
+        return -math.log10(min(max(value, _SMALLEST_P), 1.0)) + 0.0  # +0.0: no -0.0
+    return value
+
+
+def evaluate(spec: SignalSpec, value: float | None, note: str = "") -> SignalResult:
+    """The result of `spec` given the value Evidently computed (None: not computed)."""
+    score_threshold = oriented(spec.threshold, spec.p_value)
+    if value is None or not math.isfinite(value):
+        if not note:
+            note = "not computed" if value is None else "undefined here (one category only?)"
+        return SignalResult(
+            spec.name, spec.kind, spec.method, None, spec.threshold, None, score_threshold,
+            None, note,
+        )  # fmt: skip
+    drifted = value < spec.threshold if spec.p_value else value > spec.threshold
+    return SignalResult(
+        spec.name, spec.kind, spec.method, float(value), spec.threshold,
+        oriented(float(value), spec.p_value), score_threshold, drifted, note,
+    )  # fmt: skip
+
+
+def verdict(results: Sequence[SignalResult], window_size: int, min_window_size: int) -> Status:
+    """ "drift" when any computed signal drifted, "ok" when none did, and
+    "not_enough_data" below the minimum window or when no signal could be computed."""
+    computed = [result for result in results if result.drifted is not None]
+    if window_size < min_window_size or not computed:
+        return "not_enough_data"
+    return "drift" if any(result.drifted for result in computed) else "ok"

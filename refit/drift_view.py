@@ -1,0 +1,94 @@
+"""Terminal rendering of drift checks, for `refit drift` and `refit reports`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.table import Table
+
+from monitoring.drift.result import DriftResult
+from monitoring.drift.signals import SignalResult
+
+_VERDICT = {"ok": "no drift", "drift": "[red]DRIFT[/red]", "not_enough_data": "not enough data"}
+
+
+def _number(value: float | None, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if value != 0 and abs(value) < 10 ** (-digits):
+        return f"{value:.1e}"
+    return f"{value:.{digits}f}"
+
+
+def _drifted(signal: SignalResult) -> str:
+    if signal.drifted is None:
+        return "-"
+    return "[red]yes[/red]" if signal.drifted else "no"
+
+
+def signals_table(result: DriftResult) -> Table:
+    table = Table(title=f"drift signals, model version {result.model_version}")
+    for header in ("signal", "method", "value", "threshold", "score", "drifted", "note"):
+        table.add_column(
+            header, justify="left" if header in ("signal", "method", "note") else "right"
+        )
+    for signal in result.signals:
+        table.add_row(
+            signal.name,
+            signal.method,
+            _number(signal.value),
+            _number(signal.threshold),
+            _number(signal.score, 2),
+            _drifted(signal),
+            signal.note,
+        )
+    return table
+
+
+def summary_lines(result: DriftResult) -> list[str]:
+    """Verdict, window, accuracy figures and file paths, one per line."""
+    lines = [
+        f"verdict: {_VERDICT.get(result.status, result.status)} - {result.message}",
+        f"window: {result.window} ({result.window_start:%Y-%m-%d %H:%M} to "
+        f"{result.window_end:%Y-%m-%d %H:%M} UTC), {result.window_size} predictions, "
+        f"{result.compared_rows} compared with {result.reference_rows} reference rows",
+        f"estimated accuracy (from confidence): {_number(result.estimated_accuracy)}",
+    ]
+    if result.labelled_rows:
+        lines.append(
+            f"actual accuracy: {_number(result.actual_accuracy)}, macro-F1 "
+            f"{_number(result.actual_macro_f1)} (on {result.labelled_rows} predictions "
+            "with feedback)"
+        )
+    else:
+        lines.append("actual accuracy: no feedback in the window")
+    if result.html_path is not None:
+        lines.append(f"report: {result.html_path}")
+    lines.append(f"summary: {result.json_path}")
+    return lines
+
+
+def runs_table(runs: Sequence[DriftResult]) -> Table:
+    folder = next((run.json_path.parent for run in runs if run.json_path is not None), None)
+    table = Table(title="drift checks, newest first", caption=f"reports in {folder}")
+    for header in ("checked (UTC)", "version", "window", "size", "verdict", "drifted signals",
+                   "est. acc."):  # fmt: skip
+        table.add_column(header)
+    table.add_column("report", no_wrap=True)
+    for run in runs:
+        table.add_row(
+            f"{run.checked_at:%Y-%m-%d %H:%M:%S}",
+            run.model_version,
+            run.window,
+            str(run.window_size),
+            _VERDICT.get(run.status, run.status),
+            ", ".join(run.drifted_signals) or "-",
+            _number(run.estimated_accuracy),
+            _file_name(run),
+        )
+    return table
+
+
+def _file_name(run: DriftResult) -> str:
+    path = run.html_path or run.json_path
+    return "-" if path is None else path.name
