@@ -180,11 +180,19 @@ class LogStore:
                 conn.execute(self._insert, params)
 
     def read_chunks(
-        self, start: float, end: float, model_version: str | None, columns: Sequence[str]
+        self,
+        start: float,
+        end: float,
+        model_version: str | None,
+        columns: Sequence[str],
+        labelled_only: bool = False,
     ) -> Iterator[Sequence[sa.Row[Any]]]:
+        where = _window(start, end, model_version)
+        if labelled_only:
+            where.append(predictions.c.true_label.is_not(None))
         stmt = (
             sa.select(*(predictions.c[name] for name in columns))
-            .where(*_window(start, end, model_version))
+            .where(*where)
             .order_by(predictions.c.ts, predictions.c.id)
         )
         with self.engine.connect() as conn:

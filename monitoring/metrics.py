@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 ERROR_REASONS: Final = ("validation", "overload", "model", "timeout", "other")
@@ -238,9 +238,45 @@ def _drift_labels(name: str) -> list[str]:
     return ["signal", "model_version"] if per_signal else ["model_version"]
 
 
+class WatchGauges(Collector):
+    """The `refit watch` scheduler's state file (`monitoring.watch.WatchState`) as gauges."""
+
+    def __init__(self) -> None:
+        self.state: Mapping[str, Any] | None = None
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        state = self.state
+        if state is None:
+            return
+        for key, name, text in (
+            (
+                "last_check",
+                "refit_watch_last_check_timestamp_seconds",
+                "Unix time of the scheduler's latest drift check.",
+            ),
+            (
+                "next_run",
+                "refit_watch_next_run_timestamp_seconds",
+                "Unix time of the scheduler's next round.",
+            ),
+        ):
+            if state.get(key):
+                yield GaugeMetricFamily(
+                    name, text, value=datetime.fromisoformat(str(state[key])).timestamp()
+                )
+        for key, text in (
+            ("checks", "Drift checks the scheduler completed."),
+            ("failures", "Scheduler rounds that failed (check or retrain errors)."),
+            ("retrains", "Retrains the scheduler ran, promoted or not."),
+        ):
+            yield CounterMetricFamily(f"refit_watch_{key}", text, value=float(state.get(key, 0)))
+
+
 DRIFT_REGISTRY = CollectorRegistry(auto_describe=False)
 DRIFT = DriftGauges()
+WATCH = WatchGauges()
 DRIFT_REGISTRY.register(DRIFT)
+DRIFT_REGISTRY.register(WATCH)
 
 
 LOG_DROP_REASONS: Final = ("queue_full", "write_failed")

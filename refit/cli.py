@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from refit.retrain_cli import retrain_app, watch
 from training.errors import RefitError
 from training.settings import Settings
 
@@ -26,6 +27,8 @@ models_app = typer.Typer(help="Registered model versions and the champion.", no_
 data_app = typer.Typer(help="Built-in datasets and checks of labelled files.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
+app.add_typer(retrain_app, name="retrain")
+app.command("watch")(watch)
 console = Console()
 err = Console(stderr=True)
 
@@ -47,7 +50,7 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def _settings(**overrides: Any) -> Settings:
+def settings_from_env(**overrides: Any) -> Settings:
     """Settings from the environment, with command-line options taking precedence."""
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
@@ -82,7 +85,7 @@ def train(
     ] = False,
 ) -> None:
     """Fine-tune a classifier, evaluate it on a held-out split and register it."""
-    settings = _settings(
+    settings = settings_from_env(
         epochs=epochs,
         learning_rate=learning_rate,
         batch_size=batch_size,
@@ -118,7 +121,7 @@ def _evaluate_impl(data: Path, version: str | None, output: Path | None) -> None
     from training.inference import TextClassifier
     from training.registry import Registry, check_version_files
 
-    settings = _settings()
+    settings = settings_from_env()
     target = Registry.from_settings(settings).get(version)
     check_version_files(target.path)
     classifier = TextClassifier.from_folder(
@@ -167,7 +170,7 @@ def serve(
     """Serve the champion over HTTP with adaptive batching (BentoML)."""
     from training.registry import Registry
 
-    settings = _settings(host=host, port=port, workers=workers)
+    settings = settings_from_env(host=host, port=port, workers=workers)
     if Registry.from_settings(settings).champion_tag() is None:
         if not train_if_missing:
             err.print(
@@ -191,7 +194,7 @@ def models_list() -> None:
     """Show every registered version, its test metrics, and the champion."""
     from training.registry import Registry
 
-    registry = Registry.from_settings(_settings())
+    registry = Registry.from_settings(settings_from_env())
     champion = registry.champion_tag()
     table = Table(title=f"model {registry.name}")
     for header in ("version", "created", "macro F1", "accuracy", "ECE", "base model", ""):
@@ -217,7 +220,7 @@ def models_show(
     """Print a version's model card."""
     from training.registry import Registry
 
-    target = Registry.from_settings(_settings()).get(version)
+    target = Registry.from_settings(settings_from_env()).get(version)
     console.print((target.path / "model_card.md").read_text())
 
 
@@ -229,7 +232,9 @@ def models_promote(
     """Make a version the champion; running servers switch to it within seconds."""
     from training.registry import Registry
 
-    target = Registry.from_settings(_settings()).promote(version, reason=reason, actor="cli")
+    target = Registry.from_settings(settings_from_env()).promote(
+        version, reason=reason, actor="cli"
+    )
     console.print(f"{target.tag} is now champion")
 
 
@@ -240,7 +245,7 @@ def models_rollback(
     """Serve the previous champion again (undoes the latest promotion)."""
     from training.registry import Registry
 
-    target = Registry.from_settings(_settings()).rollback(reason=reason, actor="cli")
+    target = Registry.from_settings(settings_from_env()).rollback(reason=reason, actor="cli")
     console.print(f"{target.tag} is champion again; running servers switch within seconds")
 
 
@@ -252,7 +257,7 @@ def models_history() -> None:
     table = Table(title="promotions")
     for header in ("time", "champion", "previous", "by", "reason"):
         table.add_column(header)
-    for event in Registry.from_settings(_settings()).history():
+    for event in Registry.from_settings(settings_from_env()).history():
         table.add_row(
             event["time"], event["tag"], str(event["previous"]), event["actor"], event["reason"]
         )
@@ -287,7 +292,7 @@ def data_check(
     from training.data import load_labelled
     from training.quality import audit, fingerprint
 
-    settings = _settings()
+    settings = settings_from_env()
     frame = load_labelled(
         data,
         text_column=settings.text_column,
@@ -319,7 +324,7 @@ def drift(
     from monitoring.drift.window import parse_window
     from refit.drift_view import signals_table, summary_lines
 
-    settings = _settings(drift_window=window)
+    settings = settings_from_env(drift_window=window)
     try:
         span = parse_window(settings.drift_window)
     except ValueError as exc:
@@ -342,7 +347,7 @@ def reports(
     from monitoring.drift.history import list_runs, reports_dir
     from refit.drift_view import runs_table
 
-    settings = _settings()
+    settings = settings_from_env()
     runs = list_runs(reports_dir(settings.resolved_state_dir()), limit)
     if not runs:
         console.print("no drift checks yet: run `refit drift`")

@@ -25,6 +25,7 @@ from training.quality import QualityReport, audit, fingerprint, leakage
 from training.reference import ReferenceProfile, build_profile
 from training.registry import ModelVersion, Registry
 from training.settings import Settings
+from training.snapshot import write_snapshot
 from training.split import DatasetSplits, split_dataset
 
 logger = logging.getLogger(__name__)
@@ -78,6 +79,11 @@ def prepare_data(data: Path | None, settings: Settings) -> PreparedData:
         test_fraction=settings.test_fraction,
         seed=settings.seed,
     )
+    return prepare_frame(frame, splits, source)
+
+
+def prepare_frame(frame: pd.DataFrame, splits: DatasetSplits, source: str) -> PreparedData:
+    """Audit an already split frame (the retraining job brings its own splits)."""
     return PreparedData(
         frame=frame,
         source=source,
@@ -132,6 +138,25 @@ def train(
         config=training_config(settings),
         progress=progress,
     )
+    version, test_report = register_trained(
+        settings, prepared, result, base_model=settings.base_model, note=note
+    )
+    registry = Registry.from_settings(settings)
+    promoted = promote or registry.champion_tag() is None
+    if promoted:
+        registry.promote(version.version, reason="trained with refit train", actor="refit train")
+    return TrainRun(version, result, test_report, prepared, promoted)
+
+
+def register_trained(
+    settings: Settings,
+    prepared: PreparedData,
+    result: FineTuneResult,
+    *,
+    base_model: str,
+    note: Callable[[str], None] = logger.info,
+) -> tuple[ModelVersion, EvaluationReport]:
+    """Evaluate a fine-tuned model on the test split, profile it, register it (not promoted)."""
     if result.overfitting:
         note(f"overfitting: {result.overfitting}")
     classifier = TextClassifier(
@@ -141,16 +166,14 @@ def train(
         device=result.model.device,
         capture_embeddings=True,
     )
+    splits = prepared.splits
     test_report = evaluate_frame(classifier, splits.test)
     profile = build_profile(
         classifier, splits, max_rows=settings.drift_reference_rows, seed=settings.seed
     )
-    version = _register(settings, prepared, result, test_report, sizes, profile)
-    registry = Registry.from_settings(settings)
-    promoted = promote or registry.champion_tag() is None
-    if promoted:
-        registry.promote(version.version, reason="trained with refit train", actor="refit train")
-    return TrainRun(version, result, test_report, prepared, promoted)
+    sizes = {name: len(part) for name, part in splits.parts().items()}
+    version = _register(settings, prepared, result, test_report, sizes, profile, base_model)
+    return version, test_report
 
 
 def _register(
@@ -160,10 +183,11 @@ def _register(
     test_report: EvaluationReport,
     sizes: dict[str, int],
     profile: ReferenceProfile,
+    base_model: str,
 ) -> ModelVersion:
     card = model_card(
         model_name=settings.model_name,
-        base_model=settings.base_model,
+        base_model=base_model,
         data_source=prepared.source,
         fingerprint=prepared.fingerprint,
         split_sizes=sizes,
@@ -180,7 +204,7 @@ def _register(
     )
     training_record = {
         **result.summary(),
-        "base_model": settings.base_model,
+        "base_model": base_model,
         "data_source": prepared.source,
         "data_fingerprint": prepared.fingerprint,
         "split_sizes": sizes,
@@ -197,11 +221,12 @@ def _register(
         (folder / "model_card.md").write_text(card)
         (folder / "dataset_card.md").write_text(data_card)
         profile.write(folder)
+        write_snapshot(folder, prepared.splits)
 
     overall = test_report.overall
     metadata = {
         "labels": result.labels,
-        "base_model": settings.base_model,
+        "base_model": base_model,
         "data_fingerprint": prepared.fingerprint,
         "max_length": settings.max_length,
         "test_macro_f1": round(overall.macro_f1, 4),

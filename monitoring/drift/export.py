@@ -23,10 +23,11 @@ logger = logging.getLogger(__name__)
 
 
 class LatestSummary:
-    """The newest drift summary of a reports folder, re-read only when it changed."""
+    """A JSON state file (by default a reports folder's newest drift summary), re-read
+    only when it changed."""
 
-    def __init__(self, folder: Path) -> None:
-        self.path = folder / LATEST
+    def __init__(self, folder: Path, name: str = LATEST) -> None:
+        self.path = folder / name
         self._stamp: tuple[int, int] | None = None
         self._summary: dict[str, Any] | None = None
         self._lock = threading.Lock()
@@ -48,7 +49,7 @@ class LatestSummary:
             summary = json.loads(self.path.read_text())
         except (OSError, ValueError) as exc:
             # A scrape must never fail because of a drift file; the gauges just vanish.
-            logger.warning("drift summary %s unreadable: %s", self.path, exc)
+            logger.warning("state file %s unreadable: %s", self.path, exc)
             return None
         return summary if isinstance(summary, dict) else None
 
@@ -58,13 +59,20 @@ _export_lock = threading.Lock()
 
 
 def drift_exposition(settings: Settings) -> str:
-    """Prometheus text of the latest drift check's gauges ("" before the first check)."""
-    folder = reports_dir(settings.resolved_state_dir())
+    """Prometheus text of the latest drift check's and of the scheduler's gauges.
+
+    Both come from files other processes write; "" for what does not exist yet.
+    """
+    state = settings.resolved_state_dir()
+    folder = reports_dir(state)
+    watch = state / "watch"
     with _export_lock:
-        source = _sources.setdefault(folder, LatestSummary(folder))
+        drift = _sources.setdefault(folder, LatestSummary(folder))
+        scheduler = _sources.setdefault(watch, LatestSummary(watch, "state.json"))
         try:
-            metrics.DRIFT.summary = source.get()
+            metrics.DRIFT.summary = drift.get()
+            metrics.WATCH.state = scheduler.get()
             return generate_latest(metrics.DRIFT_REGISTRY).decode("utf-8")
-        except Exception as exc:  # a malformed summary must not break the scrape
-            logger.warning("drift gauges not exported: %r", exc)
+        except Exception as exc:  # a malformed file must not break the scrape
+            logger.warning("drift and watch gauges not exported: %r", exc)
             return ""

@@ -1,0 +1,182 @@
+"""`refit watch`: scheduled drift checks that retrain when the trigger policy says so.
+
+APScheduler runs the ticks (an interval or a cron expression); a file lock held
+across processes keeps two checks or retrains from running at once, whether they
+come from this scheduler, a second one, a Kubernetes CronJob (`refit watch
+--once`) or `refit retrain` by hand. A failed check is logged, counted and
+recorded; the schedule goes on. The scheduler's state (last check, last
+decision, next run, failures) is a JSON file the service exports as gauges.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from monitoring.drift.check import run_drift_check
+from monitoring.drift.history import list_runs, reports_dir
+from monitoring.drift.window import parse_window
+from monitoring.retraining import AuditLog, Busy, exclusive, run_retrain
+from monitoring.trigger import CheckOutcome, TriggerDecision, TriggerRules, decide
+from training.errors import RefitError
+from training.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# Checks looked back on by the trigger; K consecutive drifts need at most K of them.
+_HISTORY = 50
+
+
+@dataclass
+class WatchState:
+    last_check: str | None = None
+    last_status: str | None = None
+    last_decision: str | None = None
+    last_reasons: list[str] = field(default_factory=list)
+    next_run: str | None = None
+    checks: int = 0
+    failures: int = 0
+    retrains: int = 0
+
+    @classmethod
+    def load(cls, path: Path) -> WatchState:
+        try:
+            return cls(**json.loads(path.read_text()))
+        except (FileNotFoundError, json.JSONDecodeError, TypeError):
+            return cls()
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2))
+        os.replace(tmp, path)
+
+
+def state_path(settings: Settings) -> Path:
+    return settings.resolved_state_dir() / "watch" / "state.json"
+
+
+def trigger_rules(settings: Settings) -> TriggerRules:
+    return TriggerRules(
+        consecutive_drift=settings.retrain_after_drift_checks,
+        accuracy_floor=settings.retrain_accuracy_floor,
+        cooldown=timedelta(hours=settings.retrain_cooldown_hours),
+    )
+
+
+def recent_checks(settings: Settings) -> list[CheckOutcome]:
+    """The latest drift checks of any model version, oldest first."""
+    runs = list_runs(reports_dir(settings.resolved_state_dir()), limit=_HISTORY)
+    outcomes = [
+        CheckOutcome(r.checked_at, r.status, r.estimated_accuracy, r.actual_accuracy) for r in runs
+    ]
+    return sorted(outcomes, key=lambda c: c.time)
+
+
+class Watcher:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.audit = AuditLog(settings)
+        self.path = state_path(settings)
+
+    def tick(self, next_run: datetime | None = None) -> TriggerDecision:
+        """One scheduled round: check, decide, maybe retrain. Never raises."""
+        state = WatchState.load(self.path)
+        state.next_run = next_run.isoformat() if next_run else None
+        try:
+            with exclusive(self.settings, "drift check"):
+                decision = self._check_and_decide(state)
+        except Busy as exc:
+            decision = TriggerDecision("none", [str(exc)])
+            self.audit.append("skipped", reasons=decision.reasons)
+        except Exception as exc:  # a failed check must not stop the schedule
+            logger.exception("drift check failed")
+            state.failures += 1
+            state.last_status = "failed"
+            decision = TriggerDecision("none", [f"drift check failed: {exc}"])
+            self.audit.append("check_failed", error=str(exc))
+        state.last_decision, state.last_reasons = decision.action, decision.reasons
+        state.save(self.path)
+        if decision.action == "retrain":
+            self._retrain(state, decision)
+        return decision
+
+    def _check_and_decide(self, state: WatchState) -> TriggerDecision:
+        result = run_drift_check(self.settings, window=parse_window(self.settings.drift_window))
+        state.checks += 1
+        state.last_check = result.checked_at.isoformat()
+        state.last_status = result.status
+        decision = decide(
+            recent_checks(self.settings),
+            now=datetime.now(UTC),
+            last_retrain=self.audit.last_retrain(),
+            rules=trigger_rules(self.settings),
+        )
+        self.audit.append(
+            "decision",
+            action=decision.action,
+            reasons=decision.reasons,
+            check={
+                "status": result.status,
+                "model_version": result.model_version,
+                "window_size": result.window_size,
+                "drifted_signals": result.drifted_signals,
+                "estimated_accuracy": result.estimated_accuracy,
+                "actual_accuracy": result.actual_accuracy,
+                "report": str(result.html_path) if result.html_path else None,
+            },
+        )
+        return decision
+
+    def _retrain(self, state: WatchState, decision: TriggerDecision) -> None:
+        reason = "; ".join(decision.reasons)
+        try:
+            result = run_retrain(self.settings, reason=reason)
+        except RefitError as exc:  # recorded in the audit log by run_retrain, or busy
+            logger.warning("retrain not done: %s", exc)
+            return
+        except Exception:
+            logger.exception("retrain crashed; the champion keeps serving")
+            state.failures += 1
+            state.save(self.path)
+            return
+        state.retrains += 1
+        state.last_decision = "promoted" if result.promoted else "kept champion"
+        state.save(self.path)
+
+
+def schedule(settings: Settings, *, interval: str | None, cron: str | None) -> None:
+    """Run `Watcher.tick` on an interval or a cron expression until interrupted."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    watcher = Watcher(settings)
+    cron = cron or (None if interval else settings.watch_cron)
+    trigger: Any
+    if cron:
+        trigger = CronTrigger.from_crontab(cron, timezone=UTC)
+    else:
+        every = parse_window(interval or settings.watch_interval)
+        trigger = IntervalTrigger(seconds=every.total_seconds())
+    scheduler = BlockingScheduler(timezone=UTC)
+    job = scheduler.add_job(
+        lambda: watcher.tick(_next_fire(scheduler)),
+        trigger,
+        max_instances=1,  # never two ticks of this scheduler at once
+        coalesce=True,  # after a long retrain, run once, not once per missed slot
+        misfire_grace_time=None,
+        next_run_time=datetime.now(UTC),
+    )
+    logger.info("watching: %s", job.trigger)
+    scheduler.start()
+
+
+def _next_fire(scheduler: Any) -> datetime | None:
+    jobs = scheduler.get_jobs()
+    return jobs[0].next_run_time if jobs else None
