@@ -145,6 +145,24 @@ def test_a_large_duplicate_group_does_not_upset_the_fractions() -> None:
     assert (splits.train["row_id"] == "dup").sum() == 30
 
 
+def test_repeated_texts_reach_the_held_out_splits_in_proportion() -> None:
+    # 40 texts each sent 5 times (200 rows) beside 200 one-off texts: if every repeat
+    # went to train, the test split would only ever measure the one-off kind.
+    frame = labelled({"a": 200})
+    repeated = pd.DataFrame(
+        [
+            {"text": distinct_text("r", i), "label": "a", "row_id": f"rep-{i}"}
+            for i in range(40)
+            for _ in range(5)
+        ]
+    )
+    splits = split(pd.concat([frame, repeated], ignore_index=True))
+    assert splits.sizes() == {"train": 320, "validation": 40, "test": 40}
+    for name in ("validation", "test"):
+        share = splits.parts()[name]["row_id"].str.startswith("rep").mean()
+        assert 0.25 <= share <= 0.75, (name, share)
+
+
 def test_splits_keep_columns_and_have_fresh_indexes() -> None:
     frame = labelled({"a": 30, "b": 30}).assign(channel="web")
     splits = split(frame)

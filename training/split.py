@@ -10,8 +10,12 @@ ties going to the alphabetically first):
 * A label with at least `MIN_ROWS_FOR_EVERY_SPLIT` rows in at least three groups gets
   at least one row in each held-out split (whose fraction is above zero): one of its
   smallest groups is placed in test and another in validation before anything else.
-* The other groups go, largest first, to the split furthest below its target, so
-  fractions hold to within one group's size.
+* The other groups of two or more rows go, in shuffled order, to the split furthest
+  below its target relative to that target among those they fit in (else train),
+  so repeated texts are spread over the splits in proportion, as they would arrive
+  in production, rather than all landing in train.
+* Single rows then fill what each split still lacks, test first; the rest train.
+  Fractions hold to within one group's size.
 * A label with fewer rows goes entirely to train: a handful of held-out rows would
   estimate nothing, and the model needs every example it can get.
 
@@ -112,19 +116,23 @@ def _share_out(sizes: np.ndarray, fractions: tuple[float, float]) -> np.ndarray:
         return parts
     targets = _targets(total, fractions, cover=len(sizes) >= 3)
     filled = np.zeros(3, dtype=np.int64)
-    # Largest first; the stable sort keeps the shuffled order among equal sizes.
-    order = np.argsort(-sizes, kind="stable")
+    order = np.arange(len(sizes))
     if len(sizes) >= 3:
-        smallest = iter(order[::-1])
+        # The stable sort keeps the shuffled order among equal sizes.
+        smallest = iter(np.argsort(sizes, kind="stable"))
         for part in (_TEST, _VALIDATION):
             if targets[part] > 0:
                 index = next(smallest)
                 parts[index] = part
                 filled[part] += sizes[index]
-        order = order[parts[order] == _TRAIN]
+        order = order[parts == _TRAIN]
     singles = order[sizes[order] == 1]
+    wanted = np.maximum(targets, 1)
     for index in order[sizes[order] > 1]:
-        part = int(np.argmax(targets - filled))
+        fits = (filled + sizes[index] <= targets) & (targets > 0)
+        fits[_TRAIN] = True
+        need = np.where(fits, (targets - filled) / wanted, -np.inf)
+        part = int(np.argmax(need))
         parts[index] = part
         filled[part] += sizes[index]
     # Single rows fill what each split still lacks, test first; the rest train.
