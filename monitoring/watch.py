@@ -150,20 +150,26 @@ class Watcher:
         state.save(self.path)
 
 
-def schedule(settings: Settings, *, interval: str | None, cron: str | None) -> None:
-    """Run `Watcher.tick` on an interval or a cron expression until interrupted."""
-    from apscheduler.schedulers.blocking import BlockingScheduler
+def watch_trigger(settings: Settings, *, interval: str | None, cron: str | None) -> Any:
+    """The APScheduler trigger for a cron expression or an interval; ValueError if malformed.
+
+    A cron expression (given, or REFIT_WATCH_CRON when no interval is given) wins.
+    """
     from apscheduler.triggers.cron import CronTrigger
     from apscheduler.triggers.interval import IntervalTrigger
 
-    watcher = Watcher(settings)
     cron = cron or (None if interval else settings.watch_cron)
-    trigger: Any
     if cron:
-        trigger = CronTrigger.from_crontab(cron, timezone=UTC)
-    else:
-        every = parse_window(interval or settings.watch_interval)
-        trigger = IntervalTrigger(seconds=every.total_seconds())
+        return CronTrigger.from_crontab(cron, timezone=UTC)
+    every = parse_window(interval or settings.watch_interval)
+    return IntervalTrigger(seconds=every.total_seconds())
+
+
+def schedule(settings: Settings, trigger: Any) -> None:
+    """Run `Watcher.tick` on `trigger` (see `watch_trigger`) until interrupted."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    watcher = Watcher(settings)
     scheduler = BlockingScheduler(timezone=UTC)
     job = scheduler.add_job(
         lambda: watcher.tick(_next_fire(scheduler)),

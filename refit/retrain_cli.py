@@ -79,7 +79,7 @@ def watch(
     ] = False,
 ) -> None:
     """Check drift on a schedule and retrain when the trigger policy says so."""
-    from monitoring.watch import Watcher, WatchState, schedule, state_path
+    from monitoring.watch import Watcher, WatchState, schedule, state_path, watch_trigger
     from refit.cli import settings_from_env
 
     settings = settings_from_env()
@@ -88,10 +88,14 @@ def watch(
         return
     if interval and cron:
         raise typer.BadParameter("give --interval or --cron, not both")
+    try:
+        trigger = watch_trigger(settings, interval=interval, cron=cron)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     if once:
         decision = Watcher(settings).tick()
         console.print(f"decision: {decision.action}")
         for reason in decision.reasons:
             console.print(f"  {reason}")
         return
-    schedule(settings, interval=interval, cron=cron)
+    schedule(settings, trigger)

@@ -247,7 +247,7 @@ def test_actual_accuracy_and_macro_f1_over_labelled_rows() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("30m", timedelta(minutes=30)), ("1h", timedelta(hours=1)), ("2d", timedelta(days=2)),
-     ("1w", timedelta(weeks=1)), (" 90M ", timedelta(minutes=90))],
+     ("1w", timedelta(weeks=1)), (" 90M ", timedelta(minutes=90)), ("10s", timedelta(seconds=10))],
 )  # fmt: skip
 def test_window_strings(text: str, expected: timedelta) -> None:
     assert parse_window(text) == expected

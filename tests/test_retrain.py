@@ -12,7 +12,7 @@ import pytest
 
 from monitoring.prediction_log import PredictionBatch, PredictionLog
 from monitoring.retraining import AuditLog, Busy, exclusive, gather_recent, run_retrain
-from monitoring.watch import Watcher, WatchState, state_path
+from monitoring.watch import Watcher, WatchState, state_path, watch_trigger
 from training import synthetic
 from training.errors import TrainingError
 from training.registry import Registry
@@ -188,3 +188,32 @@ def test_cli_history_and_watch_status(
     code, out = _cli(capsys, trained, "watch", "--status")
     assert code == 0
     assert '"failures": 1' in out
+
+
+def test_watch_schedules_from_an_interval_or_a_cron_expression() -> None:
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    settings = Settings(watch_interval="20m", watch_cron=None)
+    interval = watch_trigger(settings, interval="10s", cron=None)
+    assert isinstance(interval, IntervalTrigger)
+    assert interval.interval.total_seconds() == 10
+    assert watch_trigger(settings, interval=None, cron=None).interval.total_seconds() == 1200
+    assert isinstance(watch_trigger(settings, interval=None, cron="*/5 * * * *"), CronTrigger)
+    with_cron = Settings(watch_cron="0 * * * *")
+    assert isinstance(watch_trigger(with_cron, interval=None, cron=None), CronTrigger)
+    # an interval on the command line beats the cron expression in the environment
+    assert isinstance(watch_trigger(with_cron, interval="5m", cron=None), IntervalTrigger)
+    with pytest.raises(ValueError, match="whole number"):
+        watch_trigger(settings, interval="10", cron=None)
+    with pytest.raises(ValueError, match="Wrong number of fields"):
+        watch_trigger(settings, interval=None, cron="every minute")
+
+
+def test_watch_refuses_a_malformed_interval_with_a_usage_error(
+    trained: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = _cli(capsys, trained, "watch", "--interval", "10 seconds")
+    assert code == 2
+    assert "whole number followed by s, m, h, d or w" in out
+    assert "Traceback" not in out

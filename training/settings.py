@@ -263,7 +263,7 @@ class Settings(BaseSettings):
     # --- retraining --------------------------------------------------------------
     watch_interval: str = Field(
         default="15m",
-        pattern=r"^\s*\d+\s*[smhdw]\s*$",
+        pattern=r"^[1-9][0-9]*[smhdw]$",
         description="How often `refit watch` checks drift (30m, 1h, ...), unless watch_cron.",
     )
     watch_cron: str | None = Field(

@@ -1,4 +1,4 @@
-"""Window strings (30m, 1h, 2d, 1w) and the time range they cover."""
+"""Window strings (30m, 1h, 2d, 1w; 10s for short watch intervals) and the time range they cover."""
 
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-_UNITS: Final = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_PATTERN: Final = re.compile(r"([1-9][0-9]*)([mhdw])")
+_UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_PATTERN: Final = re.compile(r"([1-9][0-9]*)([smhdw])")
 
 
 def parse_window(text: str) -> timedelta:
-    """`30m`, `1h`, `2d` or `1w` as a timedelta; ValueError for anything else."""
+    """`10s`, `30m`, `1h`, `2d` or `1w` as a timedelta; ValueError for anything else."""
     match = _PATTERN.fullmatch(text.strip().lower())
     if match is None:
         raise ValueError(
-            f"window {text!r} is not a whole number followed by m, h, d or w (e.g. 30m, 1h, 2d)"
+            f"window {text!r} is not a whole number followed by s, m, h, d or w (e.g. 30m, 1h, 2d)"
         )
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
