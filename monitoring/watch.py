@@ -102,6 +102,12 @@ class Watcher:
             self.audit.append("check_failed", error=str(exc))
         state.last_decision, state.last_reasons = decision.action, decision.reasons
         state.save(self.path)
+        logger.info(
+            "drift check %s; decision: %s (%s)",
+            state.last_status,
+            decision.action,
+            "; ".join(decision.reasons),
+        )
         if decision.action == "retrain":
             self._retrain(state, decision)
         return decision
@@ -148,6 +154,13 @@ class Watcher:
         state.retrains += 1
         state.last_decision = "promoted" if result.promoted else "kept champion"
         state.save(self.path)
+        logger.info(
+            "retrained in %.0f s: %s %s (%s)",
+            result.seconds,
+            result.challenger.tag,
+            "promoted" if result.promoted else "refused, champion kept",
+            "; ".join(result.decision.reasons),
+        )
 
 
 def watch_trigger(settings: Settings, *, interval: str | None, cron: str | None) -> Any:
@@ -170,6 +183,10 @@ def schedule(settings: Settings, trigger: Any) -> None:
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     watcher = Watcher(settings)
+    # A round that outlasts the interval makes APScheduler warn at every slot it skips;
+    # skipping is the intended behaviour (one round at a time), not a warning.
+    logging.getLogger("apscheduler.scheduler").addFilter(_SkippedSlotFilter())
+    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
     scheduler = BlockingScheduler(timezone=UTC)
     job = scheduler.add_job(
         lambda: watcher.tick(_next_fire(scheduler)),
@@ -181,6 +198,11 @@ def schedule(settings: Settings, trigger: Any) -> None:
     )
     logger.info("watching: %s", job.trigger)
     scheduler.start()
+
+
+class _SkippedSlotFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances" not in record.getMessage()
 
 
 def _next_fire(scheduler: Any) -> datetime | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Annotated
 
 import typer
@@ -92,6 +93,12 @@ def watch(
         trigger = watch_trigger(settings, interval=interval, cron=cron)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    # A long-running job: its rounds and retrains go to stderr with timestamps.
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for name in ("monitoring", "training", "refit"):
+        logging.getLogger(name).setLevel(logging.INFO)
     if once:
         decision = Watcher(settings).tick()
         console.print(f"decision: {decision.action}")

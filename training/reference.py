@@ -8,9 +8,7 @@ model's own encoder) plus the true label, from two samples:
 
 * `inputs`: a uniform sample of the whole labelled dataset, at most
   `drift_reference_rows`. What the texts look like (descriptors, words) is compared
-  against these. Held-out rows alone would not do: the split sends every text that
-  occurs more than once to train, so validation and test hold only one-off texts,
-  longer than the data at large (140 against 131 characters on the built-in set).
+  against these: the larger of the two samples of what users write.
 * `outputs`: held-out rows (validation and test), at most `drift_reference_rows`.
   What the model makes of the texts (predicted label, confidence, embedding) is
   compared against these only: on training rows the fine-tuned model is more sure
