@@ -134,7 +134,9 @@ def test_unknown_tokens_are_counted(classifier: TextClassifier) -> None:
     assert out.embeddings is None  # not asked for
 
 
-def test_int8_backend_quantizes_linear_layers_and_still_predicts(tiny_base_model: Path) -> None:
+def test_int8_backend_quantizes_the_attention_projections_and_still_predicts(
+    tiny_base_model: Path,
+) -> None:
     import json
 
     folder = tiny_base_model.parent / "tiny-int8"
@@ -148,7 +150,16 @@ def test_int8_backend_quantizes_linear_layers_and_still_predicts(tiny_base_model
         (folder / "labels.json").write_text(json.dumps(["a", "b"]))
     fp32 = TextClassifier.from_folder(folder, device="cpu", max_length=32)
     int8 = TextClassifier.from_folder(folder, device="cpu", max_length=32, cpu_backend="int8")
-    modules = list(int8.model.modules())
-    assert any(type(m).__module__.startswith("torch.ao.nn.quantized.dynamic") for m in modules)
-    assert all(type(m) is not torch.nn.Linear for m in modules)
+    quantized = {
+        name
+        for name, m in int8.model.named_modules()
+        if type(m).__module__.startswith("torch.ao.nn.quantized.dynamic")
+    }
+    assert quantized
+    assert all(".attention." in name for name in quantized)
+    assert {name.rsplit(".", 1)[-1] for name in quantized} == {"query", "key", "value", "dense"}
+    # per-channel scales: one per output feature, not one per tensor
+    weight = int8.model.get_submodule(sorted(quantized)[0]).weight()
+    assert weight.qscheme() == torch.per_channel_affine
+    assert isinstance(int8.model.get_submodule("classifier"), torch.nn.Linear)
     np.testing.assert_allclose(int8.predict(TEXTS).probs, fp32.predict(TEXTS).probs, atol=0.05)
