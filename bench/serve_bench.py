@@ -39,6 +39,7 @@ from harness import (  # noqa: E402
     request_bodies,
     run_wrk,
     start_server,
+    wait_idle,
 )
 
 OUT = HERE / "out"
@@ -60,6 +61,7 @@ def drive(
     for kind, path in bodies.items():
         run_wrk(server.url, path, connections=8, seconds=2.0)  # warm-up, discarded
         for connections in levels:
+            wait_idle(server.url)
             before = batch_stats(server.url)
             load = run_wrk(server.url, path, connections=connections, seconds=seconds)
             load.attach(

@@ -181,7 +181,7 @@ def serve(
         _train_impl(settings, None, promote=False)
     # The server reads its settings from the environment in its own processes.
     env = {**os.environ, "REFIT_HOST": settings.host, "REFIT_PORT": str(settings.port)}
-    env["REFIT_WORKERS"] = str(settings.workers)
+    env["REFIT_WORKERS"] = str(settings.resolved_workers())
     bentoml = shutil.which("bentoml", path=str(Path(sys.executable).parent)) or "bentoml"
     args = [bentoml, "serve", "service.service:Classifier"]
     args += ["--host", settings.host, "--port", str(settings.port)]

@@ -31,7 +31,7 @@ API_ROUTES = ("/classify", "/feedback", "/admin/reload")
 
 @bentoml.service(
     name="refit",
-    workers=settings.workers,
+    workers=settings.resolved_workers(),
     traffic={"timeout": settings.request_timeout_s},
     logging={
         "access": {

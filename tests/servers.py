@@ -85,7 +85,13 @@ def start_bentoml(env: dict[str, str], workdir: Path, *, timeout: float = 120) -
     """
     home = workdir / "bentoml"
     shutil.copytree(env["BENTOML_HOME"], home, ignore=shutil.ignore_patterns("prometheus*"))
-    full_env = {**os.environ, **env, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
+    full_env = {
+        **os.environ,
+        "REFIT_WORKERS": "1",  # one unless a test asks for more: memory, and exact routing
+        **env,
+        "BENTOML_HOME": str(home),
+        "BENTOML_DO_NOT_TRACK": "true",
+    }
     if "REFIT_STATE_DIR" in env:
         state = workdir / "state"
         shutil.copytree(env["REFIT_STATE_DIR"], state)

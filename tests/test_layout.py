@@ -68,3 +68,22 @@ def test_every_setting_has_a_description() -> None:
     from training.settings import Settings
 
     assert [n for n, f in Settings.model_fields.items() if not f.description] == []
+
+
+@pytest.mark.parametrize(
+    ("cores", "workers", "expected_workers", "expected_threads"),
+    [(1, None, 1, 1), (2, None, 2, 1), (16, None, 4, 4), (16, 1, 1, 16), (2, 4, 4, 1)],
+)
+def test_workers_default_to_one_per_core_and_threads_share_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+    cores: int,
+    workers: int | None,
+    expected_workers: int,
+    expected_threads: int,
+) -> None:
+    from training.settings import Settings
+
+    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    settings = Settings(workers=workers)
+    assert settings.resolved_workers() == expected_workers
+    assert settings.resolved_torch_threads() == expected_threads
