@@ -64,7 +64,8 @@ def raw_limit(texts: list[str], sample: int = 768) -> RawResult:
     from training.settings import get_settings
 
     settings = get_settings()
-    torch.set_num_threads(settings.resolved_torch_threads())
+    # One process using every core: the most the machine does without a server.
+    torch.set_num_threads(settings.torch_threads or os.cpu_count() or 1)
     version = Registry.from_settings(settings).get()
     classifier = TextClassifier.from_folder(
         version.path,

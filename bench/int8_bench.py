@@ -12,6 +12,7 @@ on only when the agreement is at least 99.5%.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -48,7 +49,8 @@ def main() -> None:
     from training.train import prepare_data
 
     settings = get_settings()
-    torch.set_num_threads(settings.resolved_torch_threads())
+    # One process using every core: the most the machine does without a server.
+    torch.set_num_threads(settings.torch_threads or os.cpu_count() or 1)
     version = Registry.from_settings(settings).get()
     if args.data is None:
         test = prepare_data(None, settings).splits.test
