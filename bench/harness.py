@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +15,10 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 LUA = HERE / "classify.lua"
+# The integration tests' server harness: free port, private home, stop by process tree.
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from servers import RunningServer, start_bentoml  # noqa: E402
 
 
 # --- request bodies -----------------------------------------------------------------
@@ -119,91 +120,24 @@ def _timed(run: object, texts: list[str]) -> float:
 
 
 # --- a server -----------------------------------------------------------------------
-@dataclass
-class ServerHandle:
-    process: subprocess.Popen[bytes]
-    url: str
-    log: Path
-
-    def stop(self) -> None:
-        import psutil
-
-        try:  # BentoML's workers sit in process groups of their own
-            tree = psutil.Process(self.process.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            tree = []
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-        for proc in tree:
-            if proc.is_running():
-                proc.kill()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start_server(
     work: Path, *, batching: bool, extra_env: dict[str, str] | None = None
-) -> ServerHandle:
-    """`bentoml serve` on a private copy of BENTOML_HOME (metrics folder and log included)."""
+) -> RunningServer:
+    """`bentoml serve` of the champion, on private copies of BENTOML_HOME and the state."""
     from training.settings import bentoml_home, get_settings
 
-    work.mkdir(parents=True, exist_ok=True)
-    home = work / "bentoml"
-    shutil.copytree(
-        bentoml_home(), home, ignore=shutil.ignore_patterns("prometheus*", "*.sqlite3*")
-    )
+    settings = get_settings()
     env = {
-        **os.environ,
-        "BENTOML_HOME": str(home),
-        "BENTOML_DO_NOT_TRACK": "true",
+        "BENTOML_HOME": str(bentoml_home()),
+        "REFIT_WORKERS": str(settings.resolved_workers()),
         "REFIT_ADAPTIVE_BATCHING": str(batching).lower(),
         "REFIT_PREDICTION_LOG_URL": f"sqlite:///{work / 'predictions.sqlite3'}",
         **(extra_env or {}),
     }
-    state = get_settings().state_dir
-    if state is not None:
-        shutil.copytree(state, work / "state", ignore=shutil.ignore_patterns("*.sqlite3*"))
-        env["REFIT_STATE_DIR"] = str(work / "state")
-    port = _free_port()
-    log = work / "server.log"
-    bentoml = str(Path(sys.executable).parent / "bentoml")
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                bentoml,
-                "serve",
-                "service.service:Classifier",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = ServerHandle(process, f"http://127.0.0.1:{port}", log)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{server.url}/readyz", timeout=2).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    server.stop()
-    raise TimeoutError(f"server not ready:\n{log.read_text()[-3000:]}")
+    if settings.state_dir is not None:
+        env["REFIT_STATE_DIR"] = str(settings.state_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    return start_bentoml(env, work, timeout=180)
 
 
 # --- load -----------------------------------------------------------------------------
@@ -211,43 +145,35 @@ def start_server(
 class BatchStats:
     batches: float = 0.0
     texts: float = 0.0
-    overload: float = 0.0
 
     def since(self, before: BatchStats) -> BatchStats:
-        return BatchStats(
-            self.batches - before.batches,
-            self.texts - before.texts,
-            self.overload - before.overload,
+        return BatchStats(self.batches - before.batches, self.texts - before.texts)
+
+
+def _metric_sums(url: str, *names: str) -> list[float]:
+    """For each of `names`, the sum of its samples (all label sets) on one /metrics read."""
+    lines = httpx.get(f"{url}/metrics", timeout=10).text.splitlines()
+    return [
+        sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in lines
+            if line.startswith((f"{name} ", f"{name}{{"))
         )
+        for name in names
+    ]
 
 
 def wait_idle(url: str, timeout: float = 120) -> None:
     """Wait until the server holds no texts: a point must not start on the last one's backlog."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = httpx.get(f"{url}/metrics", timeout=10).text
-        held = sum(
-            float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines()
-            if line.startswith("refit_in_flight_texts")
-        )
-        if held == 0:
-            return
+    while time.monotonic() < deadline and _metric_sums(url, "refit_in_flight_texts")[0] > 0:
         time.sleep(0.5)
 
 
 def batch_stats(url: str) -> BatchStats:
-    """Batches formed, texts in them and requests refused, from the server's /metrics."""
-    text = httpx.get(f"{url}/metrics", timeout=10).text
-    stats = BatchStats()
-    for line in text.splitlines():
-        if line.startswith("refit_batch_items_count"):
-            stats.batches += float(line.rsplit(" ", 1)[1])
-        elif line.startswith("refit_batch_items_sum"):
-            stats.texts += float(line.rsplit(" ", 1)[1])
-        elif line.startswith("refit_request_errors_total") and 'reason="overload"' in line:
-            stats.overload += float(line.rsplit(" ", 1)[1])
-    return stats
+    """Batches formed and the texts in them, from the server's /metrics."""
+    batches, texts = _metric_sums(url, "refit_batch_items_count", "refit_batch_items_sum")
+    return BatchStats(batches, texts)
 
 
 @dataclass

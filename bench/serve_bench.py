@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE))
 from harness import (  # noqa: E402
     LoadResult,
     RawResult,
-    ServerHandle,
+    RunningServer,
     batch_stats,
     raw_limit,
     request_bodies,
@@ -55,7 +55,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def drive(
-    server: ServerHandle, bodies: dict[str, Path], levels: list[int], seconds: float, tag: str
+    server: RunningServer, bodies: dict[str, Path], levels: list[int], seconds: float, tag: str
 ) -> list[LoadResult]:
     results = []
     for kind, path in bodies.items():

@@ -1,4 +1,4 @@
-"""Start and stop real servers for integration tests.
+"""Start and stop real servers for integration tests (and the benchmarks in bench/).
 
 Each server gets a free loopback port and its own home folder, and is stopped by
 the PID of the process group it was started in.
@@ -84,7 +84,9 @@ def start_bentoml(env: dict[str, str], workdir: Path, *, timeout: float = 120) -
     so nothing it does reaches other tests.
     """
     home = workdir / "bentoml"
-    shutil.copytree(env["BENTOML_HOME"], home, ignore=shutil.ignore_patterns("prometheus*"))
+    # Neither another server's metrics folder nor its prediction log comes along.
+    private = shutil.ignore_patterns("prometheus*", "*.sqlite3*")
+    shutil.copytree(env["BENTOML_HOME"], home, ignore=private)
     full_env = {
         **os.environ,
         "REFIT_WORKERS": "1",  # one unless a test asks for more: memory, and exact routing
@@ -94,7 +96,7 @@ def start_bentoml(env: dict[str, str], workdir: Path, *, timeout: float = 120) -
     }
     if "REFIT_STATE_DIR" in env:
         state = workdir / "state"
-        shutil.copytree(env["REFIT_STATE_DIR"], state)
+        shutil.copytree(env["REFIT_STATE_DIR"], state, ignore=private)
         full_env["REFIT_STATE_DIR"] = str(state)
     port = free_port()
     log = workdir / "server.log"

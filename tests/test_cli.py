@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 import uuid
 from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from refit.cli import main
+from runner import run_refit
 
 
 @pytest.fixture
@@ -31,23 +29,8 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_base_model: Pa
     return tmp_path
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    """Exit code and everything printed, for `refit ARGS`."""
-    sys_argv = sys.argv
-    sys.argv = ["refit", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = sys_argv
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
-
-
 def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out = run(capsys, "--help")
+    code, out = run_refit(capsys, "--help")
     assert code == 0
     for command in ("train", "evaluate", "serve", "models", "data"):
         assert command in out
@@ -57,7 +40,7 @@ def test_generate_writes_the_requested_rows(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     target = tmp_path / "long.jsonl"
-    code, out = run(
+    code, out = run_refit(
         capsys,
         "data",
         "generate",
@@ -79,7 +62,9 @@ def test_generate_writes_the_requested_rows(
 def test_generate_rejects_an_unknown_scenario(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    code, out = run(capsys, "data", "generate", "-o", str(tmp_path / "x.csv"), "--scenario", "nope")
+    code, out = run_refit(
+        capsys, "data", "generate", "-o", str(tmp_path / "x.csv"), "--scenario", "nope"
+    )
     assert code == 2
     assert "unseen_intent" in out
 
@@ -87,12 +72,12 @@ def test_generate_rejects_an_unknown_scenario(
 def test_train_list_show_promote_evaluate(
     capsys: pytest.CaptureFixture[str], cli_env: Path
 ) -> None:
-    code, out = run(capsys, "train")
+    code, out = run_refit(capsys, "train")
     assert code == 0, out
     assert "champion" in out
     assert "macro F1" in out
 
-    code, out = run(capsys, "train", "--seed", "5")
+    code, out = run_refit(capsys, "train", "--seed", "5")
     assert code == 0, out
     assert "not promoted" in out
 
@@ -102,24 +87,24 @@ def test_train_list_show_promote_evaluate(
     first, second = registry.versions()[1], registry.versions()[0]
     assert registry.champion_tag() == first.tag
 
-    code, out = run(capsys, "models", "list")
+    code, out = run_refit(capsys, "models", "list")
     assert code == 0
     assert first.version in out
     assert second.version in out
     assert "champion" in out
 
-    code, out = run(capsys, "models", "promote", second.version, "--reason", "test")
+    code, out = run_refit(capsys, "models", "promote", second.version, "--reason", "test")
     assert code == 0, out
     assert Registry.from_settings().champion_tag() == second.tag
 
-    code, out = run(capsys, "models", "show")
+    code, out = run_refit(capsys, "models", "show")
     assert code == 0
     assert "Model card" in out
 
     data = cli_env / "eval.csv"
-    code, out = run(capsys, "data", "generate", "-o", str(data), "--rows", "150")
+    code, out = run_refit(capsys, "data", "generate", "-o", str(data), "--rows", "150")
     report_path = cli_env / "report.json"
-    code, out = run(capsys, "evaluate", "--data", str(data), "-o", str(report_path))
+    code, out = run_refit(capsys, "evaluate", "--data", str(data), "-o", str(report_path))
     assert code == 0, out
     report = json.loads(report_path.read_text())
     assert report["overall"]["n"] == 150
@@ -131,7 +116,7 @@ def test_train_on_a_bad_file_names_the_file_and_line(
 ) -> None:
     bad = cli_env / "bad.csv"
     bad.write_text("text,label\nhello there,a\n   ,b\n")
-    code, out = run(capsys, "train", "--data", str(bad))
+    code, out = run_refit(capsys, "train", "--data", str(bad))
     assert code == 1
     assert f"{bad}, line 3: text is empty" in out.replace("\n", "")
 
@@ -139,10 +124,10 @@ def test_train_on_a_bad_file_names_the_file_and_line(
 def test_evaluate_refuses_labels_the_model_does_not_know(
     capsys: pytest.CaptureFixture[str], cli_env: Path
 ) -> None:
-    assert run(capsys, "train")[0] == 0
+    assert run_refit(capsys, "train")[0] == 0
     data = cli_env / "odd.csv"
     data.write_text("text,label\nplease delete all my data,data_privacy\n")
-    code, out = run(capsys, "evaluate", "--data", str(data))
+    code, out = run_refit(capsys, "evaluate", "--data", str(data))
     assert code == 1
     assert "data_privacy" in out
 
@@ -150,6 +135,6 @@ def test_evaluate_refuses_labels_the_model_does_not_know(
 def test_serve_without_a_model_explains_what_to_do(
     capsys: pytest.CaptureFixture[str], cli_env: Path
 ) -> None:
-    code, out = run(capsys, "serve")
+    code, out = run_refit(capsys, "serve")
     assert code == 1
     assert "refit train" in out

@@ -4,7 +4,6 @@ filled with scored generated windows, the check, its files, the CLI and the gaug
 from __future__ import annotations
 
 import json
-import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -15,12 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from runner import run_refit
 
 from monitoring.drift.check import run_drift_check
 from monitoring.drift.export import drift_exposition
 from monitoring.drift.history import LATEST, list_runs, reports_dir
 from monitoring.prediction_log import PredictionBatch, PredictionLog
-from refit.cli import main
 from training import synthetic
 from training.inference import TextClassifier
 from training.reference import CALIBRATION_FILE, REFERENCE_FILE, NoReferenceProfile
@@ -234,36 +233,22 @@ def test_gauges_follow_the_latest_summary(world: World) -> None:
     assert checked == result.checked_at.timestamp()
 
 
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    argv = sys.argv
-    sys.argv = ["refit", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = argv
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
-
-
 def test_cli_drift_and_reports(
     world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for key, value in {**world.env, "COLUMNS": "250"}.items():
         monkeypatch.setenv(key, value)
-    code, out = run_cli(capsys, "drift", "--window", "1h", "--fail-on-drift")
+    code, out = run_refit(capsys, "drift", "--window", "1h", "--fail-on-drift")
     assert code == 3, out
     assert "DRIFT" in out
     assert "n_chars" in out
     assert "report:" in out
-    code, out = run_cli(capsys, "drift", "--window", "1h")
+    code, out = run_refit(capsys, "drift", "--window", "1h")
     assert code == 0, out
-    code, out = run_cli(capsys, "drift", "--window", "1y")
+    code, out = run_refit(capsys, "drift", "--window", "1y")
     assert code == 2
     time.sleep(1.1)  # report names have one-second resolution
-    code, out = run_cli(capsys, "reports", "--limit", "2")
+    code, out = run_refit(capsys, "reports", "--limit", "2")
     assert code == 0, out
     runs = list_runs(reports_dir(world.settings.resolved_state_dir()), 2)
     assert len(runs) == 2

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from runner import run_refit
 
 from monitoring.prediction_log import PredictionBatch, PredictionLog
 from monitoring.retraining import AuditLog, Busy, exclusive, gather_recent, run_retrain
@@ -143,33 +144,12 @@ def test_a_failed_check_is_recorded_and_the_schedule_goes_on(
 
 
 def _cli(capsys: pytest.CaptureFixture[str], settings: Settings, *args: str) -> tuple[int, str]:
-    import os
-    import sys
-
-    from refit.cli import main
-
     env = {
         "REFIT_STATE_DIR": str(settings.state_dir),
         "REFIT_MODEL_NAME": settings.model_name,
         "COLUMNS": "200",
     }
-    saved_env = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    saved_argv, sys.argv = sys.argv, ["refit", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        sys.argv = saved_argv
-        for k, v in saved_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    out = capsys.readouterr()
-    return code, out.out + out.err
+    return run_refit(capsys, *args, env=env)
 
 
 def test_cli_history_and_watch_status(

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from runner import environment
 from servers import RunningServer, start_bentoml
 from sklearn.metrics import f1_score
 
@@ -56,16 +57,8 @@ def champion_env(session_home: Path) -> dict[str, str]:
 
 
 def _settings(env: dict[str, str]) -> Settings:
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with environment(env):
         return Settings()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @dataclass
