@@ -36,14 +36,13 @@ from monitoring.drift.evaluation import (  # noqa: E402
     check_windows,
     detection_rate,
     estimate_errors,
-    score_pool,
     signal_rates,
 )
 from monitoring.drift.features import sample_rows  # noqa: E402
 from monitoring.drift.signals import verdict  # noqa: E402
 from training import synthetic  # noqa: E402
 from training.inference import TextClassifier  # noqa: E402
-from training.reference import ReferenceProfile  # noqa: E402
+from training.reference import ReferenceProfile, score_pool  # noqa: E402
 from training.registry import Registry  # noqa: E402
 from training.settings import Settings  # noqa: E402
 
@@ -163,7 +162,7 @@ def main() -> None:
     classifier = TextClassifier.from_folder(
         version.path,
         device="cpu",
-        max_length=int(version.metadata.get("max_length", settings.max_length)),
+        max_length=version.max_length(settings.max_length),
         capture_embeddings=True,
     )
     scored = pools(classifier, version.version, args.cache, {"base": 3000, "drifted": 1500}, 1000)

@@ -71,7 +71,7 @@ def raw_limit(texts: list[str], sample: int = 768) -> RawResult:
     classifier = TextClassifier.from_folder(
         version.path,
         device=settings.device,
-        max_length=int(version.metadata.get("max_length", settings.max_length)),
+        max_length=version.max_length(settings.max_length),
     )
     classifier.warm_up()
     on_gpu = classifier.device.type == "cuda"

@@ -59,7 +59,7 @@ def main() -> None:
         test = load_labelled(args.data)
         source = str(args.data)
     texts, gold = test["text"].tolist(), test["label"].tolist()
-    max_length = int(version.metadata.get("max_length", settings.max_length))
+    max_length = version.max_length(settings.max_length)
     scores = {}
     speed = {}
     outputs = {}

@@ -281,6 +281,7 @@ DRIFT_REGISTRY.register(WATCH)
 
 LOG_DROP_REASONS: Final = ("queue_full", "write_failed")
 FEEDBACK_OUTCOMES: Final = ("stored", "updated", "unchanged", "new_label", "unknown_id")
+SWAP_OUTCOMES: Final = ("swapped", "refused")
 
 
 def create_series(endpoints: tuple[str, ...]) -> None:
@@ -296,6 +297,8 @@ def create_series(endpoints: tuple[str, ...]) -> None:
         LOG_DROPPED.labels(reason)
     for outcome in FEEDBACK_OUTCOMES:
         FEEDBACK.labels(outcome)
+    for outcome in SWAP_OUTCOMES:
+        MODEL_SWAPS.labels(outcome)
 
 
 def observe_many(histogram: Histogram, values: np.ndarray) -> None:

@@ -52,6 +52,19 @@ _DAY_S: Final = 86400.0
 _Item = tuple[PredictionBatch, list[int] | None]
 
 
+@contextlib.contextmanager
+def borrowed_log(settings: Settings, log: PredictionLog | None = None) -> Iterator[PredictionLog]:
+    """`log` when the caller has one (left open), else one on the settings' URL, closed after."""
+    if log is not None:
+        yield log
+        return
+    opened = PredictionLog(settings.resolved_log_url())
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
 class PredictionLog:
     """Bounded, asynchronous, durable log of predictions, with feedback attached later."""
 

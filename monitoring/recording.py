@@ -25,7 +25,6 @@ class BatchRecorder:
     def __init__(
         self, *, endpoint: str, labels: Sequence[str], device: str, hourly_price: float
     ) -> None:
-        self.endpoint = endpoint
         self.labels = list(labels)
         self.device = device
         self._usd_per_second = hourly_price / 3600.0

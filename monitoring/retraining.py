@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 from filelock import FileLock, Timeout
 
-from monitoring.prediction_log import PredictionLog
+from monitoring.prediction_log import PredictionLog, borrowed_log
 from training.data import SUPPORTED_SUFFIXES, load_labelled
 from training.errors import RefitError
 from training.finetune import Progress
@@ -126,24 +126,18 @@ def run_retrain(
 ) -> RetrainResult:
     """Gather, retrain, gate, record. Raises `Busy` if a check or retrain is running."""
     audit = AuditLog(settings)
-    owned = log is None
-    log = log or PredictionLog(settings.resolved_log_url())
-    try:
-        with exclusive(settings, "retrain"):
-            recent = gather_recent(settings, log)
-            note(
-                f"recent labelled data: {recent.feedback_rows} feedback rows, "
-                f"{len(recent.files)} incoming file(s), {len(recent.frame)} rows in all"
-            )
-            try:
-                result = retrain(settings, recent.frame, progress=progress, note=note)
-            except RefitError as exc:
-                audit.append("retrain_failed", reason=reason, error=str(exc))
-                raise
-            audit.append("retrain", reason=reason, **result.to_dict())
-            if recent.files:
-                _retire(recent.files, incoming_dir(settings))
-            return result
-    finally:
-        if owned:
-            log.close()
+    with borrowed_log(settings, log) as reader, exclusive(settings, "retrain"):
+        recent = gather_recent(settings, reader)
+        note(
+            f"recent labelled data: {recent.feedback_rows} feedback rows, "
+            f"{len(recent.files)} incoming file(s), {len(recent.frame)} rows in all"
+        )
+        try:
+            result = retrain(settings, recent.frame, progress=progress, note=note)
+        except RefitError as exc:
+            audit.append("retrain_failed", reason=reason, error=str(exc))
+            raise
+        audit.append("retrain", reason=reason, **result.to_dict())
+        if recent.files:
+            _retire(recent.files, incoming_dir(settings))
+        return result

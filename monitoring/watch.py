@@ -10,12 +10,8 @@ decision, next run, failures) is a JSON file the service exports as gauges.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from monitoring.drift.check import run_drift_check
@@ -23,6 +19,7 @@ from monitoring.drift.history import list_runs, reports_dir
 from monitoring.drift.window import parse_window
 from monitoring.retraining import AuditLog, Busy, exclusive, run_retrain
 from monitoring.trigger import CheckOutcome, TriggerDecision, TriggerRules, decide
+from monitoring.watch_state import WatchState, state_path
 from training.errors import RefitError
 from training.settings import Settings
 
@@ -30,35 +27,6 @@ logger = logging.getLogger(__name__)
 
 # Checks looked back on by the trigger; K consecutive drifts need at most K of them.
 _HISTORY = 50
-
-
-@dataclass
-class WatchState:
-    last_check: str | None = None
-    last_status: str | None = None
-    last_decision: str | None = None
-    last_reasons: list[str] = field(default_factory=list)
-    next_run: str | None = None
-    checks: int = 0
-    failures: int = 0
-    retrains: int = 0
-
-    @classmethod
-    def load(cls, path: Path) -> WatchState:
-        try:
-            return cls(**json.loads(path.read_text()))
-        except (FileNotFoundError, json.JSONDecodeError, TypeError):
-            return cls()
-
-    def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2))
-        os.replace(tmp, path)
-
-
-def state_path(settings: Settings) -> Path:
-    return settings.resolved_state_dir() / "watch" / "state.json"
 
 
 def trigger_rules(settings: Settings) -> TriggerRules:

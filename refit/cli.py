@@ -127,7 +127,7 @@ def _evaluate_impl(data: Path, version: str | None, output: Path | None) -> None
     classifier = TextClassifier.from_folder(
         target.path,
         device=settings.device,
-        max_length=int(target.metadata.get("max_length", settings.max_length)),
+        max_length=target.max_length(settings.max_length),
     )
     with counting(console, "evaluating") as progress:
         report = evaluate_file(classifier, data, settings, progress)

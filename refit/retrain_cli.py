@@ -80,13 +80,16 @@ def watch(
     ] = False,
 ) -> None:
     """Check drift on a schedule and retrain when the trigger policy says so."""
-    from monitoring.watch import Watcher, WatchState, schedule, state_path, watch_trigger
+    from monitoring.watch_state import WatchState, state_path
     from refit.cli import settings_from_env
 
     settings = settings_from_env()
     if status:
         console.print_json(json.dumps(WatchState.load(state_path(settings)).__dict__))
         return
+    # Only now: the scheduler brings the drift check, and Evidently with it.
+    from monitoring.watch import Watcher, schedule, watch_trigger
+
     if interval and cron:
         raise typer.BadParameter("give --interval or --cron, not both")
     try:

@@ -19,7 +19,6 @@ batch function can measure each request's queue wait.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from contextvars import ContextVar
@@ -29,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from monitoring import metrics
 from monitoring.prediction_log import PredictionLog
+from service.errors import Overloaded, error_response
 
 
 class ArrivedText(str):
@@ -140,7 +140,7 @@ class RequestAccounting:
         started = time.perf_counter()
         if path in self.admitted and self.full():
             metrics.ERRORS.labels(path, "overload").inc()
-            await _too_many_requests(send, WORKER.retry_after())
+            await error_response(Overloaded(WORKER.retry_after()))(scope, receive, send)
             return
         request = RequestState(arrived=started)
         token = _CURRENT.set(request)
@@ -180,19 +180,3 @@ async def _confirm_logged(log: PredictionLog, floor: int) -> None:
     written = await log.wait_durable_async(last, WORKER.confirm_timeout_s)
     if not (written and log.all_durable(floor + 1, last)):
         metrics.LOG_UNCONFIRMED.inc()
-
-
-async def _too_many_requests(send: Send, retry_after: int) -> None:
-    body = json.dumps(
-        {
-            "error": f"the server is at capacity; retry in {retry_after} s",
-            "retry_after_s": retry_after,
-        }
-    ).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"retry-after", str(retry_after).encode()),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    await send({"type": "http.response.start", "status": 429, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

@@ -40,6 +40,14 @@ class Forbidden(RefitError):
     """The credentials sent do not allow this call (or the endpoint is disabled)."""
 
 
+class Overloaded(RefitError):
+    """The worker already holds as much work as it can serve in time."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"the server is at capacity; retry in {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -48,6 +56,7 @@ R = TypeVar("R")
 HTTP_STATUS: dict[type[RefitError], int] = {
     Unauthorized: 401,
     Forbidden: 403,
+    Overloaded: 429,
     DataValidationError: 422,
     ModelNotFoundError: 404,
     ModelLoadError: 409,
@@ -72,10 +81,14 @@ def status_for(exc: RefitError) -> int:
 
 def error_response(exc: RefitError) -> JSONResponse:
     status = status_for(exc)
+    body: dict[str, Any] = {"error": str(exc)}
     headers = {"retry-after": str(RETRY_AFTER_S)} if status == 503 else {}
+    if isinstance(exc, Overloaded):
+        headers["retry-after"] = str(exc.retry_after_s)
+        body["retry_after_s"] = exc.retry_after_s
     if status == 401:
         headers["www-authenticate"] = "Bearer"
-    return JSONResponse({"error": str(exc)}, status_code=status, headers=headers)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def http_errors(func: Callable[P, R]) -> Callable[P, R | JSONResponse]:

@@ -47,8 +47,6 @@ class HotSwapper:
         self._refused: set[str] = set()  # tags already refused: not retried every poll
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        for outcome in ("swapped", "refused"):
-            MODEL_SWAPS.labels(outcome)
 
     def start(self) -> None:
         """Watch the champion pointer in a daemon thread."""
@@ -95,9 +93,11 @@ class HotSwapper:
                 return self._refuse(target.tag, str(exc))
             MODEL_LOAD_SECONDS.observe(time.perf_counter() - started)
             previous = self.pipeline.activate(served)
-            self._release(previous)
+            was, device = previous.version.tag, previous.classifier.device
+            del previous  # the last reference here: the collection below can free it
+            _free_memory(device)
             MODEL_SWAPS.labels("swapped").inc()
-            logger.info("now serving %s (was %s)", target.tag, previous.version.tag)
+            logger.info("now serving %s (was %s)", target.tag, was)
             return SwapOutcome("swapped", self._serving())
 
     def _refuse(self, tag: str, reason: str) -> SwapOutcome:
@@ -106,12 +106,10 @@ class HotSwapper:
         logger.error("refused to serve %s: %s; still serving %s", tag, reason, self._serving())
         return SwapOutcome("refused", self._serving(), reason)
 
-    @staticmethod
-    def _release(previous: ServedModel) -> None:
-        # Batches that began before the swap hold their own reference; the memory is
-        # freed when the last of them ends.
-        device = previous.classifier.device
-        del previous
-        gc.collect()
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
+
+def _free_memory(device: torch.device) -> None:
+    # Batches that began before the swap hold their own reference to the old model;
+    # its memory is freed when the last of them ends, or here if none is running.
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from training.errors import ModelLoadError
 from training.inference import TextClassifier
 from training.registry import ModelVersion, check_version_files
 from training.settings import Settings
@@ -21,19 +20,17 @@ class ServedModel:
     @classmethod
     def load(cls, version: ModelVersion, settings: Settings) -> ServedModel:
         """Load a registered version, check it, and warm it up."""
-        labels = check_version_files(version.path)
+        check_version_files(version.path)
         classifier = TextClassifier.from_folder(
             version.path,
             device=settings.device,
-            max_length=int(version.metadata.get("max_length", settings.max_length)),
+            max_length=version.max_length(settings.max_length),
             max_batch_tokens=settings.max_batch_tokens,
             # Drift checks compare these with the training data's; they come from the
             # forward pass that serves the request, so they cost no second model.
             capture_embeddings=settings.monitoring,
             cpu_backend=settings.cpu_backend,
         )
-        if list(classifier.labels) != labels:
-            raise ModelLoadError(f"{version.tag}: weights and labels.json disagree")
         classifier.warm_up()
         logger.info("loaded %s on %s", version.tag, classifier.device)
         return cls(classifier, version)

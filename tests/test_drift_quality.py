@@ -25,12 +25,11 @@ from monitoring.drift.evaluation import (
     check_windows,
     detection_rate,
     estimate_errors,
-    score_pool,
     signal_rates,
 )
 from training import synthetic
 from training.inference import TextClassifier
-from training.reference import ReferenceProfile
+from training.reference import ReferenceProfile, score_pool
 from training.settings import Settings
 
 pytestmark = pytest.mark.slow

@@ -17,13 +17,13 @@ from __future__ import annotations
 import math
 import numbers
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from training.data_files import SUPPORTED_SUFFIXES, Table, describe, read_table
+from training.data_files import SUPPORTED_SUFFIXES, Table, describe, quoted, read_table
 from training.errors import ConfigError, DataProblem, DataValidationError
 
 __all__ = ["SUPPORTED_SUFFIXES", "load_labelled", "validate_labelled"]
@@ -140,9 +140,9 @@ def _check_columns(
     problems = []
     repeated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
     if repeated:
-        message = f"these columns appear more than once: {_quoted(repeated)}"
+        message = f"these columns appear more than once: {quoted(repeated)}"
         problems.append(DataProblem(source, message))
-    present = _quoted([str(c) for c in frame.columns]) or "(none)"
+    present = quoted([str(c) for c in frame.columns]) or "(none)"
     for column, role, setting in (
         (text_column, "text", "REFIT_TEXT_COLUMN"),
         (label_column, "label", "REFIT_LABEL_COLUMN"),
@@ -220,7 +220,7 @@ def _check_class_sizes(source: str, labels: list[str], minimum: int) -> list[Dat
         if count < minimum
     ]
     if len(counts) < 2:
-        found = _quoted(sorted(counts)) or "none"
+        found = quoted(sorted(counts)) or "none"
         message = f"needs at least 2 distinct labels to train a classifier; found {found}"
         problems.append(DataProblem(source, message))
     return problems
@@ -234,7 +234,7 @@ def _check_known(
     for position, label in enumerate(labels):
         if label is not None and label not in known_set:
             where[label].append(position)
-    known_text = _quoted(sorted(known_set)[:_LABELS_SHOWN])
+    known_text = quoted(sorted(known_set)[:_LABELS_SHOWN])
     if len(known_set) > _LABELS_SHOWN:
         known_text += f" and {len(known_set) - _LABELS_SHOWN} more"
     problems = []
@@ -307,7 +307,3 @@ def _is_missing(value: object) -> bool:
     if value is None or value is pd.NA or value is pd.NaT:
         return True
     return isinstance(value, float | np.floating) and math.isnan(value)
-
-
-def _quoted(names: Iterable[str]) -> str:
-    return ", ".join(repr(name) for name in names)

@@ -12,6 +12,7 @@ import csv
 import json
 import numbers
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
@@ -106,7 +107,7 @@ def _csv_header(fields: list[str], source: str) -> list[str]:
     names = [name.strip() or f"Unnamed: {i}" for i, name in enumerate(fields)]
     repeated = sorted(name for name, n in Counter(names).items() if n > 1)
     if repeated:
-        _fail(source, f"the header names these columns more than once: {_quoted(repeated)}", 1)
+        _fail(source, f"the header names these columns more than once: {quoted(repeated)}", 1)
     return names
 
 
@@ -190,5 +191,6 @@ def describe(value: object) -> str:
     return f"a {type(value).__name__}"
 
 
-def _quoted(names: list[str]) -> str:
+def quoted(names: Iterable[str]) -> str:
+    """Names as a comma-separated list of reprs, for messages."""
     return ", ".join(repr(name) for name in names)

@@ -33,7 +33,8 @@ from transformers import (
 )
 
 from training.base_model import resolve_base_model
-from training.errors import TrainingError
+from training.errors import ModelLoadError, TrainingError
+from training.inference import resolve_device
 
 
 @dataclass(frozen=True)
@@ -167,9 +168,10 @@ def _encode(
 
 def _mixed_precision(device: str) -> tuple[bool, str]:
     """(use the CPU, mixed precision mode) for Accelerate."""
-    on_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
-    if device == "cuda" and not torch.cuda.is_available():
-        raise TrainingError("REFIT_DEVICE=cuda but no CUDA device is visible to torch")
+    try:
+        on_cpu = resolve_device(device).type == "cpu"
+    except ModelLoadError as exc:
+        raise TrainingError(str(exc)) from exc
     return on_cpu, ("no" if on_cpu else "bf16")
 
 

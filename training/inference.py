@@ -1,7 +1,8 @@
 """Batch-first inference for a fine-tuned sequence classifier.
 
-One implementation serves the HTTP service, `refit evaluate` and the training
-loop's validation, so that a model is judged by exactly the code that serves it.
+One implementation serves the HTTP service, `refit evaluate`, the test-split report
+and the reference profile at training time, and the retraining gate, so that a model
+is judged by exactly the code that serves it.
 
 Throughput on real text is decided by padding: a batch padded to its longest
 member wastes most of its compute when lengths vary. `TextClassifier.predict`

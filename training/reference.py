@@ -115,6 +115,14 @@ def _joined(
     return np.concatenate([piece for piece in pieces if piece is not None])
 
 
+def score_pool(classifier: TextClassifier, frame: pd.DataFrame) -> pd.DataFrame:
+    """Log-like rows for a labelled frame (`text`, `label`): what the service would
+    record, with the true label as feedback. `classifier` must capture embeddings."""
+    rows = score_rows(classifier, frame["text"].astype(str).tolist())
+    rows["true_label"] = frame["label"].astype(str).to_numpy()
+    return rows
+
+
 def build_profile(
     classifier: TextClassifier, splits: DatasetSplits, *, max_rows: int, seed: int
 ) -> ReferenceProfile:
@@ -132,10 +140,9 @@ def build_profile(
     inputs = _sample_mask(np.ones(len(everything), dtype=bool), max_rows, rng)
     outputs = _sample_mask(held_out, max_rows, rng)
     chosen = everything[inputs | outputs].reset_index(drop=True)
-    scored = score_rows(classifier, chosen["text"].astype(str).tolist())
+    scored = score_pool(classifier, chosen)
     if scored["embedding"].isna().any():
         raise ValueError("the classifier must capture embeddings for a reference profile")
-    scored["true_label"] = chosen["label"].astype(str).to_numpy()
     scored["split"] = chosen["split"].to_numpy()
     scored["inputs"] = inputs[inputs | outputs]
     scored["outputs"] = outputs[inputs | outputs]

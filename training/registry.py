@@ -11,7 +11,6 @@ interleave; readers see either the old or the new pointer (atomic replace).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import bentoml
 from bentoml.exceptions import NotFound
 from filelock import FileLock
 
+from training.atomic_file import write_atomic
 from training.errors import ModelLoadError, ModelNotFoundError
 from training.settings import Settings, get_settings
 
@@ -46,6 +46,10 @@ class ModelVersion:
     @property
     def labels(self) -> list[str]:
         return list(self.metadata.get("labels", []))
+
+    def max_length(self, default: int) -> int:
+        """Tokens per text the version was trained with (`default` for older versions)."""
+        return int(self.metadata.get("max_length", default))
 
     def read_json(self, filename: str) -> Any:
         return json.loads((self.path / filename).read_text())
@@ -172,7 +176,7 @@ class Registry:
         check_version_files(target.path)
         with self._locked():
             previous = self.champion_tag()
-            _atomic_write(self._pointer, json.dumps({"tag": target.tag}))
+            write_atomic(self._pointer, json.dumps({"tag": target.tag}))
             event = {
                 "time": datetime.now(UTC).isoformat(),
                 "tag": target.tag,
@@ -207,9 +211,3 @@ def _to_version(model: bentoml.Model) -> ModelVersion:
         created=model.creation_time,
         metadata=dict(model.info.metadata),
     )
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

@@ -159,7 +159,7 @@ def retrain(
     source = f"retrained from {champion.tag} with {len(recent)} new labelled rows"
     prepared = prepare_frame(pd.concat(splits.parts().values(), ignore_index=True), splits, source)
     challenger, _ = register_trained(settings, prepared, result, base_model=start, note=note)
-    max_length = int(champion.metadata.get("max_length", settings.max_length))
+    max_length = champion.max_length(settings.max_length)
     old = TextClassifier.from_folder(champion.path, device=settings.device, max_length=max_length)
     new = TextClassifier.from_folder(
         challenger.path, device=settings.device, max_length=settings.max_length

@@ -48,7 +48,6 @@ class TrainRun:
     version: ModelVersion
     result: FineTuneResult
     test_report: EvaluationReport
-    data: PreparedData
     promoted: bool
 
 
@@ -119,7 +118,7 @@ def train(
     no champion yet; otherwise the serving champion is left alone.
     """
     prepared = prepare_data(data, settings)
-    sizes = {name: len(part) for name, part in prepared.splits.parts().items()}
+    sizes = prepared.splits.sizes()
     note(f"data: {prepared.source}; " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
     if prepared.quality.exact_duplicate_rows or prepared.quality.conflicting_texts:
         note(
@@ -145,7 +144,7 @@ def train(
     promoted = promote or registry.champion_tag() is None
     if promoted:
         registry.promote(version.version, reason="trained with refit train", actor="refit train")
-    return TrainRun(version, result, test_report, prepared, promoted)
+    return TrainRun(version, result, test_report, promoted)
 
 
 def register_trained(
@@ -171,8 +170,7 @@ def register_trained(
     profile = build_profile(
         classifier, splits, max_rows=settings.drift_reference_rows, seed=settings.seed
     )
-    sizes = {name: len(part) for name, part in splits.parts().items()}
-    version = _register(settings, prepared, result, test_report, sizes, profile, base_model)
+    version = _register(settings, prepared, result, test_report, profile, base_model)
     return version, test_report
 
 
@@ -181,10 +179,10 @@ def _register(
     prepared: PreparedData,
     result: FineTuneResult,
     test_report: EvaluationReport,
-    sizes: dict[str, int],
     profile: ReferenceProfile,
     base_model: str,
 ) -> ModelVersion:
+    sizes = prepared.splits.sizes()
     card = model_card(
         model_name=settings.model_name,
         base_model=base_model,

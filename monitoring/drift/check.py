@@ -34,7 +34,7 @@ from monitoring.drift.report import run_report, save_html
 from monitoring.drift.result import DriftResult
 from monitoring.drift.signals import SignalResult, signal_specs, verdict
 from monitoring.drift.window import format_window, window_range
-from monitoring.prediction_log import PredictionLog
+from monitoring.prediction_log import PredictionLog, borrowed_log
 from training.reference import ReferenceProfile
 from training.registry import Registry
 from training.settings import Settings
@@ -97,13 +97,8 @@ def run_drift_check(
 def _read_window(
     settings: Settings, log: PredictionLog | None, start: datetime, stop: datetime, version: str
 ) -> pd.DataFrame:
-    reader = log or PredictionLog(settings.resolved_log_url())
-    try:
-        columns = [*LOG_COLUMNS, "true_label"]
-        return reader.read(start, stop, model_version=version, columns=columns)
-    finally:
-        if log is None:
-            reader.close()
+    with borrowed_log(settings, log) as reader:
+        return reader.read(start, stop, model_version=version, columns=[*LOG_COLUMNS, "true_label"])
 
 
 def _compare(

@@ -15,8 +15,7 @@ import pandas as pd
 
 from monitoring.drift.check import compare
 from monitoring.drift.signals import SignalResult, verdict
-from training.inference import TextClassifier
-from training.reference import ReferenceProfile, score_rows
+from training.reference import ReferenceProfile
 from training.settings import Settings
 
 
@@ -30,14 +29,6 @@ class WindowOutcome:
     @property
     def drifted(self) -> bool:
         return self.status == "drift"
-
-
-def score_pool(classifier: TextClassifier, frame: pd.DataFrame) -> pd.DataFrame:
-    """Log-like rows for a labelled frame (`text`, `label`): what the service would
-    record, with the true label as feedback. `classifier` must capture embeddings."""
-    rows = score_rows(classifier, frame["text"].astype(str).tolist())
-    rows["true_label"] = frame["label"].astype(str).to_numpy()
-    return rows
 
 
 def check_windows(

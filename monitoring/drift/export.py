@@ -17,6 +17,7 @@ from prometheus_client import generate_latest
 
 from monitoring import metrics
 from monitoring.drift.history import LATEST, reports_dir
+from monitoring.watch_state import state_path
 from training.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -58,17 +59,20 @@ _sources: dict[Path, LatestSummary] = {}
 _export_lock = threading.Lock()
 
 
+def _source(path: Path) -> LatestSummary:
+    if path not in _sources:
+        _sources[path] = LatestSummary(path.parent, path.name)
+    return _sources[path]
+
+
 def drift_exposition(settings: Settings) -> str:
     """Prometheus text of the latest drift check's and of the scheduler's gauges.
 
     Both come from files other processes write; "" for what does not exist yet.
     """
-    state = settings.resolved_state_dir()
-    folder = reports_dir(state)
-    watch = state / "watch"
     with _export_lock:
-        drift = _sources.setdefault(folder, LatestSummary(folder))
-        scheduler = _sources.setdefault(watch, LatestSummary(watch, "state.json"))
+        drift = _source(reports_dir(settings.resolved_state_dir()) / LATEST)
+        scheduler = _source(state_path(settings))
         try:
             metrics.DRIFT.summary = drift.get()
             metrics.WATCH.state = scheduler.get()

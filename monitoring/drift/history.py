@@ -9,12 +9,12 @@ reads one small file and never lists the folder.
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime
 from pathlib import Path
 from typing import Final
 
 from monitoring.drift.result import DriftResult
+from training.atomic_file import write_atomic
 
 LATEST: Final = "latest.json"
 _PREFIX: Final = "drift-"
@@ -36,8 +36,8 @@ def write_summary(result: DriftResult, folder: Path) -> Path:
         raise ValueError("the result has no json_path to write to")
     folder.mkdir(parents=True, exist_ok=True)
     text = json.dumps(result.to_dict(), indent=2)
-    _atomic_write(result.json_path, text)
-    _atomic_write(folder / LATEST, text)
+    write_atomic(result.json_path, text)
+    write_atomic(folder / LATEST, text)
     return result.json_path
 
 
@@ -55,9 +55,3 @@ def list_runs(folder: Path, limit: int | None = None) -> list[DriftResult]:
         except (OSError, ValueError, KeyError, TypeError):
             continue
     return runs
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

@@ -69,7 +69,7 @@ class SignalResult:
         return cls(**raw)
 
 
-def signal_specs(settings: Settings, *, text: bool = True) -> list[SignalSpec]:
+def signal_specs(settings: Settings) -> list[SignalSpec]:
     """Every signal a check computes, with its method and threshold from settings."""
     numeric, threshold = settings.drift_numeric_method, settings.drift_numeric_threshold
     specs = [SignalSpec(name, name, "numeric", numeric, threshold) for name in DESCRIPTORS]
@@ -83,8 +83,7 @@ def signal_specs(settings: Settings, *, text: bool = True) -> list[SignalSpec]:
         ),
         SignalSpec("confidence", "confidence", "numeric", numeric, threshold),
     ]
-    if text:
-        specs.append(SignalSpec("text", "text", "text", TEXT_METHOD, settings.drift_text_threshold))
+    specs.append(SignalSpec("text", "text", "text", TEXT_METHOD, settings.drift_text_threshold))
     specs.append(
         SignalSpec(
             "embedding",
