@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from training.settings import Settings
+    from core.settings import Settings
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -44,7 +44,7 @@ END = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def settings_for(work: Path, max_rows: int = 20000) -> Settings:
-    from training.settings import Settings
+    from core.settings import Settings
 
     return Settings(
         base_model=str(work / "tiny-bert"),
@@ -80,9 +80,9 @@ def fill_log(settings: Settings, version: str, labels: list[str], total: int) ->
 
     from monitoring.log_records import PredictionBatch, batch_rows
     from monitoring.log_store import LogStore
-    from training import synthetic
+    import datagen
 
-    texts = synthetic.generate(20000, seed=3)["text"].tolist()
+    texts = datagen.generate(20000, seed=3)["text"].tolist()
     store = LogStore(settings.resolved_log_url())
     store.ensure_schema()
     rng = np.random.default_rng(0)

@@ -40,11 +40,11 @@ from monitoring.drift.evaluation import (  # noqa: E402
 )
 from monitoring.drift.features import sample_rows  # noqa: E402
 from monitoring.drift.signals import verdict  # noqa: E402
-from training import synthetic  # noqa: E402
-from training.inference import TextClassifier  # noqa: E402
+import datagen  # noqa: E402
+from core.inference import TextClassifier  # noqa: E402
 from training.reference import ReferenceProfile, score_pool  # noqa: E402
-from training.registry import Registry  # noqa: E402
-from training.settings import Settings  # noqa: E402
+from core.registry import Registry  # noqa: E402
+from core.settings import Settings  # noqa: E402
 
 MIXES = (0.02, 0.05, 0.1)
 LARGE = 50_000
@@ -56,11 +56,11 @@ def pools(
 ) -> dict[str, pd.DataFrame]:
     """A scored pool per scenario of `sizes` rows (cached per model version)."""
     found = {}
-    for index, scenario in enumerate(synthetic.SCENARIOS):
+    for index, scenario in enumerate(datagen.SCENARIOS):
         rows = sizes.get(scenario, sizes["drifted"])
         path = cache / f"pool-{version}-{scenario}-{rows}-{seed + index}.parquet"
         if not path.exists():
-            frame = synthetic.generate(rows, scenario=scenario, seed=seed + index)
+            frame = datagen.generate(rows, scenario=scenario, seed=seed + index)
             started = time.perf_counter()
             score_pool(classifier, frame).to_parquet(path)
             print(f"scored {rows} {scenario} texts in {time.perf_counter() - started:.0f} s")
@@ -119,7 +119,7 @@ def sampling_table(
         "|---|---|---|---|",
     ]
     full = settings.model_copy(update={"drift_max_rows": LARGE})
-    for scenario in synthetic.SCENARIOS:
+    for scenario in datagen.SCENARIOS:
         for share in (0.0,) if scenario == "base" else MIXES:
             counts = {"full": 0, "sampled": 0}
             for _ in range(windows):

@@ -30,7 +30,7 @@ echo "== GPU tests"
 
 export BENTOML_HOME=${BENTOML_HOME:-$(mktemp -d)/bentoml}
 export REFIT_DEVICE=cuda
-has_champion='from training.registry import Registry; raise SystemExit(Registry.from_settings().champion() is None)'
+has_champion='from core.registry import Registry; raise SystemExit(Registry.from_settings().champion() is None)'
 if ! "$py" -c "$has_champion"; then
     echo "== fine-tuning the default model on the GPU"
     "$py" -m refit train

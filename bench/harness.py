@@ -24,9 +24,9 @@ from servers import RunningServer, start_bentoml  # noqa: E402
 # --- request bodies -----------------------------------------------------------------
 def request_bodies(work: Path, n: int) -> tuple[list[str], dict[str, Path]]:
     """Texts of realistic, mixed length, and JSON bodies of 1 and 32 texts."""
-    from training import synthetic
+    import datagen
 
-    texts = synthetic.generate(n, seed=20261127)["text"].tolist()
+    texts = datagen.generate(n, seed=20261127)["text"].tolist()
     work.mkdir(parents=True, exist_ok=True)
     paths = {"1-text": work / "bodies-1.jsonl", "32-text": work / "bodies-32.jsonl"}
     paths["1-text"].write_text("".join(json.dumps({"texts": [t]}) + "\n" for t in texts))
@@ -60,9 +60,9 @@ def raw_limit(texts: list[str], sample: int = 768) -> RawResult:
     """The model alone on the same texts: plain padded batches and refit's bucketing."""
     import torch
 
-    from training.inference import TextClassifier
-    from training.registry import Registry
-    from training.settings import get_settings
+    from core.inference import TextClassifier
+    from core.registry import Registry
+    from core.settings import get_settings
 
     settings = get_settings()
     # One process using every core: the most the machine does without a server.
@@ -124,7 +124,7 @@ def start_server(
     work: Path, *, batching: bool, extra_env: dict[str, str] | None = None
 ) -> RunningServer:
     """`bentoml serve` of the champion, on private copies of BENTOML_HOME and the state."""
-    from training.settings import bentoml_home, get_settings
+    from core.settings import bentoml_home, get_settings
 
     settings = get_settings()
     env = {

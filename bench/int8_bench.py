@@ -42,10 +42,10 @@ def main() -> None:
     import torch
 
     from training.data import load_labelled
-    from training.inference import TextClassifier
-    from training.metrics import classification_metrics
-    from training.registry import Registry
-    from training.settings import get_settings
+    from core.inference import TextClassifier
+    from training.scores import classification_metrics
+    from core.registry import Registry
+    from core.settings import get_settings
     from training.train import prepare_data
 
     settings = get_settings()

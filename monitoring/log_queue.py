@@ -19,7 +19,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from monitoring import metrics
+from monitoring import prometheus_metrics as metrics
 
 T = TypeVar("T")
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from monitoring.log_store import Record
 from monitoring.redaction import prepare_text, text_hash
-from training.descriptors import EMBEDDING_DIMS, char_counts, pack_embeddings
+from core.descriptors import EMBEDDING_DIMS, char_counts, pack_embeddings
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from training.errors import ConfigError, RefitError
+from core.errors import ConfigError, RefitError
 
 metadata = sa.MetaData()
 predictions = sa.Table(
@@ -38,7 +38,7 @@ predictions = sa.Table(
     sa.Column("latency_ms", sa.Double, nullable=True),
     sa.Column("n_tokens", sa.Integer, nullable=False),
     sa.Column("truncated", sa.Boolean, nullable=False),
-    # What drift checks compare, computed before redaction (`training.descriptors`).
+    # What drift checks compare, computed before redaction (`core.descriptors`).
     # Counts are small integers: one or two bytes each in SQLite. NULL in rows
     # written before these columns existed.
     sa.Column("n_unknown", sa.Integer, nullable=True),

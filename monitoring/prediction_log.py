@@ -22,7 +22,7 @@ from typing import Final
 import pandas as pd
 import sqlalchemy as sa
 
-from monitoring import metrics
+from monitoring import prometheus_metrics as metrics
 from monitoring.log_queue import LogQueue, Queued, QuietWarning
 from monitoring.log_records import PredictionBatch, batch_rows, sampled
 from monitoring.log_store import (
@@ -35,8 +35,8 @@ from monitoring.log_store import (
     is_data_error,
 )
 from monitoring.redaction import TEXT_MODES
-from training.errors import ConfigError
-from training.settings import Settings
+from core.errors import ConfigError
+from core.settings import Settings
 
 __all__ = ["PredictionBatch", "PredictionLog", "PredictionLogUnavailable", "sampled"]
 

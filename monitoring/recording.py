@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from monitoring import metrics
-from training.inference import BatchOutput
+from monitoring import prometheus_metrics as metrics
+from core.inference import BatchOutput
 
 logger = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from refit.retrain_cli import retrain_app, watch
-from training.errors import RefitError
-from training.settings import Settings
+from core.errors import RefitError
+from core.settings import Settings
 
 app = typer.Typer(
     help="Fine-tune, serve and keep transformer text classifiers healthy in production.",
@@ -118,8 +118,8 @@ def _evaluate_impl(data: Path, version: str | None, output: Path | None) -> None
     from refit.progress import counting
     from refit.render import evaluation_tables
     from training.evaluate import evaluate_file
-    from training.inference import TextClassifier
-    from training.registry import Registry, check_version_files
+    from core.inference import TextClassifier
+    from core.registry import Registry, check_version_files
 
     settings = settings_from_env()
     target = Registry.from_settings(settings).get(version)
@@ -168,7 +168,7 @@ def serve(
     ] = False,
 ) -> None:
     """Serve the champion over HTTP with adaptive batching (BentoML)."""
-    from training.registry import Registry
+    from core.registry import Registry
 
     settings = settings_from_env(host=host, port=port, workers=workers)
     if Registry.from_settings(settings).champion_tag() is None:
@@ -192,7 +192,7 @@ def serve(
 @models_app.command("list")
 def models_list() -> None:
     """Show every registered version, its test metrics, and the champion."""
-    from training.registry import Registry
+    from core.registry import Registry
 
     registry = Registry.from_settings(settings_from_env())
     champion = registry.champion_tag()
@@ -218,7 +218,7 @@ def models_show(
     version: Annotated[str | None, typer.Argument(help="Version (default: champion).")] = None,
 ) -> None:
     """Print a version's model card."""
-    from training.registry import Registry
+    from core.registry import Registry
 
     target = Registry.from_settings(settings_from_env()).get(version)
     console.print((target.path / "model_card.md").read_text())
@@ -230,7 +230,7 @@ def models_promote(
     reason: Annotated[str, typer.Option(help="Why; kept in the promotion log.")] = "manual",
 ) -> None:
     """Make a version the champion; running servers switch to it within seconds."""
-    from training.registry import Registry
+    from core.registry import Registry
 
     target = Registry.from_settings(settings_from_env()).promote(
         version, reason=reason, actor="cli"
@@ -243,7 +243,7 @@ def models_rollback(
     reason: Annotated[str, typer.Option(help="Why; kept in the promotion log.")] = "rollback",
 ) -> None:
     """Serve the previous champion again (undoes the latest promotion)."""
-    from training.registry import Registry
+    from core.registry import Registry
 
     target = Registry.from_settings(settings_from_env()).rollback(reason=reason, actor="cli")
     console.print(f"{target.tag} is champion again; running servers switch within seconds")
@@ -252,7 +252,7 @@ def models_rollback(
 @models_app.command("history")
 def models_history() -> None:
     """Every promotion and rollback, oldest first."""
-    from training.registry import Registry
+    from core.registry import Registry
 
     table = Table(title="promotions")
     for header in ("time", "champion", "previous", "by", "reason"):
@@ -272,11 +272,11 @@ def data_generate(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Write the built-in customer-support dataset (or a drifted variant) to a file."""
-    from training import synthetic
+    import datagen
     from training.data_files import write_table
 
     try:
-        frame = synthetic.generate(rows, scenario=scenario, seed=seed)
+        frame = datagen.generate(rows, scenario=scenario, seed=seed)
     except ValueError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from rich.table import Table
 
-from training.metrics import ClassificationMetrics, EvaluationReport, SliceMetrics
+from training.scores import ClassificationMetrics, EvaluationReport, SliceMetrics
 
 # Confusion-matrix columns repeat every label, so long labels would make the table
 # wider than a terminal; rows keep full labels since they occupy one column only.

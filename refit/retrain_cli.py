@@ -25,7 +25,7 @@ def retrain(
     """Retrain now: champion's data + feedback + incoming files, then the gate."""
     if ctx.invoked_subcommand is not None:
         return
-    from monitoring.retraining import run_retrain
+    from retraining.job import run_retrain
     from refit.cli import settings_from_env
     from refit.progress import TrainingProgress
 
@@ -44,7 +44,7 @@ def history(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Every retraining decision, including "no action", with its reasons."""
-    from monitoring.retraining import AuditLog
+    from retraining.job import AuditLog
     from refit.cli import settings_from_env
 
     records = AuditLog(settings_from_env()).read()[-limit:]
@@ -80,7 +80,7 @@ def watch(
     ] = False,
 ) -> None:
     """Check drift on a schedule and retrain when the trigger policy says so."""
-    from monitoring.watch_state import WatchState, state_path
+    from retraining.watch_state import WatchState, state_path
     from refit.cli import settings_from_env
 
     settings = settings_from_env()
@@ -88,7 +88,7 @@ def watch(
         console.print_json(json.dumps(WatchState.load(state_path(settings)).__dict__))
         return
     # Only now: the scheduler brings the drift check, and Evidently with it.
-    from monitoring.watch import Watcher, schedule, watch_trigger
+    from retraining.schedule import Watcher, schedule, watch_trigger
 
     if interval and cron:
         raise typer.BadParameter("give --interval or --cron, not both")

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.errors import Forbidden, Unauthorized, error_response
-from training.errors import RefitError
+from core.errors import RefitError
 
 ADMIN_PREFIX = "/admin/"
 

@@ -6,7 +6,7 @@
   hard cap of texts), instead of letting the batcher's queue grow until requests
   time out;
 - times the request and counts failures by reason, mapping status codes to the
-  reasons of `monitoring.metrics.ERROR_REASONS` in one place;
+  reasons of `monitoring.prometheus_metrics.ERROR_REASONS` in one place;
 - holds a successful /classify response until the prediction log has written
   what the batch produced, so every prediction a client received is on record
   even if the server is killed right after.
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from monitoring import metrics
+from monitoring import prometheus_metrics as metrics
 from monitoring.prediction_log import PredictionLog
 from service.errors import Overloaded, error_response
 

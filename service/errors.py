@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from monitoring.prediction_log import PredictionLogUnavailable
-from training.errors import (
+from core.errors import (
     ConfigError,
     DataValidationError,
     ModelLoadError,

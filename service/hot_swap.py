@@ -21,12 +21,12 @@ from dataclasses import dataclass
 
 import torch
 
-from monitoring.metrics import MODEL_LOAD_SECONDS, MODEL_SWAPS
+from monitoring.prometheus_metrics import MODEL_LOAD_SECONDS, MODEL_SWAPS
 from service.pipeline import ClassifyPipeline
 from service.predictor import ServedModel
-from training.errors import ModelLoadError, ModelNotFoundError
-from training.registry import Registry
-from training.settings import Settings
+from core.errors import ModelLoadError, ModelNotFoundError
+from core.registry import Registry
+from core.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from monitoring.prediction_log import PredictionBatch, PredictionLog
 from monitoring.recording import DEFAULT_HOURLY_PRICE, BatchRecorder, set_model_info
 from service.admission import WORKER, ArrivedText
 from service.predictor import ServedModel
-from training.settings import Settings
+from core.settings import Settings
 
 
 def arrival_times(texts: Sequence[str], now: float) -> tuple[np.ndarray, np.ndarray]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from training.inference import TextClassifier
-from training.registry import ModelVersion, check_version_files
-from training.settings import Settings
+from core.inference import TextClassifier
+from core.registry import ModelVersion, check_version_files
+from core.settings import Settings
 
 logger = logging.getLogger(__name__)
 

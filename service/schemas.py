@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from service.admission import note_arrival
-from training.settings import Settings
+from core.settings import Settings
 
 MAX_FEEDBACK_ITEMS = 1000
 

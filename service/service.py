@@ -11,7 +11,7 @@ import bentoml
 import torch
 
 from monitoring.drift.export import drift_exposition
-from monitoring.metrics import create_series
+from monitoring.prometheus_metrics import create_series
 from monitoring.prediction_log import PredictionLog, PredictionLogUnavailable
 from service.admin import AdminAuth
 from service.admission import WORKER, RequestAccounting
@@ -20,9 +20,9 @@ from service.hot_swap import HotSwapper
 from service.pipeline import ClassifyPipeline
 from service.predictor import ServedModel
 from service.schemas import FeedbackItems, FeedbackResult, Prediction, SwapResult, texts_type
-from training.errors import ModelLoadError
-from training.registry import Registry
-from training.settings import get_settings
+from core.errors import ModelLoadError
+from core.registry import Registry
+from core.settings import get_settings
 
 settings = get_settings()
 Texts = texts_type(settings)

@@ -25,7 +25,7 @@ for _name in list(os.environ):
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from training.settings import Settings, reset_settings  # noqa: E402
+from core.settings import Settings, reset_settings  # noqa: E402
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

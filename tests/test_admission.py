@@ -137,7 +137,7 @@ def test_requests_past_the_in_flight_bound_get_429_with_retry_after(
 def test_refit_errors_map_to_statuses_through_the_hierarchy() -> None:
     from monitoring.prediction_log import PredictionLogUnavailable
     from service.errors import error_response, status_for
-    from training.errors import DataProblem, DataValidationError, ModelNotFoundError, RefitError
+    from core.errors import DataProblem, DataValidationError, ModelNotFoundError, RefitError
 
     class Unlisted(ModelNotFoundError):
         pass

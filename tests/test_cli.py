@@ -81,7 +81,7 @@ def test_train_list_show_promote_evaluate(
     assert code == 0, out
     assert "not promoted" in out
 
-    from training.registry import Registry
+    from core.registry import Registry
 
     registry = Registry.from_settings()
     first, second = registry.versions()[1], registry.versions()[0]

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from training.data import SUPPORTED_SUFFIXES, load_labelled, validate_labelled
-from training.errors import ConfigError, DataValidationError
+from core.errors import ConfigError, DataValidationError
 
 GOOD_ROWS = [
     {"text": "  my card was charged twice ", "label": 0, "channel": "web"},

@@ -191,10 +191,10 @@ def as_probe(expr: str) -> str:
 
 
 def declared_refit_metrics() -> set[str]:
-    """Every series name monitoring/metrics.py exports, the drift gauges included."""
+    """Every series name monitoring/prometheus_metrics.py exports, the drift gauges included."""
     from prometheus_client.metrics import MetricWrapperBase
 
-    from monitoring import metrics
+    from monitoring import prometheus_metrics as metrics
 
     suffixes = {
         "counter": ("_total",),
@@ -250,7 +250,7 @@ def test_every_metric_named_is_exported_or_planned() -> None:
 
 
 def test_error_reasons_in_queries_exist() -> None:
-    from monitoring.metrics import ERROR_REASONS
+    from monitoring.prometheus_metrics import ERROR_REASONS
 
     queries = dashboard_expressions() + [(w, e) for w, e, _ in rule_expressions()]
     for where, expr in queries:
@@ -410,9 +410,9 @@ def prometheus_config_for(refit_target: str) -> str:
 
 def drive_load(url: str, seconds: float) -> Counter[str]:
     """Good, bad, refused and feedback traffic from a few threads; counts what came back."""
-    from training import synthetic
+    import datagen
 
-    texts = synthetic.generate(400, seed=5)["text"].tolist()
+    texts = datagen.generate(400, seed=5)["text"].tolist()
     long_text = " ".join(texts)[:1900]  # past the served model's 64 tokens: truncated
     ids: list[str] = []
     codes: Counter[str] = Counter()

@@ -20,11 +20,11 @@ from monitoring.drift.check import run_drift_check
 from monitoring.drift.export import drift_exposition
 from monitoring.drift.history import LATEST, list_runs, reports_dir
 from monitoring.prediction_log import PredictionBatch, PredictionLog
-from training import synthetic
-from training.inference import TextClassifier
+import datagen
+from core.inference import TextClassifier
 from training.reference import CALIBRATION_FILE, REFERENCE_FILE, NoReferenceProfile
-from training.registry import ModelVersion, Registry
-from training.settings import Settings
+from core.registry import ModelVersion, Registry
+from core.settings import Settings
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 BASE_END = NOW - timedelta(hours=2)  # an hour of base traffic ends here
@@ -97,11 +97,11 @@ def world(tiny_base_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Wo
     )
     log = PredictionLog(settings.resolved_log_url())
     log.start()
-    base = synthetic.generate(300, scenario="base", seed=11)
+    base = datagen.generate(300, scenario="base", seed=11)
     ids = log_window(log, classifier, version.version, base, BASE_END)
-    long = synthetic.generate(300, scenario="long_messages", seed=12)
+    long = datagen.generate(300, scenario="long_messages", seed=12)
     log_window(log, classifier, version.version, long, NOW - timedelta(minutes=1))
-    small = synthetic.generate(50, scenario="base", seed=13)
+    small = datagen.generate(50, scenario="base", seed=13)
     log_window(log, classifier, version.version, small, NOW - timedelta(hours=5))
     log.close()
     feedback = PredictionLog(settings.resolved_log_url())
@@ -187,7 +187,7 @@ def test_hashed_texts_skip_the_text_signal(world: World, tmp_path: Path) -> None
     classifier = TextClassifier.from_folder(
         world.version.path, device="cpu", max_length=64, capture_embeddings=True
     )
-    frame = synthetic.generate(250, scenario="long_messages", seed=14)
+    frame = datagen.generate(250, scenario="long_messages", seed=14)
     log_window(log, classifier, world.version.version, frame, NOW)
     log.close()
     result = run_drift_check(settings, window=timedelta(hours=1), end=NOW)

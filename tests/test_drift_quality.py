@@ -27,15 +27,15 @@ from monitoring.drift.evaluation import (
     estimate_errors,
     signal_rates,
 )
-from training import synthetic
-from training.inference import TextClassifier
+import datagen
+from core.inference import TextClassifier
 from training.reference import ReferenceProfile, score_pool
-from training.settings import Settings
+from core.settings import Settings
 
 pytestmark = pytest.mark.slow
 
 WINDOWS, SIZE = 20, 500
-DRIFTED = tuple(name for name in synthetic.SCENARIOS if name != "base")
+DRIFTED = tuple(name for name in datagen.SCENARIOS if name != "base")
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +63,8 @@ def trained(
 
 
 def pool(classifier: TextClassifier, scenario: str, rows: int) -> pd.DataFrame:
-    seed = 1000 + synthetic.SCENARIOS.index(scenario)  # not the training seed
-    return score_pool(classifier, synthetic.generate(rows, scenario=scenario, seed=seed))
+    seed = 1000 + datagen.SCENARIOS.index(scenario)  # not the training seed
+    return score_pool(classifier, datagen.generate(rows, scenario=scenario, seed=seed))
 
 
 def outcomes_of(

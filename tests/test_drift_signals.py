@@ -30,8 +30,8 @@ from monitoring.drift.signals import SignalResult, SignalSpec, evaluate, oriente
 from monitoring.drift.stattests import homogeneity_p_value
 from monitoring.drift.window import format_window, parse_window, window_range
 from training.calibration import Calibration, fit_calibration
-from training.descriptors import char_counts, descriptor_frame, pack_embeddings, unpack_embeddings
-from training.settings import Settings
+from core.descriptors import char_counts, descriptor_frame, pack_embeddings, unpack_embeddings
+from core.settings import Settings
 
 # --- descriptors --------------------------------------------------------------------
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from training import synthetic
-from training.errors import TrainingError
+import datagen
+from core.errors import TrainingError
 from training.finetune import (
     EpochRecord,
     LengthGroupedBatches,
@@ -15,8 +15,8 @@ from training.finetune import (
     fine_tune,
     overfitting_warning,
 )
-from training.metrics import classification_metrics
-from training.settings import DEFAULT_BASE_MODEL
+from training.scores import classification_metrics
+from core.settings import DEFAULT_BASE_MODEL
 
 
 def test_length_grouped_batches_cover_every_index_once_per_epoch() -> None:
@@ -116,9 +116,9 @@ def test_validation_labels_unknown_to_training_are_refused(tiny_base_model: Path
 @pytest.mark.slow
 def test_packaged_minilm_fine_tunes_well_above_chance() -> None:
     """A few dozen steps on the real base model and the built-in data."""
-    from training.inference import TextClassifier
+    from core.inference import TextClassifier
 
-    frame = synthetic.generate(1400, seed=7)
+    frame = datagen.generate(1400, seed=7)
     train, val = frame.iloc[:1000], frame.iloc[1000:]
     config = TrainingConfig(epochs=1, learning_rate=1e-4, batch_size=32, max_length=96, seed=0)
     result = fine_tune(

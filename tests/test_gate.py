@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from training.gate import GateRules, Scores, judge
+from retraining.gate import GateRules, Scores, judge
 
 RULES = GateRules(min_gain_recent=0.02, max_loss_original=0.01, max_latency_ratio=1.5)
 CHAMPION = Scores(recent_macro_f1=0.70, original_macro_f1=0.90, batch_seconds=0.100)

@@ -10,7 +10,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from training.finetune import TrainingConfig, fine_tune
-from training.inference import TextClassifier, resolve_device
+from core.inference import TextClassifier, resolve_device
 
 pytestmark = pytest.mark.gpu
 

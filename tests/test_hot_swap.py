@@ -14,8 +14,8 @@ from prometheus_client import REGISTRY
 from service.hot_swap import HotSwapper
 from service.pipeline import ClassifyPipeline
 from service.predictor import ServedModel
-from training.registry import ModelVersion, Registry
-from training.settings import Settings
+from core.registry import ModelVersion, Registry
+from core.settings import Settings
 
 LABELS = ["billing", "shipping"]
 

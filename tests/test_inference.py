@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from training.inference import TextClassifier, plan_buckets
+from core.inference import TextClassifier, plan_buckets
 
 LABELS = ["alpha", "beta", "gamma"]
 

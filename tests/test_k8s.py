@@ -9,7 +9,7 @@ import yaml
 from typer.main import get_command
 
 from refit.cli import app
-from training.settings import Settings
+from core.settings import Settings
 
 K8S = Path(__file__).resolve().parent.parent / "deploy" / "k8s"
 DOCS = [doc for path in sorted(K8S.glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text())]

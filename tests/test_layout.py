@@ -53,7 +53,7 @@ def test_bentofile_packages_match_pyproject_dependencies() -> None:
 
 
 def test_every_setting_is_documented_in_the_readme() -> None:
-    from training.settings import Settings
+    from core.settings import Settings
 
     readme = (ROOT / "README.md").read_text()
     missing = [
@@ -65,7 +65,7 @@ def test_every_setting_is_documented_in_the_readme() -> None:
 
 
 def test_every_setting_has_a_description() -> None:
-    from training.settings import Settings
+    from core.settings import Settings
 
     assert [n for n, f in Settings.model_fields.items() if not f.description] == []
 
@@ -81,7 +81,7 @@ def test_workers_default_to_one_per_core_and_threads_share_the_rest(
     expected_workers: int,
     expected_threads: int,
 ) -> None:
-    from training.settings import Settings
+    from core.settings import Settings
 
     monkeypatch.setattr("os.cpu_count", lambda: cores)
     settings = Settings(workers=workers)

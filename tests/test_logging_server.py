@@ -12,11 +12,11 @@ import pytest
 from servers import RunningServer, start_bentoml
 
 from monitoring.prediction_log import PredictionLog
-from training import synthetic
+import datagen
 
 pytestmark = pytest.mark.integration
 
-TEXTS = synthetic.generate(400, seed=5)["text"].tolist()
+TEXTS = datagen.generate(400, seed=5)["text"].tolist()
 
 
 def _logged_ids(url: str) -> set[str]:

@@ -6,7 +6,7 @@ import warnings
 
 import pytest
 
-from training.metrics import (
+from training.scores import (
     classification_metrics,
     evaluate_predictions,
     expected_calibration_error,

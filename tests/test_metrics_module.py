@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, Histogram
 
-from monitoring import metrics
+from monitoring import prometheus_metrics as metrics
 from monitoring.recording import BatchRecorder
-from training.inference import BatchOutput
+from core.inference import BatchOutput
 
 BUCKETS = (0.1, 0.5, 1.0, 5.0)
 

@@ -32,8 +32,8 @@ from monitoring.prediction_log import (
     PredictionLogUnavailable,
     sampled,
 )
-from training.errors import ConfigError
-from training.settings import Settings
+from core.errors import ConfigError
+from core.settings import Settings
 
 LABELS = ("billing", "shipping", "refund")
 DRIFT_COLUMNS = ("n_unknown", "n_chars", "n_digits", "n_upper", "n_punct", "embedding")

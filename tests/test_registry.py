@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import write_tiny_version
 
-from training.errors import ModelLoadError, ModelNotFoundError
-from training.registry import Registry, check_version_files
+from core.errors import ModelLoadError, ModelNotFoundError
+from core.registry import Registry, check_version_files
 
 LABELS = ["no", "yes"]
 

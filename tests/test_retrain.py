@@ -12,13 +12,13 @@ import pytest
 from runner import run_refit
 
 from monitoring.prediction_log import PredictionBatch, PredictionLog
-from monitoring.retraining import AuditLog, Busy, exclusive, gather_recent, run_retrain
-from monitoring.watch import Watcher, WatchState, state_path, watch_trigger
-from training import synthetic
-from training.errors import TrainingError
-from training.registry import Registry
-from training.retrain import fresh_rows, retrain
-from training.settings import Settings
+from retraining.job import AuditLog, Busy, exclusive, gather_recent, run_retrain
+from retraining.schedule import Watcher, WatchState, state_path, watch_trigger
+import datagen
+from core.errors import TrainingError
+from core.registry import Registry
+from retraining.challenger import fresh_rows, retrain
+from core.settings import Settings
 from training.snapshot import read_snapshot
 from training.train import train
 
@@ -42,7 +42,7 @@ def trained(tiny_base_model: Path, tmp_path: Path) -> Settings:
 
 
 def _recent(rows: int, seed: int = 3) -> pd.DataFrame:
-    frame = synthetic.generate(rows, scenario="unseen_intent", seed=seed)
+    frame = datagen.generate(rows, scenario="unseen_intent", seed=seed)
     return frame[["text", "label"]]
 
 
@@ -133,7 +133,7 @@ def test_a_failed_check_is_recorded_and_the_schedule_goes_on(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("monitoring.watch.run_drift_check", broken)
+    monkeypatch.setattr("retraining.schedule.run_drift_check", broken)
     watcher = Watcher(trained)
     decision = watcher.tick()
     assert decision.action == "none"
@@ -160,7 +160,7 @@ def test_cli_history_and_watch_status(
     assert code == 0
     assert "drift in 0 checks" in out
     monkeypatch.setattr(
-        "monitoring.watch.run_drift_check", lambda *a, **k: (_ for _ in ()).throw(OSError("x"))
+        "retraining.schedule.run_drift_check", lambda *a, **k: (_ for _ in ()).throw(OSError("x"))
     )
     code, out = _cli(capsys, trained, "watch", "--once")
     assert code == 0

@@ -24,10 +24,10 @@ from runner import environment
 from servers import RunningServer, start_bentoml
 from sklearn.metrics import f1_score
 
-from monitoring.retraining import AuditLog, run_retrain
-from training import synthetic
-from training.registry import Registry
-from training.settings import Settings
+from retraining.job import AuditLog, run_retrain
+import datagen
+from core.registry import Registry
+from core.settings import Settings
 from training.train import train
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -92,7 +92,7 @@ class SteadyClient:
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
-        texts = synthetic.generate(300, seed=21)["text"].tolist()
+        texts = datagen.generate(300, seed=21)["text"].tolist()
         with httpx.Client(timeout=60) as client:
             i = 0
             while not self.stop.is_set():
@@ -143,14 +143,14 @@ def test_drift_is_caught_retrained_promoted_and_swapped_without_a_failed_request
 ) -> None:
     url = served.server.url
     old = Registry.from_settings(served.settings).get().version
-    drifted_test = synthetic.generate(400, scenario="unseen_intent", seed=99)
+    drifted_test = datagen.generate(400, scenario="unseen_intent", seed=99)
     before = _macro_f1(url, drifted_test)
     client = SteadyClient(url)
     thread = threading.Thread(target=client.run)
     thread.start()
     watcher = None
     try:
-        _replay_with_feedback(url, synthetic.generate(600, scenario="unseen_intent", seed=1))
+        _replay_with_feedback(url, datagen.generate(600, scenario="unseen_intent", seed=1))
         watch_log = served.server.home.parent / "watch.log"
         with watch_log.open("wb") as out:
             watcher = subprocess.Popen(
@@ -197,7 +197,7 @@ def test_a_worse_challenger_is_refused_and_serving_is_unchanged(served: Served) 
     url = served.server.url
     champion = Registry.from_settings(served.settings).get()
     _replay_with_feedback(
-        url, synthetic.generate(400, scenario="unseen_intent", seed=2), shuffle_labels=True
+        url, datagen.generate(400, scenario="unseen_intent", seed=2), shuffle_labels=True
     )
     result = run_retrain(served.settings, reason="test: garbage feedback")
     assert not result.promoted

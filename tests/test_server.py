@@ -12,7 +12,7 @@ import pytest
 from cases import BAD_REQUESTS
 from servers import RunningServer, start_bentoml
 
-from training import synthetic
+import datagen
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +38,7 @@ def batch_sizes(metrics_text: str) -> tuple[float, float]:
 
 
 def test_concurrent_clients_are_answered_in_batches(server: RunningServer) -> None:
-    texts = synthetic.generate(240, seed=11)["text"].tolist()
+    texts = datagen.generate(240, seed=11)["text"].tolist()
 
     def one(text: str) -> httpx.Response:
         return httpx.post(f"{server.url}/classify", json={"texts": [text]}, timeout=60)

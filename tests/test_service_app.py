@@ -11,7 +11,7 @@ import pytest
 from cases import BAD_REQUESTS
 from starlette.testclient import TestClient
 
-from training.settings import reset_settings
+from core.settings import reset_settings
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +47,8 @@ TEXTS = [
 def test_each_text_gets_one_complete_prediction(client: TestClient, served_env) -> None:
     results = classify(client, TEXTS)
     assert len(results) == len(TEXTS)
-    from training.registry import Registry
-    from training.settings import get_settings
+    from core.registry import Registry
+    from core.settings import get_settings
 
     champion = Registry.from_settings(get_settings()).get()
     for item in results:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from training.errors import ConfigError
+from core.errors import ConfigError
 from training.quality import leakage, normalize_text
 from training.split import MIN_ROWS_FOR_EVERY_SPLIT, DatasetSplits, split_dataset
 

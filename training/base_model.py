@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training.errors import ConfigError
-from training.settings import DEFAULT_BASE_MODEL
+from core.errors import ConfigError
+from core.settings import DEFAULT_BASE_MODEL
 
 
 def resolve_base_model(name: str) -> str:

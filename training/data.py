@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from training.data_files import SUPPORTED_SUFFIXES, Table, describe, quoted, read_table
-from training.errors import ConfigError, DataProblem, DataValidationError
+from core.errors import ConfigError, DataProblem, DataValidationError
 
 __all__ = ["SUPPORTED_SUFFIXES", "load_labelled", "validate_labelled"]
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from training.errors import ConfigError, DataProblem, DataValidationError
+from core.errors import ConfigError, DataProblem, DataValidationError
 
 SUPPORTED_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".parquet")
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 
 from training.data import load_labelled
-from training.inference import TextClassifier
-from training.metrics import EvaluationReport, evaluate_predictions, length_bucket
-from training.settings import Settings
+from core.inference import TextClassifier
+from training.scores import EvaluationReport, evaluate_predictions, length_bucket
+from core.settings import Settings
 
 # Columns with more distinct values than this are identifiers or free text, not
 # groups worth a row in the slice table.

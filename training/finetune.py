@@ -33,8 +33,8 @@ from transformers import (
 )
 
 from training.base_model import resolve_base_model
-from training.errors import ModelLoadError, TrainingError
-from training.inference import resolve_device
+from core.errors import ModelLoadError, TrainingError
+from core.inference import resolve_device
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from training.finetune import FineTuneResult
-from training.metrics import EvaluationReport
+from training.scores import EvaluationReport
 
 
 def _metric_rows(report: EvaluationReport) -> list[str]:

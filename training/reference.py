@@ -29,12 +29,12 @@ import numpy as np
 import pandas as pd
 
 from training.calibration import Calibration, fit_calibration
-from training.descriptors import COUNT_COLUMNS, char_counts, pack_embeddings
-from training.errors import RefitError
+from core.descriptors import COUNT_COLUMNS, char_counts, pack_embeddings
+from core.errors import RefitError
 from training.split import DatasetSplits
 
 if TYPE_CHECKING:  # torch and transformers stay out of drift checks, which only read
-    from training.inference import BatchOutput, TextClassifier
+    from core.inference import BatchOutput, TextClassifier
 
 REFERENCE_FILE: Final = "reference.parquet"
 CALIBRATION_FILE: Final = "calibration.json"

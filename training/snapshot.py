@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from training.errors import ModelLoadError
+from core.errors import ModelLoadError
 from training.split import DatasetSplits
 
 SNAPSHOT_DIR = "data"

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from training.errors import ConfigError
+from core.errors import ConfigError
 from training.quality import normalized
 
 MIN_ROWS_FOR_EVERY_SPLIT = 10

@@ -13,18 +13,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from training import synthetic
+import datagen
 from training.data import load_labelled, validate_labelled
 from training.dataset_card import dataset_card
 from training.evaluate import evaluate_frame
 from training.finetune import FineTuneResult, Progress, TrainingConfig, fine_tune
-from training.inference import TextClassifier
-from training.metrics import EvaluationReport
+from core.inference import TextClassifier
+from training.scores import EvaluationReport
 from training.model_card import model_card
 from training.quality import QualityReport, audit, fingerprint, leakage
 from training.reference import ReferenceProfile, build_profile
-from training.registry import ModelVersion, Registry
-from training.settings import Settings
+from core.registry import ModelVersion, Registry
+from core.settings import Settings
 from training.snapshot import write_snapshot
 from training.split import DatasetSplits, split_dataset
 
@@ -61,7 +61,7 @@ def load_training_frame(data: Path | None, settings: Settings) -> tuple[pd.DataF
             min_examples_per_class=settings.min_examples_per_class,
         )
         return frame, str(data)
-    generated = synthetic.generate(settings.generated_rows, scenario="base", seed=settings.seed)
+    generated = datagen.generate(settings.generated_rows, scenario="base", seed=settings.seed)
     frame = validate_labelled(
         generated.drop(columns=["scenario"]),
         source="<generated>",

@@ -36,8 +36,8 @@ from monitoring.drift.signals import SignalResult, signal_specs, verdict
 from monitoring.drift.window import format_window, window_range
 from monitoring.prediction_log import PredictionLog, borrowed_log
 from training.reference import ReferenceProfile
-from training.registry import Registry
-from training.settings import Settings
+from core.registry import Registry
+from core.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from training.calibration import Calibration
-from training.metrics import classification_metrics
+from training.scores import classification_metrics
 
 
 @dataclass(frozen=True)

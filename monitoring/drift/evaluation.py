@@ -16,7 +16,7 @@ import pandas as pd
 from monitoring.drift.check import compare
 from monitoring.drift.signals import SignalResult, verdict
 from training.reference import ReferenceProfile
-from training.settings import Settings
+from core.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from typing import Any
 
 from prometheus_client import generate_latest
 
-from monitoring import metrics
+from monitoring import prometheus_metrics as metrics
 from monitoring.drift.history import LATEST, reports_dir
-from monitoring.watch_state import state_path
-from training.settings import Settings
+from retraining.watch_state import state_path
+from core.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from monitoring.redaction import prepare_text
-from training.descriptors import (
+from core.descriptors import (
     COUNT_COLUMNS,
     DESCRIPTORS,
     EMBEDDING_DIMS,

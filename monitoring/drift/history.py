@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Final
 
 from monitoring.drift.result import DriftResult
-from training.atomic_file import write_atomic
+from core.atomic_file import write_atomic
 
 LATEST: Final = "latest.json"
 _PREFIX: Final = "drift-"

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal
 
-from training.descriptors import DESCRIPTORS
-from training.settings import Settings
+from core.descriptors import DESCRIPTORS
+from core.settings import Settings
 
 Kind = Literal["numeric", "categorical", "text", "embedding"]
 Status = Literal["ok", "drift", "not_enough_data"]

@@ -3,7 +3,7 @@
 The challenger learns from the champion's own training data (its snapshot) plus
 recent labelled data the caller supplies (feedback, new files). Champion and
 challenger are then scored on the original test split and on a held-out part of
-the recent data, and timed on a fixed batch; `training.gate` decides. The
+the recent data, and timed on a fixed batch; `retraining.gate` decides. The
 challenger is registered either way, so a refused one can still be inspected or
 promoted by hand; only a passed gate makes it champion.
 """
@@ -20,14 +20,14 @@ from typing import Any
 import pandas as pd
 
 from training.data import validate_labelled
-from training.errors import TrainingError
+from core.errors import TrainingError
 from training.finetune import Progress, fine_tune
-from training.gate import GateDecision, GateRules, Scores, judge
-from training.inference import TextClassifier
-from training.metrics import classification_metrics
+from retraining.gate import GateDecision, GateRules, Scores, judge
+from core.inference import TextClassifier
+from training.scores import classification_metrics
 from training.quality import normalized
-from training.registry import ModelVersion, Registry
-from training.settings import Settings
+from core.registry import ModelVersion, Registry
+from core.settings import Settings
 from training.snapshot import read_snapshot
 from training.split import DatasetSplits, split_dataset
 from training.train import prepare_frame, register_trained, training_config

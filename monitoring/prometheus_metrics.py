@@ -239,7 +239,7 @@ def _drift_labels(name: str) -> list[str]:
 
 
 class WatchGauges(Collector):
-    """The `refit watch` scheduler's state file (`monitoring.watch.WatchState`) as gauges."""
+    """The `refit watch` scheduler's state file (`retraining.schedule.WatchState`) as gauges."""
 
     def __init__(self) -> None:
         self.state: Mapping[str, Any] | None = None

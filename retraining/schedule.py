@@ -17,11 +17,11 @@ from typing import Any
 from monitoring.drift.check import run_drift_check
 from monitoring.drift.history import list_runs, reports_dir
 from monitoring.drift.window import parse_window
-from monitoring.retraining import AuditLog, Busy, exclusive, run_retrain
-from monitoring.trigger import CheckOutcome, TriggerDecision, TriggerRules, decide
-from monitoring.watch_state import WatchState, state_path
-from training.errors import RefitError
-from training.settings import Settings
+from retraining.job import AuditLog, Busy, exclusive, run_retrain
+from retraining.trigger import CheckOutcome, TriggerDecision, TriggerRules, decide
+from retraining.watch_state import WatchState, state_path
+from core.errors import RefitError
+from core.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -24,10 +24,10 @@ from filelock import FileLock, Timeout
 
 from monitoring.prediction_log import PredictionLog, borrowed_log
 from training.data import SUPPORTED_SUFFIXES, load_labelled
-from training.errors import RefitError
+from core.errors import RefitError
 from training.finetune import Progress
-from training.retrain import RetrainResult, retrain
-from training.settings import Settings
+from retraining.challenger import RetrainResult, retrain
+from core.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ import bentoml
 from bentoml.exceptions import NotFound
 from filelock import FileLock
 
-from training.atomic_file import write_atomic
-from training.errors import ModelLoadError, ModelNotFoundError
-from training.settings import Settings, get_settings
+from core.atomic_file import write_atomic
+from core.errors import ModelLoadError, ModelNotFoundError
+from core.settings import Settings, get_settings
 
 # Files a served version must carry. Pickled weights (pytorch_model.bin) are
 # refused: loading them can run arbitrary code.

@@ -28,8 +28,8 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from training.descriptors import EMBEDDING_DIMS
-from training.errors import ModelLoadError
+from core.descriptors import EMBEDDING_DIMS
+from core.errors import ModelLoadError
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ support classifier makes live exactly there.
 
 from __future__ import annotations
 
-from training.synthetic.phrasebank import IntentBank
+from datagen.phrasebank import IntentBank
 
 ACCOUNT_ACCESS = IntentBank(
     requests=(

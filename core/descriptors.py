@@ -34,7 +34,7 @@ DESCRIPTORS: Final = (
 )
 
 # Embeddings are kept small enough to store with every logged prediction: 32 float16
-# values, 64 bytes. `training.inference` projects the encoder's output to this width.
+# values, 64 bytes. `core.inference` projects the encoder's output to this width.
 EMBEDDING_DIMS: Final = 32
 
 _DIGIT, _UPPER, _PUNCT = 1, 2, 4

@@ -9,7 +9,7 @@ never contains.
 
 from __future__ import annotations
 
-from training.synthetic.phrasebank import IntentBank
+from datagen.phrasebank import IntentBank
 
 DRIFT_BANKS: dict[str, IntentBank] = {
     "billing": IntentBank(

@@ -1,6 +1,6 @@
 """The scheduler's state file: what `refit watch` last did and will do next.
 
-Kept apart from `monitoring.watch` so that the service can export it as gauges
+Kept apart from `retraining.schedule` so that the service can export it as gauges
 without importing the drift check (and Evidently with it).
 """
 
@@ -10,8 +10,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from training.atomic_file import write_atomic
-from training.settings import Settings
+from core.atomic_file import write_atomic
+from core.settings import Settings
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from training.synthetic.framing import (
+from datagen.framing import (
     BACKSTORY,
     CHANNELS,
     CONNECTORS,
@@ -27,11 +27,11 @@ from training.synthetic.framing import (
     URGENCY,
     ChannelStyle,
 )
-from training.synthetic.intents import BANKS, NEW_PHRASING_BANKS, VAGUE_BY_INTENT, partners
-from training.synthetic.noise import add_typos, casual, flip_label
-from training.synthetic.phrasebank import IntentBank
-from training.synthetic.scenarios import SCENARIO_TABLE, SCENARIOS, Scenario
-from training.synthetic.vocabulary import BASE_VOCABULARY, NEW_VOCABULARY, SlotFiller
+from datagen.intents import BANKS, NEW_PHRASING_BANKS, VAGUE_BY_INTENT, partners
+from datagen.noise import add_typos, casual, flip_label
+from datagen.phrasebank import IntentBank
+from datagen.scenarios import SCENARIO_TABLE, SCENARIOS, Scenario
+from datagen.vocabulary import BASE_VOCABULARY, NEW_VOCABULARY, SlotFiller
 
 COLUMNS: tuple[str, ...] = ("text", "label", "channel", "scenario")
 # Kinds of message, as recorded by `_generate_with_meta`.

@@ -6,7 +6,7 @@ real tickets do: a classifier has to read the request, not spot a keyword.
 
 from __future__ import annotations
 
-from training.synthetic.phrasebank import IntentBank
+from datagen.phrasebank import IntentBank
 
 BILLING = IntentBank(
     requests=(
