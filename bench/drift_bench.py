@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from core.settings import Settings
+    from service.settings import Settings
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -44,7 +44,7 @@ END = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def settings_for(work: Path, max_rows: int = 20000) -> Settings:
-    from core.settings import Settings
+    from service.settings import Settings
 
     return Settings(
         base_model=str(work / "tiny-bert"),
@@ -78,12 +78,12 @@ def fill_log(settings: Settings, version: str, labels: list[str], total: int) ->
     """`total` predictions, `PER_MINUTE` a minute, the newest just before END."""
     import numpy as np
 
+    import datagen
     from monitoring.log_records import PredictionBatch, batch_rows
     from monitoring.log_store import LogStore
-    import datagen
 
     texts = datagen.generate(20000, seed=3)["text"].tolist()
-    store = LogStore(settings.resolved_log_url())
+    store = LogStore(settings.monitoring.resolved_log_url(settings.core))
     store.ensure_schema()
     rng = np.random.default_rng(0)
     chunk = 50_000

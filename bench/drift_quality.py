@@ -31,6 +31,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
+import datagen  # noqa: E402
+from core.inference import TextClassifier  # noqa: E402
+from core.registry import Registry  # noqa: E402
 from monitoring.drift.check import compare  # noqa: E402
 from monitoring.drift.evaluation import (  # noqa: E402
     check_windows,
@@ -40,11 +43,8 @@ from monitoring.drift.evaluation import (  # noqa: E402
 )
 from monitoring.drift.features import sample_rows  # noqa: E402
 from monitoring.drift.signals import verdict  # noqa: E402
-import datagen  # noqa: E402
-from core.inference import TextClassifier  # noqa: E402
+from service.settings import Settings  # noqa: E402
 from training.reference import ReferenceProfile, score_pool  # noqa: E402
-from core.registry import Registry  # noqa: E402
-from core.settings import Settings  # noqa: E402
 
 MIXES = (0.02, 0.05, 0.1)
 LARGE = 50_000
@@ -113,12 +113,12 @@ def sampling_table(
     lines = [
         f"Windows of {LARGE:,} predictions drawn from pools of {len(scored['base']):,} "
         f"base and {len(scored['intent_mix']):,} drifted predictions, {windows} per row: "
-        f"checked in full, and sampled to {settings.drift_max_rows:,}.",
+        f"checked in full, and sampled to {settings.drift.drift_max_rows:,}.",
         "",
         "| drifted scenario | share drifted | full: drift verdicts | sampled: drift verdicts |",
         "|---|---|---|---|",
     ]
-    full = settings.model_copy(update={"drift_max_rows": LARGE})
+    full = settings.with_overrides(drift_max_rows=LARGE)
     for scenario in datagen.SCENARIOS:
         for share in (0.0,) if scenario == "base" else MIXES:
             counts = {"full": 0, "sampled": 0}
@@ -157,12 +157,12 @@ def main() -> None:
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     settings = Settings()
-    version = Registry.from_settings(settings).get()
+    version = Registry.from_settings(settings.core).get()
     profile = ReferenceProfile.read(version.path, version=version.version)
     classifier = TextClassifier.from_folder(
         version.path,
         device="cpu",
-        max_length=version.max_length(settings.max_length),
+        max_length=version.max_length(settings.training.max_length),
         capture_embeddings=True,
     )
     scored = pools(classifier, version.version, args.cache, {"base": 3000, "drifted": 1500}, 1000)

@@ -62,16 +62,16 @@ def raw_limit(texts: list[str], sample: int = 768) -> RawResult:
 
     from core.inference import TextClassifier
     from core.registry import Registry
-    from core.settings import get_settings
+    from service.settings import get_settings
 
     settings = get_settings()
     # One process using every core: the most the machine does without a server.
-    torch.set_num_threads(settings.torch_threads or os.cpu_count() or 1)
-    version = Registry.from_settings(settings).get()
+    torch.set_num_threads(settings.serving.torch_threads or os.cpu_count() or 1)
+    version = Registry.from_settings(settings.core).get()
     classifier = TextClassifier.from_folder(
         version.path,
-        device=settings.device,
-        max_length=version.max_length(settings.max_length),
+        device=settings.core.device,
+        max_length=version.max_length(settings.training.max_length),
     )
     classifier.warm_up()
     on_gpu = classifier.device.type == "cuda"
@@ -124,18 +124,19 @@ def start_server(
     work: Path, *, batching: bool, extra_env: dict[str, str] | None = None
 ) -> RunningServer:
     """`bentoml serve` of the champion, on private copies of BENTOML_HOME and the state."""
-    from core.settings import bentoml_home, get_settings
+    from core.settings import bentoml_home
+    from service.settings import get_settings
 
     settings = get_settings()
     env = {
         "BENTOML_HOME": str(bentoml_home()),
-        "REFIT_WORKERS": str(settings.resolved_workers()),
+        "REFIT_WORKERS": str(settings.serving.resolved_workers()),
         "REFIT_ADAPTIVE_BATCHING": str(batching).lower(),
         "REFIT_PREDICTION_LOG_URL": f"sqlite:///{work / 'predictions.sqlite3'}",
         **(extra_env or {}),
     }
-    if settings.state_dir is not None:
-        env["REFIT_STATE_DIR"] = str(settings.state_dir)
+    if settings.core.state_dir is not None:
+        env["REFIT_STATE_DIR"] = str(settings.core.state_dir)
     work.mkdir(parents=True, exist_ok=True)
     return start_bentoml(env, work, timeout=180)
 

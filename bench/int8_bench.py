@@ -41,25 +41,25 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from training.data import load_labelled
     from core.inference import TextClassifier
-    from training.scores import classification_metrics
     from core.registry import Registry
-    from core.settings import get_settings
+    from service.settings import get_settings
+    from training.data import load_labelled
+    from training.scores import classification_metrics
     from training.train import prepare_data
 
     settings = get_settings()
     # One process using every core: the most the machine does without a server.
-    torch.set_num_threads(settings.torch_threads or os.cpu_count() or 1)
-    version = Registry.from_settings(settings).get()
+    torch.set_num_threads(settings.serving.torch_threads or os.cpu_count() or 1)
+    version = Registry.from_settings(settings.core).get()
     if args.data is None:
-        test = prepare_data(None, settings).splits.test
+        test = prepare_data(None, settings.training).splits.test
         source = "built-in test split"
     else:
         test = load_labelled(args.data)
         source = str(args.data)
     texts, gold = test["text"].tolist(), test["label"].tolist()
-    max_length = version.max_length(settings.max_length)
+    max_length = version.max_length(settings.training.max_length)
     scores = {}
     speed = {}
     outputs = {}

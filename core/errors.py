@@ -1,21 +1,49 @@
-"""The root of refit's error hierarchy.
+"""refit's one error hierarchy.
 
-Every error refit raises on purpose derives from `RefitError`. The classes here
-know nothing about HTTP; `service.errors` maps each one to a status code in one
-table, so a training failure surfaces with the same meaning on the CLI and over HTTP.
+Every error refit raises on purpose derives from `RefitError` and is declared here,
+whatever layer raises it. Each class carries the HTTP status it is answered with and
+the reason it is counted under in `refit_request_errors_total`; `service.errors`
+reads both to build the response, so a failure means the same on the CLI and over
+HTTP. A subclass inherits its parent's status and reason unless it sets its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 # Long lists of problems are cut in messages; the full list stays on the exception.
 _SHOWN_PROBLEMS = 20
 
 
+# The values of the `reason` label of refit_request_errors_total.
+ERROR_REASONS = ("validation", "overload", "model", "timeout", "other")
+
+
 class RefitError(Exception):
     """Base of all errors refit raises deliberately."""
+
+    status: ClassVar[int] = 500
+    reason: ClassVar[str] = "other"
+    # Seconds after which a retry may succeed, when the error can say.
+    retry_after_s: int | None = None
+
+
+def reason_for_status(status: int) -> str | None:
+    """The error reason of a response refit did not raise itself (BentoML's own 400s,
+    timeouts); None for success."""
+    if status < 400:
+        return None
+    if status in (400, 413, 415, 422):
+        return "validation"
+    if status in (429, 503):
+        return "overload"
+    if status == 504:
+        return "timeout"
+    if status == 500:
+        return "model"
+    return "other"
 
 
 class ConfigError(RefitError):
@@ -41,6 +69,9 @@ class DataProblem:
 class DataValidationError(RefitError):
     """Labelled data cannot be used as given; `problems` says where and why."""
 
+    status = 422
+    reason = "validation"
+
     def __init__(self, problems: Sequence[DataProblem]) -> None:
         self.problems = list(problems)
         shown = "\n".join(f"  - {p}" for p in self.problems[:_SHOWN_PROBLEMS])
@@ -54,10 +85,82 @@ class DataValidationError(RefitError):
 class ModelNotFoundError(RefitError):
     """No model (or no such version) is registered."""
 
+    status = 404
+
 
 class ModelLoadError(RefitError):
     """A registered model version is corrupt or incompatible and cannot be served."""
 
+    status = 409
+
+
+class NoReferenceProfile(RefitError):
+    """A model version has no reference profile (it predates drift checks)."""
+
+    status = 409
+
 
 class TrainingError(RefitError):
     """Fine-tuning could not produce a model."""
+
+
+class Busy(RefitError):
+    """Another drift check or retrain holds the lock."""
+
+    status = 409
+
+
+class PredictionLogUnavailable(RefitError):
+    """The prediction log's database could not be read or written."""
+
+    status = 503
+    reason = "overload"
+
+
+class Unauthorized(RefitError):
+    """A protected endpoint was called without credentials."""
+
+    status = 401
+
+
+class Forbidden(RefitError):
+    """The credentials sent do not allow this call (or the endpoint is disabled)."""
+
+    status = 403
+
+
+class Overloaded(RefitError):
+    """Refused on arrival: the worker cannot take the request within its latency budget."""
+
+    status = 429
+    reason = "overload"
+
+    def __init__(self, retry_after_s: int, cause: str = "over_budget") -> None:
+        super().__init__(f"the server is at capacity ({cause}); retry in {retry_after_s} s")
+        self.retry_after_s, self.cause = retry_after_s, cause
+
+
+class DeadlineExpired(RefitError):
+    """Admitted, but it waited past its deadline and was dropped uncomputed."""
+
+    status = 503
+    reason = "overload"
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"waited past the latency budget, not run; retry in {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
+class SchedulerClosed(RefitError):
+    """The worker is shutting down; another worker or replica can serve the request."""
+
+    status = 503
+    reason = "overload"
+    retry_after_s = 1
+
+
+class ModelFailure(RefitError):
+    """The forward pass holding this request raised; the server log has the traceback."""
+
+    status = 500
+    reason = "model"

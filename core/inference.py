@@ -8,13 +8,17 @@ Throughput on real text is decided by padding: a batch padded to its longest
 member wastes most of its compute when lengths vary. `TextClassifier.predict`
 therefore tokenises the whole batch in one call, sorts it by token length, and
 cuts it into length buckets before any tensor is built.
+
+The steps are public because the service schedules its own forward passes
+(`service/scheduler.py`): it tokenises each request once when it arrives
+(`encode`) and later runs passes over texts of many requests (`run_pass`).
+`predict` is those same steps applied to one batch.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +34,7 @@ from transformers import (
 
 from core.descriptors import EMBEDDING_DIMS
 from core.errors import ModelLoadError
+from core.quantization import quantize_int8
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +62,24 @@ class BatchOutput:
         return self.probs.max(axis=1)
 
 
+@dataclass(frozen=True)
+class Encoded:
+    """Texts tokenised once, ready for any number of later forward passes."""
+
+    rows: list[list[int]]  # token ids fed to the model, at most max_length each
+    lengths: np.ndarray  # (n,) int64, len(rows[i])
+    truncated: np.ndarray  # (n,) bool, the text was longer than max_length
+    unknown_tokens: np.ndarray  # (n,) int64, [UNK] tokens per text
+
+
+@dataclass(frozen=True)
+class PassOutput:
+    """What one forward pass returns, row i belonging to the pass's row i."""
+
+    probs: np.ndarray  # (k, n_labels) float32
+    embeddings: np.ndarray | None  # (k, EMBEDDING_DIMS) float16, when captured
+
+
 def resolve_device(requested: str) -> torch.device:
     """Map the `device` setting to a torch device; `auto` prefers CUDA."""
     if requested == "cuda" and not torch.cuda.is_available():
@@ -67,15 +90,21 @@ def resolve_device(requested: str) -> torch.device:
 
 
 def plan_buckets(
-    lengths: np.ndarray, *, max_batch_tokens: int, overhead_tokens: int
+    lengths: np.ndarray,
+    *,
+    max_batch_tokens: int,
+    overhead_tokens: int,
+    max_items: int | None = None,
 ) -> list[np.ndarray]:
     """Split item indices into forward passes of similar length.
 
     Items are taken shortest first. A new bucket starts when the next item would
     push the padded size past `max_batch_tokens`, or when the extra padding it
     forces on the items already in the bucket costs more than one more forward
-    pass (`overhead_tokens`, the fixed cost of a forward expressed in tokens).
+    pass (`overhead_tokens`, the fixed cost of a forward expressed in tokens), or
+    when the bucket already holds `max_items` items.
     """
+    cap = max_items or len(lengths)
     order = np.argsort(lengths, kind="stable")
     buckets: list[np.ndarray] = []
     start = 0
@@ -84,7 +113,8 @@ def plan_buckets(
         length = int(lengths[idx])
         count = pos - start
         if count and (
-            (count + 1) * max(width, length) > max_batch_tokens
+            count >= cap
+            or (count + 1) * max(width, length) > max_batch_tokens
             or count * (length - width) > overhead_tokens
         ):
             buckets.append(order[start:pos])
@@ -111,30 +141,6 @@ def pooled_projection(
     weights = attention.unsqueeze(-1).to(hidden.dtype)
     pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
     return (pooled.float() @ projection).to(torch.float16).cpu().numpy()
-
-
-def quantize_int8(model: PreTrainedModel) -> PreTrainedModel:
-    """Dynamic int8 quantization of the attention projections, for CPU serving.
-
-    Scales are per output channel and the feed-forward layers stay in fp32: on the
-    built-in test split, quantizing every linear layer per tensor agreed with fp32
-    on only 97.6% of labels, while this keeps agreement above the 99.5% the
-    backend must meet. `bench/int8_bench.py` measures agreement and speed-up.
-    """
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-    attention = {
-        name: per_channel_dynamic_qconfig
-        for name, module in model.named_modules()
-        if isinstance(module, torch.nn.Linear) and ".attention." in f".{name}."
-    }
-    with warnings.catch_warnings():
-        # The eager-mode API is deprecated in favour of torchao, which needs a newer
-        # torch than the pinned CPU build; it still works and is what is measured.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        quantized = quantize_dynamic(model, attention, dtype=torch.qint8)
-    return quantized  # type: ignore[no-any-return]
 
 
 class TextClassifier:
@@ -204,53 +210,76 @@ class TextClassifier:
             capture_embeddings=capture_embeddings,
         )
 
-    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
-        """Token ids of every text in one tokenizer call, truncated to `max_length + 1`.
+    def encode(self, texts: Sequence[str]) -> Encoded:
+        """Tokenise `texts` in one tokenizer call, ready for `run_pass`.
 
-        One token past the limit is kept so that truncation can be detected; it is
-        dropped before the forward pass.
+        The tokenizer keeps one token past `max_length` so that truncation can be
+        detected; a row that long is cut back to `max_length`, keeping its final
+        [SEP], which is what the tokenizer's own truncation would give.
         """
-        encoded = self.tokenizer(
+        ids: list[list[int]] = self.tokenizer(
             list(texts),
             truncation=True,
             max_length=self.max_length + 1,
             return_attention_mask=False,
             return_token_type_ids=False,
+        )["input_ids"]
+        raw = np.fromiter((len(row) for row in ids), dtype=np.int64, count=len(ids))
+        keep = self.max_length
+        rows = [row if len(row) <= keep else [*row[: keep - 1], row[-1]] for row in ids]
+        return Encoded(
+            rows=rows,
+            lengths=np.minimum(raw, keep),
+            truncated=raw > keep,
+            unknown_tokens=self._count_unknown(ids),
         )
-        return encoded["input_ids"]
+
+    def run_pass(self, rows: Sequence[Sequence[int]], lengths: np.ndarray) -> PassOutput:
+        """One forward pass over encoded rows, padded to the longest; row i is `rows[i]`."""
+        width = int(lengths.max())
+        input_ids = np.full((len(rows), width), self._pad_id, dtype=np.int64)
+        for i, (row, length) in enumerate(zip(rows, lengths, strict=True)):
+            input_ids[i, :length] = row
+        mask = (np.arange(width) < lengths[:, None]).astype(np.int64)
+        with torch.inference_mode():
+            attention = torch.from_numpy(mask).to(self.device)
+            out = self.model(
+                input_ids=torch.from_numpy(input_ids).to(self.device),
+                attention_mask=attention,
+                output_hidden_states=self._projection is not None,
+            )
+            probs = torch.softmax(out.logits.float(), dim=-1).cpu().numpy()
+            if self._projection is None:
+                return PassOutput(probs, None)
+            pooled = pooled_projection(out.hidden_states[-1], attention, self._projection)
+        return PassOutput(probs, pooled)
 
     def predict(self, texts: Sequence[str]) -> BatchOutput:
         """Class probabilities for `texts`, in input order."""
         started = time.perf_counter()
-        ids = self.tokenize(texts)
+        encoded = self.encode(texts)
         tokenized = time.perf_counter()
-        raw = np.fromiter((len(row) for row in ids), dtype=np.int64, count=len(ids))
-        truncated = raw > self.max_length
-        lengths = np.minimum(raw, self.max_length)
-        probs = np.empty((len(ids), len(self.labels)), dtype=np.float32)
+        lengths = encoded.lengths
+        probs = np.empty((len(lengths), len(self.labels)), dtype=np.float32)
         embeddings = None
         if self._projection is not None:
-            embeddings = np.empty((len(ids), EMBEDDING_DIMS), dtype=np.float16)
+            embeddings = np.empty((len(lengths), EMBEDDING_DIMS), dtype=np.float16)
         buckets = plan_buckets(
             lengths, max_batch_tokens=self.max_batch_tokens, overhead_tokens=self.overhead_tokens
         )
-        with torch.inference_mode():
-            for bucket in buckets:
-                bucket_probs, bucket_embeddings = self._forward(
-                    [ids[i] for i in bucket], lengths[bucket]
-                )
-                probs[bucket] = bucket_probs
-                if embeddings is not None:
-                    embeddings[bucket] = bucket_embeddings
-        padded = sum(len(b) * int(lengths[b].max()) for b in buckets)
+        for bucket in buckets:
+            out = self.run_pass([encoded.rows[i] for i in bucket], lengths[bucket])
+            probs[bucket] = out.probs
+            if embeddings is not None:
+                embeddings[bucket] = out.embeddings
         return BatchOutput(
             probs=probs,
             n_tokens=lengths,
-            truncated=truncated,
-            padded_tokens=padded,
+            truncated=encoded.truncated,
+            padded_tokens=sum(len(b) * int(lengths[b].max()) for b in buckets),
             tokenize_seconds=tokenized - started,
             compute_seconds=time.perf_counter() - tokenized,
-            unknown_tokens=self._count_unknown(ids),
+            unknown_tokens=encoded.unknown_tokens,
             embeddings=embeddings,
         )
 
@@ -259,29 +288,6 @@ class TextClassifier:
         if unk is None:
             return np.zeros(len(ids), dtype=np.int64)
         return np.fromiter((row.count(unk) for row in ids), dtype=np.int64, count=len(ids))
-
-    def _forward(
-        self, rows: list[list[int]], lengths: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        width = int(lengths.max())
-        input_ids = np.full((len(rows), width), self._pad_id, dtype=np.int64)
-        mask = np.zeros((len(rows), width), dtype=np.int64)
-        for i, (row, length) in enumerate(zip(rows, lengths, strict=True)):
-            if length < len(row):
-                # Keep the final [SEP] when the spare look-ahead token is cut off.
-                row = [*row[: length - 1], row[-1]]
-            input_ids[i, :length] = row
-            mask[i, :length] = 1
-        attention = torch.from_numpy(mask).to(self.device)
-        out = self.model(
-            input_ids=torch.from_numpy(input_ids).to(self.device),
-            attention_mask=attention,
-            output_hidden_states=self._projection is not None,
-        )
-        probs = torch.softmax(out.logits.float(), dim=-1).cpu().numpy()
-        if self._projection is None:
-            return probs, None
-        return probs, pooled_projection(out.hidden_states[-1], attention, self._projection)
 
     def warm_up(self) -> None:
         """Run a few representative shapes so the first real request pays no setup cost."""

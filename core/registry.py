@@ -24,7 +24,7 @@ from filelock import FileLock
 
 from core.atomic_file import write_atomic
 from core.errors import ModelLoadError, ModelNotFoundError
-from core.settings import Settings, get_settings
+from core.settings import CoreSettings
 
 # Files a served version must carry. Pickled weights (pytorch_model.bin) are
 # refused: loading them can run arbitrary code.
@@ -89,9 +89,8 @@ class Registry:
         self._history = self.state_dir / "promotions.jsonl"
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> Registry:
-        settings = settings or get_settings()
-        return cls(settings.model_name, settings.resolved_state_dir())
+    def from_settings(cls, core: CoreSettings) -> Registry:
+        return cls(core.model_name, core.resolved_state_dir())
 
     # --- reading -------------------------------------------------------------
     def versions(self) -> list[ModelVersion]:

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from monitoring.log_store import Record
-from monitoring.redaction import prepare_text, text_hash
 from core.descriptors import EMBEDDING_DIMS, char_counts, pack_embeddings
+from monitoring.log_schema import Record
+from monitoring.redaction import prepare_text, text_hash
 
 
 @dataclass(frozen=True)

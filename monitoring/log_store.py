@@ -11,61 +11,19 @@ import json
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Final
 
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
-from core.errors import ConfigError, RefitError
+from monitoring.log_engine import create_log_engine, safe_url
+from monitoring.log_schema import RECORD_COLUMNS, Record, metadata, predictions
 
-metadata = sa.MetaData()
-predictions = sa.Table(
-    "predictions",
-    metadata,
-    sa.Column("id", sa.Text, primary_key=True),
-    sa.Column("ts", sa.Double, nullable=False),
-    sa.Column("model_version", sa.Text, nullable=False),
-    sa.Column("text", sa.Text, nullable=True),
-    sa.Column("text_hash", sa.Text, nullable=False),
-    sa.Column("label", sa.Text, nullable=False),
-    # Floats are double precision, so that what is read back equals what was written;
-    # NULL stands for NaN, which SQLite cannot store.
-    sa.Column("score", sa.Double, nullable=True),
-    sa.Column("scores", sa.Text, nullable=False),
-    sa.Column("latency_ms", sa.Double, nullable=True),
-    sa.Column("n_tokens", sa.Integer, nullable=False),
-    sa.Column("truncated", sa.Boolean, nullable=False),
-    # What drift checks compare, computed before redaction (`core.descriptors`).
-    # Counts are small integers: one or two bytes each in SQLite. NULL in rows
-    # written before these columns existed.
-    sa.Column("n_unknown", sa.Integer, nullable=True),
-    sa.Column("n_chars", sa.Integer, nullable=True),
-    sa.Column("n_digits", sa.Integer, nullable=True),
-    sa.Column("n_upper", sa.Integer, nullable=True),
-    sa.Column("n_punct", sa.Integer, nullable=True),
-    sa.Column("embedding", sa.LargeBinary, nullable=True),  # 32 float16, 64 bytes
-    sa.Column("true_label", sa.Text, nullable=True),
-    sa.Column("feedback_ts", sa.Double, nullable=True),
-    sa.Index("ix_predictions_ts", "ts"),
-    sa.Index("ix_predictions_model_version_ts", "model_version", "ts"),
-)
-COLUMNS: Final = tuple(c.name for c in predictions.columns)
-# The columns a new record fills, in the order of a `Record`; feedback fills the rest.
-RECORD_COLUMNS: Final = COLUMNS[: COLUMNS.index("true_label")]
-Record = tuple[Any, ...]
-
-# SQLite waits this long for another process's write lock before giving up.
-_BUSY_TIMEOUT_MS = 10_000
 _READ_CHUNK = 50_000
 _PURGE_CHUNK = 20_000
 _ID_CHUNK = 500  # ids per IN (...) list, well below every driver's parameter limit
-
-
-class PredictionLogUnavailable(RefitError):
-    """The prediction log's database could not be read or written."""
 
 
 def epoch(moment: float | datetime) -> float:
@@ -77,54 +35,12 @@ def epoch(moment: float | datetime) -> float:
     return float(moment)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # busy_timeout first: switching to WAL needs a lock another worker may hold.
-    cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-    # In WAL mode with synchronous=NORMAL a commit is in the WAL file when it
-    # returns, so it survives the process being killed (not a power cut).
-    cursor.execute("PRAGMA journal_mode = WAL")
-    cursor.execute("PRAGMA synchronous = NORMAL")
-    cursor.close()
-
-
-def create_log_engine(url: str) -> Engine:
-    """An engine for a `sqlite:///` or `postgresql+psycopg://` URL; connects lazily."""
-    try:
-        parsed = sa.make_url(url)
-        backend = parsed.get_backend_name()
-        if backend == "sqlite":
-            if parsed.database in (None, "", ":memory:"):
-                raise ConfigError("the prediction log needs a SQLite file, not an in-memory db")
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(parsed)
-            sa.event.listen(engine, "connect", _sqlite_pragmas)
-            return engine
-        if backend == "postgresql":
-            # A dead host must not hold the writer for the OS's minutes-long default.
-            return sa.create_engine(parsed, connect_args={"connect_timeout": 5}, pool_size=4)
-    except ConfigError:
-        raise
-    except Exception as exc:  # malformed URL, driver not installed, ...
-        raise ConfigError(f"prediction log URL {_safe(url)}: {exc}") from exc
-    raise ConfigError(
-        f"prediction log URL {_safe(url)}: only sqlite:/// and postgresql+psycopg:// are supported"
-    )
-
-
-def _safe(url: str) -> str:
-    try:
-        return sa.make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "(unparseable)"
-
-
 class LogStore:
     """SQL access to the `predictions` table of one database."""
 
     def __init__(self, url: str) -> None:
         self.engine = create_log_engine(url)
-        self.url = _safe(url)
+        self.url = safe_url(url)
         dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
         # Insert-or-ignore: a group retried after a lost commit acknowledgement
         # must not fail on the ids that did get written.
@@ -258,14 +174,6 @@ class LogStore:
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-def is_data_error(error: Exception) -> bool:
-    """Whether the database refused the data itself, rather than being unreachable,
-    locked or full: then writing the same rows again fails again."""
-    if not isinstance(error, sa.exc.DBAPIError) or error.connection_invalidated:
-        return False
-    return not isinstance(error, sa.exc.OperationalError | sa.exc.InterfaceError)
 
 
 def feedback_outcomes(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import time
 from collections import Counter
 from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
@@ -22,43 +21,34 @@ from typing import Final
 import pandas as pd
 import sqlalchemy as sa
 
+from core.errors import ConfigError, PredictionLogUnavailable
 from monitoring import prometheus_metrics as metrics
-from monitoring.log_queue import LogQueue, Queued, QuietWarning
-from monitoring.log_records import PredictionBatch, batch_rows, sampled
-from monitoring.log_store import (
-    COLUMNS,
-    LogStore,
-    PredictionLogUnavailable,
-    Record,
-    epoch,
-    frame,
-    is_data_error,
-)
+from monitoring.log_queue import LogQueue, QuietWarning
+from monitoring.log_records import PredictionBatch, sampled
+from monitoring.log_schema import COLUMNS
+from monitoring.log_store import LogStore, epoch, frame
+from monitoring.log_writer import Item, LogWriter
 from monitoring.redaction import TEXT_MODES
-from core.errors import ConfigError
-from core.settings import Settings
+from monitoring.settings import MonitoringContext
 
-__all__ = ["PredictionBatch", "PredictionLog", "PredictionLogUnavailable", "sampled"]
+__all__ = ["PredictionBatch", "PredictionLog", "sampled"]
 
 _logger = logging.getLogger(__name__)
 
 _MAX_GROUP_ROWS: Final = 5000  # rows in one write transaction
 _EAGER_ROWS: Final = 1000  # this many queued rows are written without waiting
-_RETRY_PAUSES: Final = (0.05, 0.25)  # seconds before the 2nd and the 3rd write attempt
-_PURGE_EVERY_S: Final = 3600.0
 _DAY_S: Final = 86400.0
-
-# What the queue holds per batch: the batch and the indices sampling kept (None = all).
-_Item = tuple[PredictionBatch, list[int] | None]
 
 
 @contextlib.contextmanager
-def borrowed_log(settings: Settings, log: PredictionLog | None = None) -> Iterator[PredictionLog]:
+def borrowed_log(
+    settings: MonitoringContext, log: PredictionLog | None = None
+) -> Iterator[PredictionLog]:
     """`log` when the caller has one (left open), else one on the settings' URL, closed after."""
     if log is not None:
         yield log
         return
-    opened = PredictionLog(settings.resolved_log_url())
+    opened = PredictionLog(settings.monitoring.resolved_log_url(settings.core))
     try:
         yield opened
     finally:
@@ -83,26 +73,30 @@ class PredictionLog:
         if not 0.0 <= sample_rate <= 1.0 or retention_days <= 0 or queue_size < 1:
             raise ConfigError("log sample rate must be in [0, 1], retention and queue size > 0")
         self._store = LogStore(url)
-        self._text_mode = text_mode
         self._sample_rate = sample_rate
-        self._retention_s = retention_days * _DAY_S
-        self._queue: LogQueue[_Item] = LogQueue(
+        self._queue: LogQueue[Item] = LogQueue(
             queue_size, _MAX_GROUP_ROWS, flush_interval_ms / 1000.0, _EAGER_ROWS
         )
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._schema_ready = False
         self._warn = QuietWarning(_logger)
+        self._writer = LogWriter(
+            self._queue,
+            self._store,
+            text_mode=text_mode,
+            retention_s=retention_days * _DAY_S,
+            warn=self._warn,
+        )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> PredictionLog:
+    def from_settings(cls, settings: MonitoringContext) -> PredictionLog:
         return cls(
-            settings.resolved_log_url(),
-            text_mode=settings.log_text,
-            sample_rate=settings.log_sample_rate,
-            retention_days=settings.log_retention_days,
-            queue_size=settings.log_queue_size,
-            flush_interval_ms=settings.log_flush_interval_ms,
+            settings.monitoring.resolved_log_url(settings.core),
+            text_mode=settings.monitoring.log_text,
+            sample_rate=settings.monitoring.log_sample_rate,
+            retention_days=settings.monitoring.log_retention_days,
+            queue_size=settings.monitoring.log_queue_size,
+            flush_interval_ms=settings.monitoring.log_flush_interval_ms,
         )
 
     # --- the service-facing side: never waits for the database, never raises ------
@@ -114,10 +108,10 @@ class PredictionLog:
             if self._thread is not None or self._queue.closed:
                 return
             self._thread = threading.Thread(
-                target=self._run, name="prediction-log-writer", daemon=True
+                target=self._writer.run, name="prediction-log-writer", daemon=True
             )
         try:
-            self._ensure_schema()
+            self._writer.ensure_schema()
         except Exception as exc:
             self._warn("prediction log %s unavailable at start: %s", self._store.url, exc)
         self._thread.start()
@@ -173,103 +167,12 @@ class PredictionLog:
             self._queue.close()
             thread = self._thread
         if thread is None:
-            self._run(purge=False)  # never started: write the queue from here
+            self._writer.run(purge=False)  # never started: write the queue from here
         else:
             thread.join(timeout)
             if thread.is_alive():
                 _logger.warning("prediction log: writer still busy after %.1f s", timeout)
         self._store.dispose()
-
-    # --- the writer thread -----------------------------------------------------------
-
-    def _run(self, purge: bool = True) -> None:
-        next_purge = time.monotonic() if purge else float("inf")
-        while True:
-            try:
-                if time.monotonic() >= next_purge:
-                    next_purge = time.monotonic() + _PURGE_EVERY_S
-                    self._purge_expired()
-                group = self._queue.take(next_purge)
-                if group is None:
-                    return
-                if group:
-                    self._write(group)
-            except Exception as exc:  # the writer must outlive any one failure
-                self._warn("prediction log writer: %r", exc, exc_info=True)
-                time.sleep(0.1)
-
-    def _write(self, group: list[Queued[_Item]]) -> None:
-        failed = group  # until shown otherwise
-        try:
-            parts: list[tuple[Queued[_Item], list[Record]]] = []
-            unusable = []
-            for item in group:
-                try:
-                    parts.append((item, batch_rows(*item.payload, self._text_mode)))
-                except Exception as exc:  # one malformed batch must not sink its group
-                    self._warn("prediction log: cannot record a batch: %r", exc)
-                    unusable.append(item)
-            failed = unusable + self._store_parts(parts)
-        finally:
-            # Settle even after an unexpected error: an unsettled group would keep
-            # every later sequence number pending for good.
-            self._queue.settle([item.seq for item in failed])
-        dropped = sum(item.rows for item in failed)
-        if dropped:
-            metrics.LOG_DROPPED.labels(reason="write_failed").inc(dropped)
-        if dropped < sum(item.rows for item in group):
-            metrics.LOG_WRITTEN.inc(sum(item.rows for item in group) - dropped)
-
-    def _store_parts(self, parts: list[tuple[Queued[_Item], list[Record]]]) -> list[Queued[_Item]]:
-        """Write every part in one transaction; the parts that could not be written."""
-        rows = [row for _, part in parts for row in part]
-        error = self._insert(rows) if rows else None
-        if error is None:
-            return []
-        failed = [item for item, _ in parts]
-        if len(parts) > 1 and is_data_error(error):
-            # The database works but refused some record: write batch by batch, so
-            # that one bad record costs only its own batch.
-            failed = []
-            for item, part in parts:
-                try:
-                    self._store.insert(part)
-                except Exception:
-                    failed.append(item)
-        lost = sum(item.rows for item in failed)
-        if lost:
-            self._warn("prediction log: %d records dropped, %s: %s", lost, self._store.url, error)
-        return failed
-
-    def _insert(self, rows: list[Record]) -> Exception | None:
-        """Write `rows` in one transaction, retrying briefly; the last error, if all failed."""
-        error: Exception | None = None
-        for pause in (0.0, *_RETRY_PAUSES):
-            time.sleep(pause)
-            try:
-                self._ensure_schema()
-                started = time.perf_counter()
-                self._store.insert(rows)
-                metrics.LOG_WRITE_SECONDS.observe(time.perf_counter() - started)
-                return None
-            except Exception as exc:
-                error = exc
-                if is_data_error(exc):
-                    break  # the same rows would be refused again
-        return error
-
-    def _purge_expired(self) -> None:
-        try:
-            gone = self.purge(time.time() - self._retention_s)
-            if gone:
-                _logger.info("prediction log: %d records past retention deleted", gone)
-        except Exception as exc:
-            self._warn("prediction log: purge failed: %s", exc)
-
-    def _ensure_schema(self) -> None:
-        if not self._schema_ready:
-            self._store.ensure_schema()
-            self._schema_ready = True
 
     # --- reading and feedback: synchronous; PredictionLogUnavailable on DB errors ----
 
@@ -332,7 +235,7 @@ class PredictionLog:
         """Database errors as PredictionLogUnavailable, whose message names no host
         or SQL (it may reach an HTTP client); the cause stays chained for the logs."""
         try:
-            self._ensure_schema()
+            self._writer.ensure_schema()
             yield
         except sa.exc.SQLAlchemyError as exc:
             raise PredictionLogUnavailable(f"{failure}: {type(exc).__name__}") from exc

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from monitoring import prometheus_metrics as metrics
 from core.inference import BatchOutput
+from monitoring import prometheus_metrics as metrics
 
 logger = logging.getLogger(__name__)
 

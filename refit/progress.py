@@ -17,7 +17,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from training.finetune import EpochRecord
+from training.epochs import EpochRecord
 
 
 class TrainingProgress:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from retraining.settings import RetrainingSettings
+
 # Figures are differences of floats: a rule met exactly must not fail on rounding.
 _EPS = 1e-9
 
@@ -16,11 +18,19 @@ _EPS = 1e-9
 @dataclass(frozen=True)
 class GateRules:
     # The challenger must beat the champion's macro-F1 on recent labelled data by this.
-    min_gain_recent: float = 0.02
+    min_gain_recent: float
     # ... and may lose at most this much macro-F1 on the original test split.
-    max_loss_original: float = 0.01
+    max_loss_original: float
     # ... and its time on a fixed batch may be at most this multiple of the champion's.
-    max_latency_ratio: float = 1.5
+    max_latency_ratio: float
+
+    @classmethod
+    def from_settings(cls, retraining: RetrainingSettings) -> GateRules:
+        return cls(
+            min_gain_recent=retraining.gate_min_gain,
+            max_loss_original=retraining.gate_max_loss,
+            max_latency_ratio=retraining.gate_max_latency_ratio,
+        )
 
 
 @dataclass(frozen=True)

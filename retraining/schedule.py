@@ -11,17 +11,19 @@ decision, next run, failures) is a JSON file the service exports as gauges.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
+from core.errors import Busy, RefitError
 from monitoring.drift.check import run_drift_check
 from monitoring.drift.history import list_runs, reports_dir
 from monitoring.drift.window import parse_window
-from retraining.job import AuditLog, Busy, exclusive, run_retrain
+from retraining.audit import AuditLog
+from retraining.job import run_retrain
+from retraining.lock import exclusive
+from retraining.settings import RetrainingContext
 from retraining.trigger import CheckOutcome, TriggerDecision, TriggerRules, decide
 from retraining.watch_state import WatchState, state_path
-from core.errors import RefitError
-from core.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -29,17 +31,9 @@ logger = logging.getLogger(__name__)
 _HISTORY = 50
 
 
-def trigger_rules(settings: Settings) -> TriggerRules:
-    return TriggerRules(
-        consecutive_drift=settings.retrain_after_drift_checks,
-        accuracy_floor=settings.retrain_accuracy_floor,
-        cooldown=timedelta(hours=settings.retrain_cooldown_hours),
-    )
-
-
-def recent_checks(settings: Settings) -> list[CheckOutcome]:
+def recent_checks(settings: RetrainingContext) -> list[CheckOutcome]:
     """The latest drift checks of any model version, oldest first."""
-    runs = list_runs(reports_dir(settings.resolved_state_dir()), limit=_HISTORY)
+    runs = list_runs(reports_dir(settings.core.resolved_state_dir()), limit=_HISTORY)
     outcomes = [
         CheckOutcome(r.checked_at, r.status, r.estimated_accuracy, r.actual_accuracy) for r in runs
     ]
@@ -47,17 +41,17 @@ def recent_checks(settings: Settings) -> list[CheckOutcome]:
 
 
 class Watcher:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: RetrainingContext) -> None:
         self.settings = settings
-        self.audit = AuditLog(settings)
-        self.path = state_path(settings)
+        self.audit = AuditLog(settings.core)
+        self.path = state_path(settings.core)
 
     def tick(self, next_run: datetime | None = None) -> TriggerDecision:
         """One scheduled round: check, decide, maybe retrain. Never raises."""
         state = WatchState.load(self.path)
         state.next_run = next_run.isoformat() if next_run else None
         try:
-            with exclusive(self.settings, "drift check"):
+            with exclusive(self.settings.core, "drift check"):
                 decision = self._check_and_decide(state)
         except Busy as exc:
             decision = TriggerDecision("none", [str(exc)])
@@ -81,7 +75,9 @@ class Watcher:
         return decision
 
     def _check_and_decide(self, state: WatchState) -> TriggerDecision:
-        result = run_drift_check(self.settings, window=parse_window(self.settings.drift_window))
+        result = run_drift_check(
+            self.settings, window=parse_window(self.settings.drift.drift_window)
+        )
         state.checks += 1
         state.last_check = result.checked_at.isoformat()
         state.last_status = result.status
@@ -89,7 +85,7 @@ class Watcher:
             recent_checks(self.settings),
             now=datetime.now(UTC),
             last_retrain=self.audit.last_retrain(),
-            rules=trigger_rules(self.settings),
+            rules=TriggerRules.from_settings(self.settings.retraining),
         )
         self.audit.append(
             "decision",
@@ -131,7 +127,7 @@ class Watcher:
         )
 
 
-def watch_trigger(settings: Settings, *, interval: str | None, cron: str | None) -> Any:
+def watch_trigger(settings: RetrainingContext, *, interval: str | None, cron: str | None) -> Any:
     """The APScheduler trigger for a cron expression or an interval; ValueError if malformed.
 
     A cron expression (given, or REFIT_WATCH_CRON when no interval is given) wins.
@@ -139,14 +135,14 @@ def watch_trigger(settings: Settings, *, interval: str | None, cron: str | None)
     from apscheduler.triggers.cron import CronTrigger
     from apscheduler.triggers.interval import IntervalTrigger
 
-    cron = cron or (None if interval else settings.watch_cron)
+    cron = cron or (None if interval else settings.retraining.watch_cron)
     if cron:
         return CronTrigger.from_crontab(cron, timezone=UTC)
-    every = parse_window(interval or settings.watch_interval)
+    every = parse_window(interval or settings.retraining.watch_interval)
     return IntervalTrigger(seconds=every.total_seconds())
 
 
-def schedule(settings: Settings, trigger: Any) -> None:
+def schedule(settings: RetrainingContext, trigger: Any) -> None:
     """Run `Watcher.tick` on `trigger` (see `watch_trigger`) until interrupted."""
     from apscheduler.schedulers.blocking import BlockingScheduler
 

@@ -14,12 +14,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from retraining.settings import RetrainingSettings
+
 
 @dataclass(frozen=True)
 class TriggerRules:
-    consecutive_drift: int = 2
-    accuracy_floor: float = 0.80
-    cooldown: timedelta = timedelta(hours=6)
+    consecutive_drift: int
+    accuracy_floor: float
+    cooldown: timedelta
+
+    @classmethod
+    def from_settings(cls, retraining: RetrainingSettings) -> TriggerRules:
+        return cls(
+            consecutive_drift=retraining.retrain_after_drift_checks,
+            accuracy_floor=retraining.retrain_accuracy_floor,
+            cooldown=timedelta(hours=retraining.retrain_cooldown_hours),
+        )
 
 
 @dataclass(frozen=True)

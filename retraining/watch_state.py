@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from core.atomic_file import write_atomic
-from core.settings import Settings
+from core.settings import CoreSettings
 
 
 @dataclass
@@ -37,5 +37,5 @@ class WatchState:
         write_atomic(path, json.dumps(asdict(self), indent=2))
 
 
-def state_path(settings: Settings) -> Path:
-    return settings.resolved_state_dir() / "watch" / "state.json"
+def state_path(core: CoreSettings) -> Path:
+    return core.resolved_state_dir() / "watch" / "state.json"

@@ -12,8 +12,8 @@ import hmac
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.errors import Forbidden, Unauthorized, error_response
-from core.errors import RefitError
+from core.errors import Forbidden, RefitError, Unauthorized
+from service.errors import error_response
 
 ADMIN_PREFIX = "/admin/"
 

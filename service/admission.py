@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.errors import Overloaded, reason_for_status
 from monitoring import prometheus_metrics as metrics
 from monitoring.prediction_log import PredictionLog
-from service.errors import Overloaded, error_response
+from service.errors import error_response
 
 
 class ArrivedText(str):
@@ -93,21 +94,6 @@ def note_arrival(texts: list[str]) -> list[str]:
     return texts
 
 
-def reason_for(status: int) -> str | None:
-    """The error reason a response status stands for; None for success."""
-    if status < 400:
-        return None
-    if status in (400, 413, 415, 422):
-        return "validation"
-    if status in (429, 503):
-        return "overload"
-    if status == 504:
-        return "timeout"
-    if status == 500:
-        return "model"
-    return "other"
-
-
 class RequestAccounting:
     def __init__(
         self,
@@ -164,7 +150,7 @@ class RequestAccounting:
             if request.texts:
                 WORKER.add_in_flight(-request.texts)
             metrics.REQUEST_SECONDS.labels(path).observe(time.perf_counter() - started)
-            reason = reason_for(status)
+            reason = reason_for_status(status)
             if reason is not None:
                 metrics.ERRORS.labels(path, reason).inc()
 

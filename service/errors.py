@@ -21,74 +21,31 @@ from pydantic import ValidationError
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from monitoring.prediction_log import PredictionLogUnavailable
-from core.errors import (
-    ConfigError,
-    DataValidationError,
-    ModelLoadError,
-    ModelNotFoundError,
-    RefitError,
-    TrainingError,
-)
-
-
-class Unauthorized(RefitError):
-    """A protected endpoint was called without credentials."""
-
-
-class Forbidden(RefitError):
-    """The credentials sent do not allow this call (or the endpoint is disabled)."""
-
-
-class Overloaded(RefitError):
-    """The worker already holds as much work as it can serve in time."""
-
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__(f"the server is at capacity; retry in {retry_after_s} s")
-        self.retry_after_s = retry_after_s
-
+from core.errors import RefitError
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-# The one table from refit's errors to HTTP statuses. Lookup follows the class
-# hierarchy, so a subclass inherits its parent's status unless listed itself.
-HTTP_STATUS: dict[type[RefitError], int] = {
-    Unauthorized: 401,
-    Forbidden: 403,
-    Overloaded: 429,
-    DataValidationError: 422,
-    ModelNotFoundError: 404,
-    ModelLoadError: 409,
-    PredictionLogUnavailable: 503,
-    ConfigError: 500,
-    TrainingError: 500,
-    RefitError: 500,
-}
-# Seconds a client should wait before retrying after a 503.
+# Seconds a client should wait before retrying a 503 that names no better time.
 RETRY_AFTER_S = 5
 
 # The logger BentoML's request handler reports exceptions on.
 BENTOML_HTTP_LOGGER = "bentoml._internal.server.http_app"
 
 
-def status_for(exc: RefitError) -> int:
-    for cls in type(exc).__mro__:
-        if cls in HTTP_STATUS:
-            return HTTP_STATUS[cls]
-    return 500
-
-
 def error_response(exc: RefitError) -> JSONResponse:
-    status = status_for(exc)
+    """The response for `exc`: its class's status, its message, and the headers that
+    status calls for (every 429 and 503 says when to retry)."""
     body: dict[str, Any] = {"error": str(exc)}
-    headers = {"retry-after": str(RETRY_AFTER_S)} if status == 503 else {}
-    if isinstance(exc, Overloaded):
+    headers: dict[str, str] = {}
+    if exc.retry_after_s is not None:
         headers["retry-after"] = str(exc.retry_after_s)
         body["retry_after_s"] = exc.retry_after_s
-    if status == 401:
+    elif exc.status in (429, 503):
+        headers["retry-after"] = str(RETRY_AFTER_S)
+    if exc.status == 401:
         headers["www-authenticate"] = "Bearer"
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(body, status_code=exc.status, headers=headers)
 
 
 def http_errors(func: Callable[P, R]) -> Callable[P, R | JSONResponse]:

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 
 import torch
 
+from core.errors import ModelLoadError, ModelNotFoundError
+from core.registry import Registry
 from monitoring.prometheus_metrics import MODEL_LOAD_SECONDS, MODEL_SWAPS
 from service.pipeline import ClassifyPipeline
 from service.predictor import ServedModel
-from core.errors import ModelLoadError, ModelNotFoundError
-from core.registry import Registry
-from core.settings import Settings
+from service.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class HotSwapper:
     def __init__(self, pipeline: ClassifyPipeline, settings: Settings) -> None:
         self.pipeline = pipeline
         self.settings = settings
-        self.registry = Registry.from_settings(settings)
+        self.registry = Registry.from_settings(settings.core)
         self._lock = threading.Lock()  # one swap at a time per worker
         self._refused: set[str] = set()  # tags already refused: not retried every poll
         self._stop = threading.Event()
@@ -50,7 +50,7 @@ class HotSwapper:
 
     def start(self) -> None:
         """Watch the champion pointer in a daemon thread."""
-        if self.settings.reload_interval_s <= 0:
+        if self.settings.serving.reload_interval_s <= 0:
             return
         self._thread = threading.Thread(target=self._watch, name="refit-hot-swap", daemon=True)
         self._thread.start()
@@ -59,7 +59,7 @@ class HotSwapper:
         self._stop.set()
 
     def _watch(self) -> None:
-        while not self._stop.wait(self.settings.reload_interval_s):
+        while not self._stop.wait(self.settings.serving.reload_interval_s):
             try:
                 tag = self.registry.champion_tag()
                 changed = tag is not None and tag != self.pipeline.served.version.tag

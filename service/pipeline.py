@@ -14,7 +14,7 @@ from monitoring.prediction_log import PredictionBatch, PredictionLog
 from monitoring.recording import DEFAULT_HOURLY_PRICE, BatchRecorder, set_model_info
 from service.admission import WORKER, ArrivedText
 from service.predictor import ServedModel
-from core.settings import Settings
+from service.settings import Settings
 
 
 def arrival_times(texts: Sequence[str], now: float) -> tuple[np.ndarray, np.ndarray]:
@@ -37,7 +37,7 @@ def arrival_times(texts: Sequence[str], now: float) -> tuple[np.ndarray, np.ndar
 def batch_recorder(served: ServedModel, settings: Settings) -> BatchRecorder:
     """The metrics recorder for `served` (its labels, its device's price)."""
     device = served.classifier.device.type
-    price = settings.hourly_price_usd
+    price = settings.monitoring.hourly_price_usd
     return BatchRecorder(
         endpoint="/classify",
         labels=served.classifier.labels,
@@ -65,7 +65,7 @@ class ClassifyPipeline:
         return self.active.served
 
     def _prepare(self, served: ServedModel, previous: ServedModel | None) -> ActiveModel:
-        if not self.settings.monitoring:
+        if not self.settings.monitoring.enabled:
             return ActiveModel(served, None)
         recorder = batch_recorder(served, self.settings)
         before = None

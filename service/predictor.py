@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from core.inference import TextClassifier
 from core.registry import ModelVersion, check_version_files
-from core.settings import Settings
+from service.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -23,13 +23,13 @@ class ServedModel:
         check_version_files(version.path)
         classifier = TextClassifier.from_folder(
             version.path,
-            device=settings.device,
-            max_length=version.max_length(settings.max_length),
-            max_batch_tokens=settings.max_batch_tokens,
+            device=settings.core.device,
+            max_length=version.max_length(settings.training.max_length),
+            max_batch_tokens=settings.serving.max_batch_tokens,
             # Drift checks compare these with the training data's; they come from the
             # forward pass that serves the request, so they cost no second model.
-            capture_embeddings=settings.monitoring,
-            cpu_backend=settings.cpu_backend,
+            capture_embeddings=settings.monitoring.enabled,
+            cpu_backend=settings.serving.cpu_backend,
         )
         classifier.warm_up()
         logger.info("loaded %s on %s", version.tag, classifier.device)

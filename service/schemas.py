@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from service.admission import note_arrival
-from core.settings import Settings
+from service.settings import Settings
 
 MAX_FEEDBACK_ITEMS = 1000
 
@@ -22,15 +22,15 @@ def texts_type(settings: Settings) -> Any:
     """`list[str]` constrained by the request limits in `settings`."""
     text = Annotated[
         str,
-        StringConstraints(min_length=1, max_length=settings.max_text_chars),
-        Field(description=f"A text of 1 to {settings.max_text_chars} characters."),
+        StringConstraints(min_length=1, max_length=settings.serving.max_text_chars),
+        Field(description=f"A text of 1 to {settings.serving.max_text_chars} characters."),
     ]
     return Annotated[
         list[text],  # type: ignore[valid-type]
         Field(
             min_length=1,
-            max_length=settings.max_texts_per_request,
-            description=f"1 to {settings.max_texts_per_request} texts to classify.",
+            max_length=settings.serving.max_texts_per_request,
+            description=f"1 to {settings.serving.max_texts_per_request} texts to classify.",
         ),
         AfterValidator(note_arrival),
     ]

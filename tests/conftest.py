@@ -25,7 +25,7 @@ for _name in list(os.environ):
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from core.settings import Settings, reset_settings  # noqa: E402
+from service.settings import Settings, reset_settings  # noqa: E402
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -33,7 +33,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU; none is visible to torch")
     for item in items:
-        if "gpu" in item.keywords:
+        if item.get_closest_marker("gpu") is not None:
             item.add_marker(skip)
 
 
@@ -138,24 +138,3 @@ def postgres_url() -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
-
-
-def write_tiny_version(base: Path, labels: list[str], seed: int = 0):
-    """A `Registry.register` writer: the tiny model with a random head for `labels`."""
-    import json
-
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    def write(folder: Path) -> None:
-        torch.manual_seed(seed)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            base,
-            num_labels=len(labels),
-            id2label=dict(enumerate(labels)),
-            label2id={label: i for i, label in enumerate(labels)},
-        )
-        model.save_pretrained(folder)
-        AutoTokenizer.from_pretrained(base).save_pretrained(folder)
-        (folder / "labels.json").write_text(json.dumps(labels))
-
-    return write

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.errors import ConfigError
-from core.settings import DEFAULT_BASE_MODEL
+from training.settings import DEFAULT_BASE_MODEL
 
 
 def resolve_base_model(name: str) -> str:

@@ -14,7 +14,6 @@ Row numbers in problems are the ones a user would look up:
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections import Counter, defaultdict
 from collections.abc import Collection
@@ -23,14 +22,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from training.data_files import SUPPORTED_SUFFIXES, Table, describe, quoted, read_table
 from core.errors import ConfigError, DataProblem, DataValidationError
+from training.data_files import SUPPORTED_SUFFIXES, Table, describe, quoted, read_table
+from training.problem_list import ProblemList, is_missing
 
 __all__ = ["SUPPORTED_SUFFIXES", "load_labelled", "validate_labelled"]
 
-# A wrong column choice can flag every row of a huge file; past this many problems of
-# one kind a single summary problem stands for the rest, so the error stays readable.
-_MAX_PROBLEMS_PER_KIND = 1000
 # Rows listed per unknown label before "and N more".
 _ROWS_SHOWN_PER_LABEL = 5
 _LABELS_SHOWN = 20
@@ -160,14 +157,14 @@ def _clean_texts(
     table: Table, source: str, values: list[object]
 ) -> tuple[list[str], list[DataProblem]]:
     texts: list[str] = []
-    found = _ProblemList(source, table)
+    found = ProblemList(source, table)
     for position, value in enumerate(values):
         if isinstance(value, str):
             text = value.strip()
             if not text:
                 found.add("empty text", position, "text is empty or only whitespace")
             texts.append(text)
-        elif _is_missing(value):
+        elif is_missing(value):
             found.add("missing text", position, "text is missing")
             texts.append("")
         else:
@@ -180,7 +177,7 @@ def _clean_labels(
     table: Table, source: str, values: list[object]
 ) -> tuple[list[str | None], list[DataProblem]]:
     labels: list[str | None] = []
-    found = _ProblemList(source, table)
+    found = ProblemList(source, table)
     for position, value in enumerate(values):
         label, why = _label_of(value)
         if why is not None:
@@ -196,7 +193,7 @@ def _label_of(value: object) -> tuple[str | None, str | None]:
         return (label, None) if label else (None, "label is missing")
     if type(value) is int:  # the common case, before the slower checks below
         return str(value), None
-    if _is_missing(value):
+    if is_missing(value):
         return None, "label is missing"
     if isinstance(value, bool | np.bool_):
         return ("true" if value else "false"), None
@@ -271,39 +268,3 @@ def _assemble(
             renames[name] = new
     core = pd.DataFrame({"text": texts, "label": labels}, dtype=object)
     return pd.concat([core, rest.rename(columns=renames)], axis=1)
-
-
-# --- helpers -------------------------------------------------------------------------
-
-
-class _ProblemList:
-    """Row problems grouped by kind, each kind capped so a wrong column stays readable."""
-
-    def __init__(self, source: str, table: Table) -> None:
-        self._source = source
-        self._table = table
-        self._found: dict[str, list[DataProblem]] = defaultdict(list)
-        self._extra: Counter[str] = Counter()
-
-    def add(self, kind: str, position: int, message: str) -> None:
-        if len(self._found[kind]) >= _MAX_PROBLEMS_PER_KIND:
-            self._extra[kind] += 1
-            return
-        table = self._table
-        problem = table.problem(self._source, position, message)
-        self._found[kind].append(problem)
-
-    def problems(self) -> list[DataProblem]:
-        result = []
-        for kind, found in self._found.items():
-            result += found
-            if self._extra[kind]:
-                message = f"and {self._extra[kind]} more rows with the same problem ({kind})"
-                result.append(DataProblem(self._source, message))
-        return result
-
-
-def _is_missing(value: object) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    return isinstance(value, float | np.floating) and math.isnan(value)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from training.data import load_labelled
 from core.inference import TextClassifier
+from training.data import load_labelled
 from training.scores import EvaluationReport, evaluate_predictions, length_bucket
-from core.settings import Settings
+from training.settings import TrainingContext
 
 # Columns with more distinct values than this are identifiers or free text, not
 # groups worth a row in the slice table.
@@ -60,7 +60,7 @@ def evaluate_frame(
 def evaluate_file(
     classifier: TextClassifier,
     path: Path,
-    settings: Settings,
+    settings: TrainingContext,
     progress: Callable[[int, int], None] | None = None,
 ) -> EvaluationReport:
     """Evaluate on a user's labelled file; labels the model lacks are refused up front.
@@ -69,8 +69,8 @@ def evaluate_file(
     """
     frame = load_labelled(
         path,
-        text_column=settings.text_column,
-        label_column=settings.label_column,
+        text_column=settings.training.text_column,
+        label_column=settings.training.label_column,
         known_labels=classifier.labels,
     )
     if progress is None:

@@ -3,26 +3,21 @@
 A plain PyTorch loop driven by Hugging Face Accelerate: the same code runs on a
 CPU, one GPU (bf16 autocast), or several GPUs under `accelerate launch` /
 `torchrun`. Batches are padded to their longest item and drawn from groups of
-similar length, which on short, mixed-length text is several times faster than
-fixed-length padding. The epoch with the best validation macro-F1 is kept.
+similar length (`training.length_batches`). The epoch with the best validation
+macro-F1 is kept.
 """
 
 from __future__ import annotations
 
 import copy
-import itertools
-import math
-import random
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Protocol
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
 
-import numpy as np
 import torch
 from accelerate import Accelerator
-from sklearn.metrics import f1_score
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader
 from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
@@ -32,30 +27,49 @@ from transformers import (
     set_seed,
 )
 
-from training.base_model import resolve_base_model
 from core.errors import ModelLoadError, TrainingError
 from core.inference import resolve_device
+from training.base_model import resolve_base_model
+from training.epochs import EpochRecord, Progress, Silent, overfitting_warning, train_epoch
+from training.epochs import validate as validate_epoch
+from training.length_batches import (
+    Collate,
+    Item,
+    LengthGroupedBatches,
+    collate_padded,
+    encode_labelled,
+)
+from training.settings import TrainingSettings
+
+# Optimiser details that are not user settings: AdamW's usual weight decay and a
+# linear warm-up over the first tenth of the steps.
+WEIGHT_DECAY = 0.01
+WARMUP_RATIO = 0.1
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    epochs: int = 3
-    learning_rate: float = 1e-4
-    batch_size: int = 32
-    max_length: int = 128
-    seed: int = 42
-    device: str = "auto"
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
+    """One fine-tuning run's knobs, taken from the training settings."""
 
+    epochs: int
+    learning_rate: float
+    batch_size: int
+    max_length: int
+    seed: int
+    device: str
+    weight_decay: float = WEIGHT_DECAY
+    warmup_ratio: float = WARMUP_RATIO
 
-@dataclass(frozen=True)
-class EpochRecord:
-    epoch: int
-    train_loss: float
-    validation_loss: float
-    validation_macro_f1: float
-    seconds: float
+    @classmethod
+    def from_settings(cls, training: TrainingSettings, device: str) -> TrainingConfig:
+        return cls(
+            epochs=training.epochs,
+            learning_rate=training.learning_rate,
+            batch_size=training.batch_size,
+            max_length=training.max_length,
+            seed=training.seed,
+            device=device,
+        )
 
 
 @dataclass
@@ -69,7 +83,7 @@ class FineTuneResult:
     seconds: float
     train_examples_per_second: float
     device: str
-    config: TrainingConfig = field(default_factory=TrainingConfig)
+    config: TrainingConfig
 
     def summary(self) -> dict[str, object]:
         return {
@@ -83,87 +97,17 @@ class FineTuneResult:
         }
 
 
-class Progress(Protocol):
-    """What the training loop reports; the CLI draws it as a progress bar."""
+@dataclass
+class _Run:
+    """What the epochs loop needs, prepared by Accelerate."""
 
-    def start(self, total_steps: int) -> None: ...
-
-    def step(self, loss: float) -> None: ...
-
-    def epoch_done(self, record: EpochRecord) -> None: ...
-
-
-class _Silent:
-    def start(self, total_steps: int) -> None:
-        pass
-
-    def step(self, loss: float) -> None:
-        pass
-
-    def epoch_done(self, record: EpochRecord) -> None:
-        pass
-
-
-class LengthGroupedBatches(Sampler[list[int]]):
-    """Shuffled batches whose members have similar lengths.
-
-    The data is shuffled, cut into pools of `pool_batches` batches, each pool is
-    sorted by length and cut into batches, and the batch order is shuffled again:
-    random enough for SGD, with little padding inside a batch.
-    """
-
-    def __init__(
-        self, lengths: Sequence[int], batch_size: int, seed: int, pool_batches: int = 50
-    ) -> None:
-        self.lengths = list(lengths)
-        self.batch_size = batch_size
-        self.seed = seed
-        self.pool = batch_size * pool_batches
-        self.epoch = 0
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.lengths) / self.batch_size)
-
-    def __iter__(self) -> Iterator[list[int]]:
-        rng = random.Random(self.seed + self.epoch)
-        self.epoch += 1
-        order = list(range(len(self.lengths)))
-        rng.shuffle(order)
-        batches: list[list[int]] = []
-        for start in range(0, len(order), self.pool):
-            pool = sorted(order[start : start + self.pool], key=self.lengths.__getitem__)
-            batches.extend(
-                pool[i : i + self.batch_size] for i in range(0, len(pool), self.batch_size)
-            )
-        rng.shuffle(batches)
-        return iter(batches)
-
-
-def _collate(pad_id: int) -> object:
-    def collate(items: list[tuple[list[int], int]]) -> dict[str, torch.Tensor]:
-        width = max(len(ids) for ids, _ in items)
-        input_ids = torch.full((len(items), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(items), width), dtype=torch.long)
-        for i, (ids, _) in enumerate(items):
-            input_ids[i, : len(ids)] = torch.tensor(ids)
-            mask[i, : len(ids)] = 1
-        labels = torch.tensor([label for _, label in items], dtype=torch.long)
-        return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
-
-    return collate
-
-
-def _encode(
-    tokenizer: PreTrainedTokenizerBase,
-    texts: Sequence[str],
-    labels: Sequence[str],
-    label2id: dict[str, int],
-    max_length: int,
-) -> list[tuple[list[int], int]]:
-    ids = tokenizer(
-        list(texts), truncation=True, max_length=max_length, return_token_type_ids=False
-    )["input_ids"]
-    return [(row, label2id[label]) for row, label in zip(ids, labels, strict=True)]
+    accelerator: Accelerator
+    model: Any
+    optimizer: Any
+    loader: Any
+    scheduler: Any
+    total_steps: int
+    collate: Collate
 
 
 def _mixed_precision(device: str) -> tuple[bool, str]:
@@ -173,26 +117,6 @@ def _mixed_precision(device: str) -> tuple[bool, str]:
     except ModelLoadError as exc:
         raise TrainingError(str(exc)) from exc
     return on_cpu, ("no" if on_cpu else "bf16")
-
-
-def overfitting_warning(history: Sequence[EpochRecord], patience: int = 2) -> str | None:
-    """Flag a generalisation gap that keeps widening while validation loss rises.
-
-    Training loss falling while validation loss climbs for `patience` consecutive
-    epochs is the classic sign that more epochs now memorise rather than learn.
-    """
-    if len(history) <= patience:
-        return None
-    recent = history[-(patience + 1) :]
-    gaps = [r.validation_loss - r.train_loss for r in recent]
-    widening = all(b > a for a, b in itertools.pairwise(gaps))
-    val_rising = all(b.validation_loss > a.validation_loss for a, b in itertools.pairwise(recent))
-    if widening and val_rising:
-        return (
-            f"validation loss rose for {patience} epochs while training loss fell "
-            f"(gap {gaps[0]:.3f} -> {gaps[-1]:.3f}); fewer epochs or more data may help"
-        )
-    return None
 
 
 def fine_tune(
@@ -206,66 +130,25 @@ def fine_tune(
     progress: Progress | None = None,
 ) -> FineTuneResult:
     """Fine-tune `base_model` on the training split; keep the best validation epoch."""
-    progress = progress or _Silent()
+    progress = progress or Silent()
     labels = sorted(set(train_labels))
     unknown = sorted(set(val_labels) - set(labels))
     if unknown:
         raise TrainingError(f"validation labels missing from the training split: {unknown}")
     set_seed(config.seed)
-    on_cpu, precision = _mixed_precision(config.device)
-    accelerator = Accelerator(cpu=on_cpu, mixed_precision=precision)
-
     label2id = {label: i for i, label in enumerate(labels)}
     model, tokenizer = _load_base(base_model, labels)
-    train_items = _encode(tokenizer, train_texts, train_labels, label2id, config.max_length)
-    val_items = _encode(tokenizer, val_texts, val_labels, label2id, config.max_length)
-    collate = _collate(tokenizer.pad_token_id or 0)
-    sampler = LengthGroupedBatches(
-        [len(ids) for ids, _ in train_items], config.batch_size, config.seed
-    )
-    train_loader: DataLoader[tuple[list[int], int]] = DataLoader(
-        train_items,  # type: ignore[arg-type]
-        batch_sampler=sampler,
-        collate_fn=collate,  # type: ignore[arg-type]
-    )
-
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
-    total_steps = len(train_loader) * config.epochs
-    scheduler = get_linear_schedule_with_warmup(
-        optimizer, int(total_steps * config.warmup_ratio), total_steps
-    )
-    model, optimizer, train_loader, scheduler = accelerator.prepare(
-        model, optimizer, train_loader, scheduler
-    )
-
-    progress.start(total_steps)
-    history: list[EpochRecord] = []
-    best_state: dict[str, torch.Tensor] | None = None
-    best_f1, best_epoch = -1.0, 0
+    train_items = encode_labelled(tokenizer, train_texts, train_labels, label2id, config.max_length)
+    val_items = encode_labelled(tokenizer, val_texts, val_labels, label2id, config.max_length)
+    run = _prepare(model, train_items, tokenizer.pad_token_id or 0, config)
     started = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
-        epoch_start = time.perf_counter()
-        train_loss = _train_epoch(model, train_loader, optimizer, scheduler, accelerator, progress)
-        val_loss, val_f1 = _validate(accelerator.unwrap_model(model), val_items, collate, config)
-        record = EpochRecord(epoch, train_loss, val_loss, val_f1, time.perf_counter() - epoch_start)
-        history.append(record)
-        progress.epoch_done(record)
-        if val_f1 > best_f1:
-            best_f1, best_epoch = val_f1, epoch
-            unwrapped = accelerator.unwrap_model(model)
-            best_state = {
-                k: v.detach().to("cpu", copy=True) for k, v in unwrapped.state_dict().items()
-            }
+    history, best_epoch, best_state = _run_epochs(run, val_items, config, progress)
     seconds = time.perf_counter() - started
-
-    final = accelerator.unwrap_model(model)
+    final = run.accelerator.unwrap_model(run.model)
     if best_state is not None:
         final.load_state_dict(best_state)
-    final = copy.deepcopy(final).to("cpu").float().eval()
     return FineTuneResult(
-        model=final,
+        model=copy.deepcopy(final).to("cpu").float().eval(),
         tokenizer=tokenizer,
         labels=labels,
         history=history,
@@ -273,9 +156,58 @@ def fine_tune(
         overfitting=overfitting_warning(history),
         seconds=seconds,
         train_examples_per_second=len(train_items) * config.epochs / max(seconds, 1e-9),
-        device=str(accelerator.device),
+        device=str(run.accelerator.device),
         config=config,
     )
+
+
+def _prepare(
+    model: PreTrainedModel, items: list[Item], pad_id: int, config: TrainingConfig
+) -> _Run:
+    on_cpu, precision = _mixed_precision(config.device)
+    accelerator = Accelerator(cpu=on_cpu, mixed_precision=precision)
+    sampler = LengthGroupedBatches([len(ids) for ids, _ in items], config.batch_size, config.seed)
+    collate = collate_padded(pad_id)
+    loader: DataLoader[Item] = DataLoader(
+        items,  # type: ignore[arg-type]
+        batch_sampler=sampler,
+        collate_fn=collate,
+    )
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    total_steps = len(loader) * config.epochs
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, int(total_steps * config.warmup_ratio), total_steps
+    )
+    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+    return _Run(accelerator, model, optimizer, loader, scheduler, total_steps, collate)
+
+
+def _run_epochs(
+    run: _Run, val_items: list[Item], config: TrainingConfig, progress: Progress
+) -> tuple[list[EpochRecord], int, dict[str, torch.Tensor] | None]:
+    """Every epoch's record, the best epoch, and a CPU copy of its weights."""
+    progress.start(run.total_steps)
+    history: list[EpochRecord] = []
+    best_state: dict[str, torch.Tensor] | None = None
+    best_f1, best_epoch = -1.0, 0
+    for epoch in range(1, config.epochs + 1):
+        epoch_start = time.perf_counter()
+        loss = train_epoch(
+            run.model, run.loader, run.optimizer, run.scheduler, run.accelerator, progress
+        )
+        unwrapped = run.accelerator.unwrap_model(run.model)
+        val_loss, val_f1 = validate_epoch(unwrapped, val_items, run.collate, config.batch_size)
+        record = EpochRecord(epoch, loss, val_loss, val_f1, time.perf_counter() - epoch_start)
+        history.append(record)
+        progress.epoch_done(record)
+        if val_f1 > best_f1:
+            best_f1, best_epoch = val_f1, epoch
+            best_state = {
+                k: v.detach().to("cpu", copy=True) for k, v in unwrapped.state_dict().items()
+            }
+    return history, best_epoch, best_state
 
 
 def _load_base(
@@ -297,59 +229,3 @@ def _load_base(
             "REFIT_BASE_MODEL to a local Hugging Face model folder."
         ) from exc
     return model, tokenizer
-
-
-def _train_epoch(
-    model: torch.nn.Module,
-    loader: DataLoader,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    accelerator: Accelerator,
-    progress: Progress,
-) -> float:
-    model.train()
-    total, batches = 0.0, 0
-    for batch in loader:
-        loss = model(**batch).loss
-        accelerator.backward(loss)
-        accelerator.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            raise TrainingError(
-                "training loss became NaN/inf; lower REFIT_LEARNING_RATE or check the data"
-            )
-        total += value
-        batches += 1
-        progress.step(value)
-    return total / max(batches, 1)
-
-
-def _validate(
-    model: torch.nn.Module,
-    items: list[tuple[list[int], int]],
-    collate: object,
-    config: TrainingConfig,
-) -> tuple[float, float]:
-    """Validation loss and macro-F1, batches sorted by length for speed."""
-    model.eval()
-    order = sorted(range(len(items)), key=lambda i: len(items[i][0]))
-    device = next(model.parameters()).device
-    losses: list[float] = []
-    preds = np.empty(len(items), dtype=np.int64)
-    gold = np.array([label for _, label in items], dtype=np.int64)
-    step = max(config.batch_size, 64)
-    with torch.inference_mode():
-        for start in range(0, len(order), step):
-            idx = order[start : start + step]
-            batch = collate([items[i] for i in idx])  # type: ignore[operator]
-            batch = {k: v.to(device) for k, v in batch.items()}
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                out = model(**batch)
-            losses.append(float(out.loss) * len(idx))
-            preds[idx] = out.logits.argmax(dim=-1).cpu().numpy()
-    model.train()
-    loss = sum(losses) / max(len(items), 1)
-    return loss, float(f1_score(gold, preds, average="macro", zero_division=0))

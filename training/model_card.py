@@ -36,6 +36,60 @@ def _slice_rows(report: EvaluationReport) -> list[str]:
     return rows
 
 
+def _intended_use(labels: list[str]) -> list[str]:
+    return [
+        "## Intended use",
+        f"Routes short English texts to one of {len(labels)} classes: "
+        + ", ".join(f"`{label}`" for label in labels)
+        + ". It is meant to be served by refit, which logs its inputs and watches them for "
+        "drift. It is not meant for texts outside the domain of its training data, for other "
+        "languages, or for decisions about people without human review.",
+    ]
+
+
+def _results(report: EvaluationReport) -> list[str]:
+    o = report.overall
+    return [
+        "## Results on the held-out test split",
+        f"Accuracy {o.accuracy:.3f}, macro-F1 {o.macro_f1:.3f}, micro-F1 {o.micro_f1:.3f}, "
+        f"weighted F1 {o.weighted_f1:.3f}, expected calibration error {o.ece:.3f} "
+        f"(n = {o.n}).",
+        "",
+        *_metric_rows(report),
+        "",
+        "### Slices served worse than average",
+        *_slice_rows(report),
+    ]
+
+
+def _limitations(max_length: int) -> list[str]:
+    return [
+        "## Limitations",
+        f"- Texts are cut to {max_length} tokens; evidence past that is not seen.",
+        "- Scores are softmax probabilities; the calibration error above says how far they "
+        "can be read as frequencies.",
+        "- Accuracy holds only while inputs look like the training data; refit's drift "
+        "checks exist because this stops being true.",
+        "- Labels the model never saw are forced into one of the known classes.",
+    ]
+
+
+def _training_details(result: FineTuneResult, base_model: str) -> list[str]:
+    c = result.config
+    return [
+        "## Training details",
+        f"- Base model: `{base_model}`",
+        f"- Device: {result.device}; {result.seconds:.0f} s, "
+        f"{result.train_examples_per_second:.0f} training examples/s",
+        f"- Epochs {c.epochs}, learning rate {c.learning_rate}, batch size {c.batch_size}, "
+        f"max length {c.max_length}, seed {c.seed}; best epoch kept by validation "
+        f"macro-F1: {result.best_epoch}",
+        f"- Overfitting check: {result.overfitting or 'no widening train/validation gap'}",
+        "",
+        *_history_rows(result),
+    ]
+
+
 def model_card(
     *,
     model_name: str,
@@ -46,52 +100,19 @@ def model_card(
     result: FineTuneResult,
     test_report: EvaluationReport,
 ) -> str:
-    o = test_report.overall
-    lines = [
-        f"# Model card: {model_name}",
-        "",
-        "## Intended use",
-        f"Routes short English texts to one of {len(result.labels)} classes: "
-        + ", ".join(f"`{label}`" for label in result.labels)
-        + ". It is meant to be served by refit, which logs its inputs and watches them for "
-        "drift. It is not meant for texts outside the domain of its training data, for other "
-        "languages, or for decisions about people without human review.",
-        "",
+    data = [
         "## Data",
         f"- Source: {data_source}",
         f"- Fingerprint: `{fingerprint}`",
         "- Split: " + ", ".join(f"{k} {v}" for k, v in split_sizes.items()),
         "- Details: see `dataset_card.md` beside this file.",
-        "",
-        "## Results on the held-out test split",
-        f"Accuracy {o.accuracy:.3f}, macro-F1 {o.macro_f1:.3f}, micro-F1 {o.micro_f1:.3f}, "
-        f"weighted F1 {o.weighted_f1:.3f}, expected calibration error {o.ece:.3f} "
-        f"(n = {o.n}).",
-        "",
-        *_metric_rows(test_report),
-        "",
-        "### Slices served worse than average",
-        *_slice_rows(test_report),
-        "",
-        "## Limitations",
-        f"- Texts are cut to {result.config.max_length} tokens; evidence past that is not seen.",
-        "- Scores are softmax probabilities; the calibration error above says how far they "
-        "can be read as frequencies.",
-        "- Accuracy holds only while inputs look like the training data; refit's drift "
-        "checks exist because this stops being true.",
-        "- Labels the model never saw are forced into one of the known classes.",
-        "",
-        "## Training details",
-        f"- Base model: `{base_model}`",
-        f"- Device: {result.device}; {result.seconds:.0f} s, "
-        f"{result.train_examples_per_second:.0f} training examples/s",
-        f"- Epochs {result.config.epochs}, learning rate {result.config.learning_rate}, "
-        f"batch size {result.config.batch_size}, max length {result.config.max_length}, "
-        f"seed {result.config.seed}; best epoch kept by validation macro-F1: "
-        f"{result.best_epoch}",
-        f"- Overfitting check: {result.overfitting or 'no widening train/validation gap'}",
-        "",
-        *_history_rows(result),
-        "",
     ]
-    return "\n".join(lines)
+    sections = [
+        [f"# Model card: {model_name}"],
+        _intended_use(result.labels),
+        data,
+        _results(test_report),
+        _limitations(result.config.max_length),
+        _training_details(result, base_model),
+    ]
+    return "\n\n".join("\n".join(section) for section in sections) + "\n"

@@ -7,77 +7,20 @@ in the number of rows and takes seconds on a million.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import re
-import string
-import sys
-import unicodedata
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from training.split import DatasetSplits
+from training.normalize import normalize_text, normalized
+from training.split import DatasetSplits
 
-_DIGIT_RUN = re.compile(r"\d+")
-_ASCII_DIGIT_RUN = re.compile(rb"[0-9]+")
-_ASCII_LOWER = bytes.maketrans(string.ascii_uppercase.encode(), string.ascii_lowercase.encode())
 # Reports are read by people and serialised to JSON: long texts are cut.
 _SAMPLE_CHARS = 200
 _EXAMPLES = 5
 _CONFLICTS_KEPT = 50
-
-
-@functools.cache
-def _punctuation_table() -> dict[int, None]:
-    # Unicode punctuation (categories P*), not just ASCII: "¿" and "。" are punctuation too.
-    # Symbols such as emoji carry meaning (sentiment) and are kept.
-    return {
-        code: None
-        for code in range(sys.maxunicode + 1)
-        if unicodedata.category(chr(code)).startswith("P")
-    }
-
-
-def normalize_text(text: str) -> str:
-    """The form under which two texts count as near duplicates.
-
-    NFKC, casefolded, punctuation removed, each run of digits replaced by "0" and
-    whitespace collapsed. A text made only of punctuation keeps its punctuation, so
-    that "?" and "!!!" are not taken for the same text.
-    """
-    if text.isascii():
-        return _normalize_ascii(text)
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    stripped = _DIGIT_RUN.sub("0", folded.translate(_punctuation_table()))
-    return " ".join(stripped.split()) or " ".join(folded.split())
-
-
-def _normalize_ascii(text: str) -> str:
-    # Same result as the general path (NFKC leaves ASCII alone, casefold is lower),
-    # on bytes, where it is about twice as fast: most data is ASCII.
-    folded = text.encode("ascii").translate(_ASCII_LOWER)
-    stripped = folded.translate(None, _ascii_punctuation())
-    if len(stripped.translate(None, b"0123456789")) != len(stripped):  # cheaper than re
-        stripped = _ASCII_DIGIT_RUN.sub(b"0", stripped)
-    # str.split, not bytes.split: it also treats \x1c-\x1f as whitespace.
-    return " ".join(stripped.decode("ascii").split()) or " ".join(folded.decode("ascii").split())
-
-
-@functools.cache
-def _ascii_punctuation() -> bytes:
-    return bytes(code for code in _punctuation_table() if code < 128)
-
-
-def normalized(texts: Sequence[str] | pd.Series) -> np.ndarray:
-    """`normalize_text` of each text, computing each distinct text once."""
-    codes, uniques = pd.factorize(pd.Series(texts, dtype=object))
-    forms = np.array([normalize_text(text) for text in uniques], dtype=object)
-    return forms[codes]
 
 
 def fingerprint(frame: pd.DataFrame) -> str:

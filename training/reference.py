@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 import pandas as pd
 
-from training.calibration import Calibration, fit_calibration
 from core.descriptors import COUNT_COLUMNS, char_counts, pack_embeddings
-from core.errors import RefitError
+from core.errors import NoReferenceProfile
+from training.calibration import Calibration, fit_calibration
 from training.split import DatasetSplits
 
 if TYPE_CHECKING:  # torch and transformers stay out of drift checks, which only read
@@ -54,10 +54,6 @@ COLUMNS: Final = (
     "embedding",
 )
 _CHUNK = 256
-
-
-class NoReferenceProfile(RefitError):
-    """A model version has no reference profile (it predates drift checks)."""
 
 
 @dataclass(frozen=True)

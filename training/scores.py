@@ -250,3 +250,16 @@ def evaluate_predictions(
         key=lambda s: s.metrics.macro_f1,
     )
     return EvaluationReport(overall=overall, slices=slice_results, weakest_slices=weakest)
+
+
+def scores_with_new_labels(
+    truth: Sequence[str], predicted: Sequence[str], model_labels: Sequence[str]
+) -> ClassificationMetrics:
+    """Accuracy and F1 when the truth may hold labels the model never learned.
+
+    Feedback and recent data can bring new labels: each counts as a class of its own
+    in the macro average, and every row carrying one as a miss.
+    """
+    labels = list(dict.fromkeys([*model_labels, *truth]))
+    # Confidence plays no part in accuracy or F1; a constant keeps the helper happy.
+    return classification_metrics(list(truth), list(predicted), np.ones(len(truth)), labels)

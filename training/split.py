@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import ConfigError
-from training.quality import normalized
+from training.normalize import normalized
 
 MIN_ROWS_FOR_EVERY_SPLIT = 10
 _TRAIN, _VALIDATION, _TEST = 0, 1, 2

@@ -14,17 +14,18 @@ from pathlib import Path
 import pandas as pd
 
 import datagen
+from core.inference import TextClassifier
+from core.registry import ModelVersion, Registry
 from training.data import load_labelled, validate_labelled
 from training.dataset_card import dataset_card
+from training.epochs import Progress
 from training.evaluate import evaluate_frame
-from training.finetune import FineTuneResult, Progress, TrainingConfig, fine_tune
-from core.inference import TextClassifier
-from training.scores import EvaluationReport
+from training.finetune import FineTuneResult, TrainingConfig, fine_tune
 from training.model_card import model_card
 from training.quality import QualityReport, audit, fingerprint, leakage
 from training.reference import ReferenceProfile, build_profile
-from core.registry import ModelVersion, Registry
-from core.settings import Settings
+from training.scores import EvaluationReport
+from training.settings import TrainingContext, TrainingSettings
 from training.snapshot import write_snapshot
 from training.split import DatasetSplits, split_dataset
 
@@ -44,39 +45,46 @@ class PreparedData:
 
 
 @dataclass
-class TrainRun:
+class Trained:
+    """A fine-tuned model, registered with its test-split report."""
+
     version: ModelVersion
     result: FineTuneResult
     test_report: EvaluationReport
+
+
+@dataclass
+class TrainRun(Trained):
     promoted: bool
 
 
-def load_training_frame(data: Path | None, settings: Settings) -> tuple[pd.DataFrame, str]:
+def load_training_frame(data: Path | None, training: TrainingSettings) -> tuple[pd.DataFrame, str]:
     """The user's labelled file, or the built-in dataset when none is given."""
     if data is not None:
         frame = load_labelled(
             data,
-            text_column=settings.text_column,
-            label_column=settings.label_column,
-            min_examples_per_class=settings.min_examples_per_class,
+            text_column=training.text_column,
+            label_column=training.label_column,
+            min_examples_per_class=training.min_examples_per_class,
         )
         return frame, str(data)
-    generated = datagen.generate(settings.generated_rows, scenario="base", seed=settings.seed)
+    rows, seed = training.generated_rows, training.seed
+    generated = datagen.generate(rows, scenario="base", seed=seed)
     frame = validate_labelled(
         generated.drop(columns=["scenario"]),
         source="<generated>",
-        min_examples_per_class=settings.min_examples_per_class,
+        min_examples_per_class=training.min_examples_per_class,
     )
-    return frame, f"{GENERATED_SOURCE} ({settings.generated_rows} rows, seed {settings.seed})"
+    return frame, f"{GENERATED_SOURCE} ({rows} rows, seed {seed})"
 
 
-def prepare_data(data: Path | None, settings: Settings) -> PreparedData:
-    frame, source = load_training_frame(data, settings)
+def prepare_data(data: Path | None, training: TrainingSettings) -> PreparedData:
+    frame, source = load_training_frame(data, training)
     splits = split_dataset(
         frame,
-        validation_fraction=settings.validation_fraction,
-        test_fraction=settings.test_fraction,
-        seed=settings.seed,
+        validation_fraction=training.validation_fraction,
+        test_fraction=training.test_fraction,
+        seed=training.seed,
     )
     return prepare_frame(frame, splits, source)
 
@@ -93,19 +101,8 @@ def prepare_frame(frame: pd.DataFrame, splits: DatasetSplits, source: str) -> Pr
     )
 
 
-def training_config(settings: Settings) -> TrainingConfig:
-    return TrainingConfig(
-        epochs=settings.epochs,
-        learning_rate=settings.learning_rate,
-        batch_size=settings.batch_size,
-        max_length=settings.max_length,
-        seed=settings.seed,
-        device=settings.device,
-    )
-
-
 def train(
-    settings: Settings,
+    settings: TrainingContext,
     *,
     data: Path | None = None,
     promote: bool = False,
@@ -117,7 +114,7 @@ def train(
     The new version becomes champion when `promote` is set or when the model has
     no champion yet; otherwise the serving champion is left alone.
     """
-    prepared = prepare_data(data, settings)
+    prepared = prepare_data(data, settings.training)
     sizes = prepared.splits.sizes()
     note(f"data: {prepared.source}; " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
     if prepared.quality.exact_duplicate_rows or prepared.quality.conflicting_texts:
@@ -127,64 +124,104 @@ def train(
             f"{prepared.quality.conflicting_text_count} texts with conflicting labels "
             "(see dataset_card.md)"
         )
+    base_model = settings.training.base_model
+    trained = fit_and_register(settings, prepared, base_model, progress=progress, note=note)
+    registry = Registry.from_settings(settings.core)
+    promoted = promote or registry.champion_tag() is None
+    if promoted:
+        registry.promote(
+            trained.version.version, reason="trained with refit train", actor="refit train"
+        )
+    return TrainRun(trained.version, trained.result, trained.test_report, promoted)
+
+
+def fit_and_register(
+    settings: TrainingContext,
+    prepared: PreparedData,
+    base_model: str,
+    *,
+    progress: Progress | None = None,
+    note: Callable[[str], None] = logger.info,
+) -> Trained:
+    """Fine-tune `base_model` on the prepared splits, then evaluate, profile and register
+    the result (not promoted): the one path every new version takes."""
     splits = prepared.splits
     result = fine_tune(
         splits.train["text"].tolist(),
         splits.train["label"].tolist(),
         splits.validation["text"].tolist(),
         splits.validation["label"].tolist(),
-        base_model=settings.base_model,
-        config=training_config(settings),
+        base_model=base_model,
+        config=TrainingConfig.from_settings(settings.training, settings.core.device),
         progress=progress,
     )
-    version, test_report = register_trained(
-        settings, prepared, result, base_model=settings.base_model, note=note
-    )
-    registry = Registry.from_settings(settings)
-    promoted = promote or registry.champion_tag() is None
-    if promoted:
-        registry.promote(version.version, reason="trained with refit train", actor="refit train")
-    return TrainRun(version, result, test_report, promoted)
-
-
-def register_trained(
-    settings: Settings,
-    prepared: PreparedData,
-    result: FineTuneResult,
-    *,
-    base_model: str,
-    note: Callable[[str], None] = logger.info,
-) -> tuple[ModelVersion, EvaluationReport]:
-    """Evaluate a fine-tuned model on the test split, profile it, register it (not promoted)."""
     if result.overfitting:
         note(f"overfitting: {result.overfitting}")
     classifier = TextClassifier(
         result.model,
         result.tokenizer,
-        max_length=settings.max_length,
+        max_length=settings.training.max_length,
         device=result.model.device,
         capture_embeddings=True,
     )
-    splits = prepared.splits
     test_report = evaluate_frame(classifier, splits.test)
     profile = build_profile(
-        classifier, splits, max_rows=settings.drift_reference_rows, seed=settings.seed
+        classifier,
+        splits,
+        max_rows=settings.training.drift_reference_rows,
+        seed=settings.training.seed,
     )
     version = _register(settings, prepared, result, test_report, profile, base_model)
-    return version, test_report
+    return Trained(version, result, test_report)
 
 
 def _register(
-    settings: Settings,
+    settings: TrainingContext,
     prepared: PreparedData,
     result: FineTuneResult,
     test_report: EvaluationReport,
     profile: ReferenceProfile,
     base_model: str,
 ) -> ModelVersion:
+    files = _version_files(settings, prepared, result, test_report, base_model)
+
+    def write(folder: Path) -> None:
+        result.model.save_pretrained(folder, safe_serialization=True)
+        result.tokenizer.save_pretrained(folder)
+        for name, text in files.items():
+            (folder / name).write_text(text)
+        profile.write(folder)
+        write_snapshot(folder, prepared.splits)
+
+    overall = test_report.overall
+    metadata = {
+        "labels": result.labels,
+        "base_model": base_model,
+        "data_fingerprint": prepared.fingerprint,
+        "max_length": settings.training.max_length,
+        "test_macro_f1": round(overall.macro_f1, 4),
+        "test_accuracy": round(overall.accuracy, 4),
+        "test_ece": round(overall.ece, 4),
+        "train_seconds": round(result.seconds, 1),
+        "best_epoch": result.best_epoch,
+        "reference_rows": len(profile.frame),
+    }
+    return Registry.from_settings(settings.core).register(
+        write, metadata=metadata, labels={"task": "text-classification"}
+    )
+
+
+def _version_files(
+    settings: TrainingContext,
+    prepared: PreparedData,
+    result: FineTuneResult,
+    test_report: EvaluationReport,
+    base_model: str,
+) -> dict[str, str]:
+    """The text files of a version: labels, test metrics, training record and cards."""
     sizes = prepared.splits.sizes()
     card = model_card(
-        model_name=settings.model_name,
+        model_name=settings.core.model_name,
         base_model=base_model,
         data_source=prepared.source,
         fingerprint=prepared.fingerprint,
@@ -209,31 +246,10 @@ def _register(
         "data_quality": prepared.quality.to_dict(),
         "leakage": prepared.leakage,
     }
-
-    def write(folder: Path) -> None:
-        result.model.save_pretrained(folder, safe_serialization=True)
-        result.tokenizer.save_pretrained(folder)
-        (folder / "labels.json").write_text(json.dumps(result.labels))
-        (folder / "metrics.json").write_text(test_report.model_dump_json(indent=2))
-        (folder / "training.json").write_text(json.dumps(training_record, indent=2))
-        (folder / "model_card.md").write_text(card)
-        (folder / "dataset_card.md").write_text(data_card)
-        profile.write(folder)
-        write_snapshot(folder, prepared.splits)
-
-    overall = test_report.overall
-    metadata = {
-        "labels": result.labels,
-        "base_model": base_model,
-        "data_fingerprint": prepared.fingerprint,
-        "max_length": settings.max_length,
-        "test_macro_f1": round(overall.macro_f1, 4),
-        "test_accuracy": round(overall.accuracy, 4),
-        "test_ece": round(overall.ece, 4),
-        "train_seconds": round(result.seconds, 1),
-        "best_epoch": result.best_epoch,
-        "reference_rows": len(profile.frame),
+    return {
+        "labels.json": json.dumps(result.labels),
+        "metrics.json": test_report.model_dump_json(indent=2),
+        "training.json": json.dumps(training_record, indent=2),
+        "model_card.md": card,
+        "dataset_card.md": data_card,
     }
-    return Registry.from_settings(settings).register(
-        write, metadata=metadata, labels={"task": "text-classification"}
-    )

@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 from evidently.core.report import Snapshot
 
+from core.registry import Registry
 from monitoring.drift.estimate import accuracy_figures
 from monitoring.drift.features import (
     LOG_COLUMNS,
@@ -35,15 +36,14 @@ from monitoring.drift.result import DriftResult
 from monitoring.drift.signals import SignalResult, signal_specs, verdict
 from monitoring.drift.window import format_window, window_range
 from monitoring.prediction_log import PredictionLog, borrowed_log
+from monitoring.settings import MonitoringContext
 from training.reference import ReferenceProfile
-from core.registry import Registry
-from core.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 
 def run_drift_check(
-    settings: Settings,
+    settings: MonitoringContext,
     *,
     window: timedelta,
     end: datetime | None = None,
@@ -58,13 +58,13 @@ def run_drift_check(
     cannot be read.
     """
     started = time.perf_counter()
-    version = Registry.from_settings(settings).get(model_version)
+    version = Registry.from_settings(settings.core).get(model_version)
     profile = ReferenceProfile.read(version.path, version=version.version)
     start, stop = window_range(window, end)
     rows = _read_window(settings, log, start, stop, version.version)
     figures = accuracy_figures(rows, profile.calibration, version.labels)
     checked_at = datetime.now(UTC).replace(microsecond=0)
-    folder = reports_dir(settings.resolved_state_dir())
+    folder = reports_dir(settings.core.resolved_state_dir())
     html_path, json_path = report_paths(folder, checked_at, version.version)
     result = DriftResult(
         status="not_enough_data",
@@ -82,10 +82,10 @@ def run_drift_check(
         labelled_rows=figures.labelled_rows,
         json_path=json_path,
         message=f"not enough data: {len(rows)} predictions in the window, at least "
-        f"{settings.drift_min_window_size} needed for a verdict",
+        f"{settings.drift.drift_min_window_size} needed for a verdict",
     )
-    if len(rows) >= settings.drift_min_window_size:
-        current = sample_rows(rows, settings.drift_max_rows, settings.seed)
+    if len(rows) >= settings.drift.drift_min_window_size:
+        current = sample_rows(rows, settings.drift.drift_max_rows, settings.training.seed)
         del rows  # a million-row window need not stay in memory during the report
         result = _compare(settings, profile, current, result, html_path)
     result = dataclasses.replace(result, seconds=round(time.perf_counter() - started, 3))
@@ -95,14 +95,18 @@ def run_drift_check(
 
 
 def _read_window(
-    settings: Settings, log: PredictionLog | None, start: datetime, stop: datetime, version: str
+    settings: MonitoringContext,
+    log: PredictionLog | None,
+    start: datetime,
+    stop: datetime,
+    version: str,
 ) -> pd.DataFrame:
     with borrowed_log(settings, log) as reader:
         return reader.read(start, stop, model_version=version, columns=[*LOG_COLUMNS, "true_label"])
 
 
 def _compare(
-    settings: Settings,
+    settings: MonitoringContext,
     profile: ReferenceProfile,
     current: pd.DataFrame,
     result: DriftResult,
@@ -112,7 +116,7 @@ def _compare(
     snapshot, signals = compare(settings, profile, current)
     if snapshot is not None:
         save_html(snapshot, html_path)
-    status = verdict(signals, result.window_size, settings.drift_min_window_size)
+    status = verdict(signals, result.window_size, settings.drift.drift_min_window_size)
     return dataclasses.replace(
         result,
         status=status,
@@ -124,11 +128,11 @@ def _compare(
 
 
 def compare(
-    settings: Settings, profile: ReferenceProfile, current: pd.DataFrame
+    settings: MonitoringContext, profile: ReferenceProfile, current: pd.DataFrame
 ) -> tuple[Snapshot | None, list[SignalResult]]:
     """Every signal of log rows `current` against `profile`: the Evidently snapshot
     (None when no signal could be computed) and one result per signal."""
-    reference = reference_features(profile.frame, settings.log_text)
+    reference = reference_features(profile.frame, settings.monitoring.log_text)
     skipped = {}
     if not texts_logged(current):
         skipped["text"] = "texts are not logged (REFIT_LOG_TEXT=hashed)"

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from training.calibration import Calibration
-from training.scores import classification_metrics
+from training.scores import scores_with_new_labels
 
 
 @dataclass(frozen=True)
@@ -41,9 +41,7 @@ def actual_figures(
         return None, None, 0
     truth = true[labelled].astype(str).tolist()
     guess = predicted[labelled].astype(str).tolist()
-    labels = list(dict.fromkeys([*model_labels, *truth]))
-    # Confidence plays no part in accuracy or F1; a constant keeps the helper happy.
-    metrics = classification_metrics(truth, guess, np.ones(len(truth)), labels)
+    metrics = scores_with_new_labels(truth, guess, model_labels)
     return metrics.accuracy, metrics.macro_f1, len(truth)
 
 

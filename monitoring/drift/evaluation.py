@@ -15,8 +15,8 @@ import pandas as pd
 
 from monitoring.drift.check import compare
 from monitoring.drift.signals import SignalResult, verdict
+from monitoring.settings import MonitoringContext
 from training.reference import ReferenceProfile
-from core.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class WindowOutcome:
 
 
 def check_windows(
-    settings: Settings,
+    settings: MonitoringContext,
     profile: ReferenceProfile,
     pool: pd.DataFrame,
     *,
@@ -49,7 +49,7 @@ def check_windows(
         _, signals = compare(settings, profile, rows)
         outcomes.append(
             WindowOutcome(
-                status=verdict(signals, len(rows), settings.drift_min_window_size),
+                status=verdict(signals, len(rows), settings.drift.drift_min_window_size),
                 signals=signals,
                 estimated_accuracy=profile.calibration.estimate(rows["score"]),
                 true_accuracy=float((rows["label"] == rows["true_label"]).mean()),

@@ -15,10 +15,8 @@ from typing import Any
 
 from prometheus_client import generate_latest
 
-from monitoring import prometheus_metrics as metrics
+from monitoring import state_gauges
 from monitoring.drift.history import LATEST, reports_dir
-from retraining.watch_state import state_path
-from core.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -65,18 +63,19 @@ def _source(path: Path) -> LatestSummary:
     return _sources[path]
 
 
-def drift_exposition(settings: Settings) -> str:
+def drift_exposition(state_dir: Path, watch_state: Path) -> str:
     """Prometheus text of the latest drift check's and of the scheduler's gauges.
 
-    Both come from files other processes write; "" for what does not exist yet.
+    Both come from files other processes write (`state_dir`'s drift reports and the
+    retraining scheduler's `watch_state`); "" for what does not exist yet.
     """
     with _export_lock:
-        drift = _source(reports_dir(settings.resolved_state_dir()) / LATEST)
-        scheduler = _source(state_path(settings))
+        drift = _source(reports_dir(state_dir) / LATEST)
+        scheduler = _source(watch_state)
         try:
-            metrics.DRIFT.summary = drift.get()
-            metrics.WATCH.state = scheduler.get()
-            return generate_latest(metrics.DRIFT_REGISTRY).decode("utf-8")
+            state_gauges.DRIFT.summary = drift.get()
+            state_gauges.WATCH.state = scheduler.get()
+            return generate_latest(state_gauges.DRIFT_REGISTRY).decode("utf-8")
         except Exception as exc:  # a malformed file must not break the scrape
             logger.warning("drift and watch gauges not exported: %r", exc)
             return ""

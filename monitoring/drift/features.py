@@ -11,7 +11,6 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from monitoring.redaction import prepare_text
 from core.descriptors import (
     COUNT_COLUMNS,
     DESCRIPTORS,
@@ -19,6 +18,7 @@ from core.descriptors import (
     descriptor_frame,
     unpack_embeddings,
 )
+from monitoring.redaction import prepare_text
 
 # Log columns a drift check reads.
 LOG_COLUMNS: Final = (

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal
 
 from core.descriptors import DESCRIPTORS
-from core.settings import Settings
+from monitoring.settings import MonitoringContext
 
 Kind = Literal["numeric", "categorical", "text", "embedding"]
 Status = Literal["ok", "drift", "not_enough_data"]
@@ -69,28 +69,30 @@ class SignalResult:
         return cls(**raw)
 
 
-def signal_specs(settings: Settings) -> list[SignalSpec]:
+def signal_specs(settings: MonitoringContext) -> list[SignalSpec]:
     """Every signal a check computes, with its method and threshold from settings."""
-    numeric, threshold = settings.drift_numeric_method, settings.drift_numeric_threshold
+    numeric, threshold = settings.drift.drift_numeric_method, settings.drift.drift_numeric_threshold
     specs = [SignalSpec(name, name, "numeric", numeric, threshold) for name in DESCRIPTORS]
     specs += [
         SignalSpec(
             "predicted_label",
             "predicted_label",
             "categorical",
-            settings.drift_label_method,
-            settings.drift_label_threshold,
+            settings.drift.drift_label_method,
+            settings.drift.drift_label_threshold,
         ),
         SignalSpec("confidence", "confidence", "numeric", numeric, threshold),
     ]
-    specs.append(SignalSpec("text", "text", "text", TEXT_METHOD, settings.drift_text_threshold))
+    specs.append(
+        SignalSpec("text", "text", "text", TEXT_METHOD, settings.drift.drift_text_threshold)
+    )
     specs.append(
         SignalSpec(
             "embedding",
             "embedding",
             "embedding",
             EMBEDDING_METHOD,
-            settings.drift_embedding_threshold,
+            settings.drift.drift_embedding_threshold,
         )
     )
     return specs

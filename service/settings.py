@@ -1,0 +1,210 @@
+"""Settings owned by serving, and the one settings object that composes every section.
+
+The composite lives here, at the top of the library's layers, because it is the
+only place that may import every package's section; the BentoML service and the
+CLI both start from it. Lower layers receive it typed by the sections they read
+(`training.settings.TrainingContext`, `monitoring.settings.MonitoringContext`,
+`retraining.settings.RetrainingContext`), or just the section they need.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from core.settings import CoreSettings, Section
+from monitoring.settings import DriftSettings, MonitoringSettings
+from retraining.settings import RetrainingSettings
+from training.settings import TrainingSettings
+
+
+class ServingSettings(Section):
+    """How `refit serve` binds, batches, bounds and guards requests."""
+
+    host: str = Field(default="127.0.0.1", description="Address `refit serve` binds.")
+    port: int = Field(default=3000, ge=1, le=65535, description="Port `refit serve` binds.")
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="BentoML worker processes serving the model; default one per CPU core, "
+        "at most 4.",
+    )
+    torch_threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="Intra-op threads per worker; default is the CPU count divided by workers.",
+    )
+    max_batch_size: int = Field(
+        default=64, ge=1, le=4096, description="Most texts one adaptive batch may hold."
+    )
+    max_latency_ms: int = Field(
+        default=2000,
+        ge=10,
+        description="Queueing budget: a request arriving when the accepted work would take "
+        "longer than this gets 429 with Retry-After; BentoML's batcher sheds (503) at twice "
+        "it. Keep it well above one full batch's compute time.",
+    )
+    cpu_backend: Literal["fp32", "int8"] = Field(
+        default="fp32",
+        description="Weights used when serving on a CPU: fp32, or int8 (dynamic "
+        "quantization: faster; run bench/int8_bench.py to measure its label agreement "
+        "with fp32 on your test split before turning it on).",
+    )
+    max_batch_tokens: int = Field(
+        default=16384,
+        ge=64,
+        description="Most padded tokens in one forward pass; a larger adaptive batch is "
+        "cut into length buckets that fit.",
+    )
+    max_texts_per_request: int = Field(
+        default=64, ge=1, le=4096, description="Most texts accepted in one /classify request."
+    )
+    max_text_chars: int = Field(
+        default=4000, ge=1, le=1_000_000, description="Most characters accepted in one text."
+    )
+    access_log: bool = Field(
+        default=True,
+        description="Log one line per HTTP request (BentoML's access log); health checks "
+        "and scrapes are never logged.",
+    )
+    adaptive_batching: bool = Field(
+        default=True,
+        description="Batch texts across concurrent requests; off serves each request alone "
+        "(a baseline for benchmarks).",
+    )
+    max_in_flight_texts: int = Field(
+        default=4096,
+        ge=1,
+        description="Hard cap on texts a worker holds (memory bound), on top of the "
+        "time-based bound of max_latency_ms; past it new requests get 429.",
+    )
+    request_timeout_s: float = Field(
+        default=60, gt=0, description="A request still unanswered after this gets a 504."
+    )
+
+    reload_interval_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="How often each worker checks whether the champion changed and, if so, "
+        "switches to it without a restart; 0 turns the check off.",
+    )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for the /admin/ endpoints; unset, they answer 403.",
+    )
+
+    @field_validator("admin_token")
+    @classmethod
+    def _blank_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        # An empty or whitespace-only token would match a bare "Bearer " header.
+        if value is None or not value.get_secret_value().strip():
+            return None
+        return value
+
+    def resolved_workers(self) -> int:
+        # On 2 cores, two single-threaded workers served 1.2x the requests of one with
+        # two threads (bench/serve_bench.py): HTTP, JSON and tokenisation are Python
+        # work that one process cannot overlap with the model. Beyond 4, memory grows
+        # with every copy of the model for gains not measured here.
+        if self.workers is not None:
+            return self.workers
+        return max(1, min(os.cpu_count() or 1, 4))
+
+    def resolved_torch_threads(self) -> int:
+        if self.torch_threads is not None:
+            return self.torch_threads
+        return max(1, (os.cpu_count() or 1) // self.resolved_workers())
+
+
+SECTIONS: dict[str, type[Section]] = {
+    "core": CoreSettings,
+    "training": TrainingSettings,
+    "serving": ServingSettings,
+    "monitoring": MonitoringSettings,
+    "drift": DriftSettings,
+    "retraining": RetrainingSettings,
+}
+
+
+class Settings(BaseModel):
+    """Every knob of refit, one section per package that owns it."""
+
+    # extra="forbid": a flat dict passed to model_validate must fail, not be ignored.
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    core: CoreSettings = Field(default_factory=CoreSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    drift: DriftSettings = Field(default_factory=DriftSettings)
+    retraining: RetrainingSettings = Field(default_factory=RetrainingSettings)
+
+    def __init__(self, **values: Any) -> None:
+        """Sections from the environment; keyword arguments named as the variables
+        without `REFIT_` (`Settings(epochs=2)`) override single settings."""
+        super().__init__(**_sections(values))
+
+    def with_overrides(self, **values: Any) -> Settings:
+        """A copy with single settings replaced, named as in the constructor."""
+        sections = {name: getattr(self, name) for name in SECTIONS}
+        for name, updates in _route(values).items():
+            current = sections[name]
+            sections[name] = type(current).load(**{**current.model_dump(), **updates})
+        return Settings(**sections)
+
+
+def setting_names() -> dict[str, tuple[str, str]]:
+    """Every setting's short name (`epochs`) -> (section, field)."""
+    names: dict[str, tuple[str, str]] = {}
+    for section, cls in SECTIONS.items():
+        for field in cls.model_fields:
+            short = cls.env_var(field).removeprefix("REFIT_").lower()
+            names[short] = (section, field)
+    return names
+
+
+def _route(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    names = setting_names()
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise TypeError(f"unknown settings: {', '.join(unknown)}")
+    routed: dict[str, dict[str, Any]] = {}
+    for key, value in values.items():
+        section, field = names[key]
+        routed.setdefault(section, {})[field] = value
+    return routed
+
+
+def _sections(values: dict[str, Any]) -> dict[str, Any]:
+    # Whole sections pass through; single settings build their section from the
+    # environment with the override on top, so the other variables still apply.
+    # REFIT_MONITORING shares its short name with the monitoring section: a section
+    # is recognised by its type.
+    given = {k: v for k, v in values.items() if isinstance(v, SECTIONS.get(k, ()))}
+    singles = {k: v for k, v in values.items() if k not in given}
+    for name, updates in _route(singles).items():
+        given[name] = SECTIONS[name].load(**updates)
+    for name, cls in SECTIONS.items():
+        if name not in given:
+            given[name] = cls.load()
+    return given
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment; ConfigError naming each invalid variable."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings, built on first use."""
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings so the next `get_settings()` re-reads the environment."""
+    get_settings.cache_clear()

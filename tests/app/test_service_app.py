@@ -1,0 +1,226 @@
+"""The service in-process, through its ASGI app (no network, no subprocess)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from cases import BAD_REQUESTS
+from starlette.testclient import TestClient
+
+from service.settings import reset_settings
+
+
+@pytest.fixture(scope="module")
+def client(served_env: dict[str, str]) -> Iterator[TestClient]:
+    saved = {k: os.environ.get(k) for k in served_env}
+    os.environ.update(served_env)  # the service module reads settings when imported
+    reset_settings()
+    module = importlib.import_module("service.service")
+    with TestClient(module.Classifier.to_asgi()) as test_client:
+        yield test_client
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def classify(client: TestClient, texts: list[str]) -> list[dict]:
+    response = client.post("/classify", json={"texts": texts})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+TEXTS = [
+    "I was charged twice for my subscription this month, please refund one payment",
+    "where is my package",
+    "cant log in",
+    "Hello, I ordered a pair of headphones three weeks ago and the tracking number still "
+    "shows nothing. Could you tell me what is going on? Thanks, Maria",
+]
+
+
+def test_each_text_gets_one_complete_prediction(client: TestClient, served_env) -> None:
+    results = classify(client, TEXTS)
+    assert len(results) == len(TEXTS)
+    from core.registry import Registry
+    from service.settings import get_settings
+
+    champion = Registry.from_settings(get_settings().core).get()
+    for item in results:
+        assert set(item) == {"id", "label", "score", "scores", "model_version"}
+        assert item["label"] in champion.labels
+        assert set(item["scores"]) == set(champion.labels)
+        assert item["score"] == pytest.approx(item["scores"][item["label"]])
+        assert item["score"] == pytest.approx(max(item["scores"].values()))
+        assert sum(item["scores"].values()) == pytest.approx(1.0, abs=1e-4)
+        assert item["model_version"] == champion.version
+    assert len({item["id"] for item in results}) == len(TEXTS)
+
+
+def test_batched_request_matches_one_text_requests(client: TestClient) -> None:
+    batched = classify(client, TEXTS)
+    for text, expected in zip(TEXTS, batched, strict=True):
+        (single,) = classify(client, [text])
+        assert single["label"] == expected["label"]
+        labels = sorted(expected["scores"])
+        np.testing.assert_allclose(
+            [single["scores"][k] for k in labels],
+            [expected["scores"][k] for k in labels],
+            atol=1e-4,
+        )
+
+
+@pytest.mark.parametrize(("name", "body", "words"), BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS])
+def test_bad_requests_get_a_400_naming_the_problem(
+    client: TestClient, name: str, body: bytes, words: tuple[str, ...]
+) -> None:
+    response = client.post("/classify", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400, (name, response.status_code, response.text)
+    message = response.json()["error"].lower()
+    for word in words:
+        assert word.lower() in message, (name, message)
+
+
+def test_openapi_documents_the_endpoint_and_its_limits(client: TestClient) -> None:
+    spec = client.get("/docs.json").json()
+    assert "/classify" in spec["paths"]
+    text = str(spec)
+    assert "'maxItems': 16" in text
+    assert "'maxLength': 2000" in text
+
+
+def test_ready_once_the_model_is_loaded(client: TestClient) -> None:
+    assert client.get("/readyz").status_code == 200
+
+
+def _log_rows(served_env: dict[str, str], ids: list[str]):
+    from monitoring.prediction_log import PredictionLog
+
+    url = f"sqlite:///{served_env['REFIT_STATE_DIR']}/predictions.sqlite3"
+    log = PredictionLog(url)
+    try:
+        frame = log.read(0, 4e9)
+    finally:
+        log.close()
+    return frame[frame["id"].isin(ids)]
+
+
+def test_every_answered_prediction_is_already_in_the_log(
+    client: TestClient, served_env: dict[str, str]
+) -> None:
+    results = classify(client, TEXTS)
+    rows = _log_rows(served_env, [r["id"] for r in results]).set_index("id")
+    assert len(rows) == len(TEXTS)
+    for item, text in zip(results, TEXTS, strict=True):
+        row = rows.loc[item["id"]]
+        assert row["label"] == item["label"]
+        assert row["text"] == text
+        assert row["model_version"] == item["model_version"]
+        assert row["score"] == pytest.approx(item["score"], abs=1e-5)
+        assert row["latency_ms"] > 0
+        # What drift checks compare, recorded from the serving forward pass.
+        assert row["n_chars"] == len(text)
+        assert row["n_unknown"] >= 0
+        assert len(row["embedding"]) == 64
+
+
+def test_feedback_reports_an_outcome_per_item(
+    client: TestClient, served_env: dict[str, str]
+) -> None:
+    first, second, third = classify(client, TEXTS[:3])
+    items = [
+        {"id": first["id"], "label": "billing"},
+        {"id": second["id"], "label": "shipping"},
+        {"id": "0" * 32, "label": "billing"},
+        {"id": third["id"], "label": "data_privacy"},
+    ]
+    response = client.post("/feedback", json={"items": items})
+    assert response.status_code == 200, response.text
+    assert [r["outcome"] for r in response.json()] == [
+        "stored",
+        "stored",
+        "unknown_id",
+        "new_label",
+    ]
+    again = client.post("/feedback", json={"items": items[:2]}).json()
+    assert [r["outcome"] for r in again] == ["unchanged", "unchanged"]
+    changed = client.post("/feedback", json={"items": [{"id": first["id"], "label": "returns"}]})
+    assert changed.json() == [{"id": first["id"], "outcome": "updated"}]
+    rows = _log_rows(served_env, [first["id"], third["id"]]).set_index("id")
+    assert rows.loc[first["id"], "true_label"] == "returns"
+    assert rows.loc[third["id"], "true_label"] == "data_privacy"
+
+
+@pytest.mark.parametrize(
+    ("body", "word"),
+    [
+        ({"items": []}, "at least 1"),
+        ({"items": [{"id": "x"}]}, "label"),
+        ({"items": [{"id": "", "label": "a"}]}, "id"),
+        ({"items": [{"id": "x", "label": "a"}] * 1001}, "1000"),
+    ],
+)
+def test_bad_feedback_gets_a_400_naming_the_field(
+    client: TestClient, body: dict, word: str
+) -> None:
+    response = client.post("/feedback", json=body)
+    assert response.status_code == 400
+    assert word in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 401),
+        ({"authorization": "Basic abc"}, 401),
+        ({"authorization": "Bearer wrong"}, 403),
+        ({"authorization": "Bearer test-admin-token"}, 200),
+    ],
+)
+def test_admin_reload_needs_the_token(client: TestClient, headers: dict, status: int) -> None:
+    response = client.post("/admin/reload", json={}, headers=headers)
+    assert response.status_code == status, response.text
+    if status == 200:
+        assert response.json()["outcome"] == "unchanged"
+    else:
+        assert "token" in response.json()["error"]
+    if status == 401:
+        assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_metrics_carry_the_latest_drift_check(
+    client: TestClient, served_env: dict[str, str]
+) -> None:
+    import json
+    from pathlib import Path
+
+    from monitoring.drift.history import LATEST, reports_dir
+
+    # BentoML's /metrics needs `bentoml serve` (test_deploy scrapes a real server);
+    # in-process, the hook it calls is called directly. It uses no instance state.
+    service = importlib.import_module("service.service").Classifier.inner
+    folder = reports_dir(Path(served_env["REFIT_STATE_DIR"]))
+    folder.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "status": "drift",
+        "model_version": "v1",
+        "checked_at": "2026-01-01T10:00:00+00:00",
+        "window_size": 700,
+        "estimated_accuracy": 0.8,
+        "signals": [{"name": "text", "score": 0.7, "score_threshold": 0.6}],
+    }
+    assert service.__metrics__(None, "bentoml_body 1\n") == "bentoml_body 1\n"  # no check yet
+    (folder / LATEST).write_text(json.dumps(summary))
+    try:
+        body = service.__metrics__(None, "bentoml_body 1\n")
+    finally:
+        (folder / LATEST).unlink()
+    assert body.startswith("bentoml_body 1\n")
+    assert 'refit_drift_detected{model_version="v1"} 1.0' in body
+    assert 'refit_drift_score{model_version="v1",signal="text"} 0.7' in body
+    assert body.count("# TYPE refit_drift_window_size gauge") == 1

@@ -1,0 +1,141 @@
+"""The `refit` command line, run as a user would (argv in, exit code and text out)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from runner import run_refit
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_base_model: Path) -> Path:
+    settings = {
+        "REFIT_BASE_MODEL": str(tiny_base_model),
+        "REFIT_GENERATED_ROWS": "400",
+        "REFIT_EPOCHS": "1",
+        "REFIT_LEARNING_RATE": "0.001",
+        "REFIT_MAX_LENGTH": "64",
+        "REFIT_DEVICE": "cpu",
+        "REFIT_STATE_DIR": str(tmp_path / "state"),
+        "REFIT_MODEL_NAME": f"cli-{uuid.uuid4().hex[:8]}",
+        "COLUMNS": "200",  # rich wraps tables to the terminal width
+    }
+    for key, value in settings.items():
+        monkeypatch.setenv(key, value)
+    return tmp_path
+
+
+def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run_refit(capsys, "--help")
+    assert code == 0
+    for command in ("train", "evaluate", "serve", "models", "data"):
+        assert command in out
+
+
+def test_generate_writes_the_requested_rows(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    target = tmp_path / "long.jsonl"
+    code, out = run_refit(
+        capsys,
+        "data",
+        "generate",
+        "-o",
+        str(target),
+        "--rows",
+        "120",
+        "--scenario",
+        "long_messages",
+        "--seed",
+        "3",
+    )
+    assert code == 0, out
+    frame = pd.read_json(target, lines=True)
+    assert len(frame) == 120
+    assert set(frame["scenario"]) == {"long_messages"}
+
+
+def test_generate_rejects_an_unknown_scenario(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out = run_refit(
+        capsys, "data", "generate", "-o", str(tmp_path / "x.csv"), "--scenario", "nope"
+    )
+    assert code == 2
+    assert "unseen_intent" in out
+
+
+def test_train_list_show_promote_evaluate(
+    capsys: pytest.CaptureFixture[str], cli_env: Path
+) -> None:
+    code, out = run_refit(capsys, "train")
+    assert code == 0, out
+    assert "champion" in out
+    assert "macro F1" in out
+
+    code, out = run_refit(capsys, "train", "--seed", "5")
+    assert code == 0, out
+    assert "not promoted" in out
+
+    from core.registry import Registry
+    from service.settings import get_settings
+
+    registry = Registry.from_settings(get_settings().core)
+    first, second = registry.versions()[1], registry.versions()[0]
+    assert registry.champion_tag() == first.tag
+
+    code, out = run_refit(capsys, "models", "list")
+    assert code == 0
+    assert first.version in out
+    assert second.version in out
+    assert "champion" in out
+
+    code, out = run_refit(capsys, "models", "promote", second.version, "--reason", "test")
+    assert code == 0, out
+    assert Registry.from_settings(get_settings().core).champion_tag() == second.tag
+
+    code, out = run_refit(capsys, "models", "show")
+    assert code == 0
+    assert "Model card" in out
+
+    data = cli_env / "eval.csv"
+    code, out = run_refit(capsys, "data", "generate", "-o", str(data), "--rows", "150")
+    report_path = cli_env / "report.json"
+    code, out = run_refit(capsys, "evaluate", "--data", str(data), "-o", str(report_path))
+    assert code == 0, out
+    report = json.loads(report_path.read_text())
+    assert report["overall"]["n"] == 150
+    assert {s["column"] for s in report["slices"]} >= {"length", "channel"}
+
+
+def test_train_on_a_bad_file_names_the_file_and_line(
+    capsys: pytest.CaptureFixture[str], cli_env: Path
+) -> None:
+    bad = cli_env / "bad.csv"
+    bad.write_text("text,label\nhello there,a\n   ,b\n")
+    code, out = run_refit(capsys, "train", "--data", str(bad))
+    assert code == 1
+    assert f"{bad}, line 3: text is empty" in out.replace("\n", "")
+
+
+def test_evaluate_refuses_labels_the_model_does_not_know(
+    capsys: pytest.CaptureFixture[str], cli_env: Path
+) -> None:
+    assert run_refit(capsys, "train")[0] == 0
+    data = cli_env / "odd.csv"
+    data.write_text("text,label\nplease delete all my data,data_privacy\n")
+    code, out = run_refit(capsys, "evaluate", "--data", str(data))
+    assert code == 1
+    assert "data_privacy" in out
+
+
+def test_serve_without_a_model_explains_what_to_do(
+    capsys: pytest.CaptureFixture[str], cli_env: Path
+) -> None:
+    code, out = run_refit(capsys, "serve")
+    assert code == 1
+    assert "refit train" in out

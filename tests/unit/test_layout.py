@@ -1,0 +1,171 @@
+"""The layering rule, the sizes that keep modules readable, and the packaging files.
+
+The layers, lowest first (README, "Layout"):
+
+    core        shared by every layer: settings base, errors, registry, inference
+    datagen     the built-in dataset generator; imports nothing of refit
+    training    data, fine-tuning, evaluation, registration
+    monitoring  Prometheus metrics, the prediction log, drift checks
+    retraining  trigger, challenger, gate, schedule, audit
+    service     the BentoML service, and the one composed settings object
+    refit       the command line, on top of everything
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from paths import ROOT
+
+# Which of the project's packages each layer may import.
+ALLOWED = {
+    "core": {"core"},
+    "datagen": {"datagen"},
+    "training": {"training", "core", "datagen"},
+    "monitoring": {"monitoring", "training", "core"},
+    "retraining": {"retraining", "monitoring", "training", "core"},
+    "service": {"service", "retraining", "monitoring", "training", "core"},
+    "refit": {"refit", "service", "retraining", "monitoring", "training", "core", "datagen"},
+}
+MAX_MODULE_LINES = 300
+MAX_FUNCTION_LINES = 50
+# Functions allowed past MAX_FUNCTION_LINES, each with the reason.
+LONG_FUNCTIONS: dict[str, str] = {}
+
+
+def modules() -> Iterator[Path]:
+    for layer in ALLOWED:
+        yield from sorted((ROOT / layer).rglob("*.py"))
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every refit module `path` imports, at the top or inside a function."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in found if name.split(".")[0] in ALLOWED}
+
+
+@pytest.mark.parametrize("layer", sorted(ALLOWED))
+def test_layers_import_only_downwards(layer: str) -> None:
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(
+            {name.split(".")[0] for name in imports_of(path)} - ALLOWED[layer]
+        )
+        for path in (ROOT / layer).rglob("*.py")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_no_module_imports_itself_back() -> None:
+    """No import cycle between modules, function-local imports included."""
+    graph = {module_name(path): imports_of(path) for path in modules()}
+    graph = {
+        name: {dep for dep in deps if dep in graph and dep != name} for name, deps in graph.items()
+    }
+    cycles = []
+    for start in graph:
+        stack, seen = [(start, [start])], set()
+        while stack:
+            node, trail = stack.pop()
+            for dep in graph[node]:
+                if dep == start:
+                    cycles.append(" -> ".join([*trail, start]))
+                elif dep not in seen:
+                    seen.add(dep)
+                    stack.append((dep, [*trail, dep]))
+    assert cycles == []
+
+
+def test_modules_stay_small() -> None:
+    long = {
+        str(path.relative_to(ROOT)): n
+        for path in modules()
+        if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}
+
+
+def test_functions_stay_short_or_say_why() -> None:
+    long = {}
+    for path in modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                name = f"{module_name(path)}.{node.name}"
+                lines = node.end_lineno - node.lineno + 1  # type: ignore[operator]
+                if lines > MAX_FUNCTION_LINES and name not in LONG_FUNCTIONS:
+                    long[name] = lines
+    assert long == {}
+
+
+def test_bentofile_packages_match_pyproject_dependencies() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    bentofile = yaml.safe_load((ROOT / "bentofile.yaml").read_text())
+    assert sorted(bentofile["python"]["packages"]) == sorted(project["dependencies"])
+    assert bentofile["python"]["lock_packages"] is False
+    assert bentofile["service"] == "service.service:Classifier"
+
+
+def test_every_package_is_installed_and_in_the_readme_layout() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    include = project["tool"]["setuptools"]["packages"]["find"]["include"]
+    readme = (ROOT / "README.md").read_text()
+    layout = readme[readme.index("## Layout") :]
+    for layer in ALLOWED:
+        assert f"{layer}*" in include
+        assert f"`{layer}/`" in layout
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower()
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    from service.settings import setting_names
+
+    readme = (ROOT / "README.md").read_text()
+    missing = [f"REFIT_{short.upper()}" for short in setting_names()]
+    assert [name for name in missing if f"`{name}`" not in readme] == []
+
+
+def test_every_setting_has_a_description_and_one_owner() -> None:
+    from service.settings import SECTIONS
+
+    fields = [(s, n, f) for s, cls in SECTIONS.items() for n, f in cls.model_fields.items()]
+    assert [f"{s}.{n}" for s, n, f in fields if not f.description] == []
+    variables = [SECTIONS[s].env_var(n) for s, n, _ in fields]
+    assert len(variables) == len(set(variables))
+
+
+@pytest.mark.parametrize(
+    ("cores", "workers", "expected_workers", "expected_threads"),
+    [(1, None, 1, 1), (2, None, 2, 1), (16, None, 4, 4), (16, 1, 1, 16), (2, 4, 4, 1)],
+)
+def test_workers_default_to_one_per_core_and_threads_share_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+    cores: int,
+    workers: int | None,
+    expected_workers: int,
+    expected_threads: int,
+) -> None:
+    from service.settings import Settings
+
+    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    settings = Settings(workers=workers)
+    assert settings.serving.resolved_workers() == expected_workers
+    assert settings.serving.resolved_torch_threads() == expected_threads

@@ -1,0 +1,85 @@
+"""Settings owned by training: the data, the split and fine-tuning.
+
+A section of the one settings object (`service.settings.Settings`); each field is
+`REFIT_<FIELD NAME>` in the environment.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from pydantic import Field, field_validator, model_validator
+
+from core.settings import CoreSettings, Section
+
+DEFAULT_BASE_MODEL = "packaged:all-MiniLM-L6-v2"
+
+
+class TrainingSettings(Section):
+    """What to learn from and how to fine-tune."""
+
+    text_column: str = Field(default="text", description="Column holding the input text.")
+    label_column: str = Field(default="label", description="Column holding the class label.")
+    min_examples_per_class: int = Field(
+        default=10, ge=2, description="A class with fewer labelled rows is refused."
+    )
+    validation_fraction: float = Field(
+        default=0.1, gt=0, lt=0.5, description="Share of rows held out for model selection."
+    )
+    test_fraction: float = Field(
+        default=0.1, gt=0, lt=0.5, description="Share of rows held out for the final report."
+    )
+    generated_rows: int = Field(
+        default=5000,
+        ge=200,
+        description="Rows of the built-in customer-support dataset used when no data "
+        "file is given.",
+    )
+
+    # --- fine-tuning ---------------------------------------------------------
+    base_model: str = Field(
+        default=DEFAULT_BASE_MODEL,
+        description="Model to fine-tune: the packaged all-MiniLM-L6-v2 (default), a local "
+        "Hugging Face model folder, or a hub id (needs network).",
+    )
+    epochs: int = Field(default=3, ge=1, le=100, description="Passes over the training split.")
+    learning_rate: float = Field(default=1e-4, gt=0, lt=1, description="Peak AdamW learning rate.")
+    batch_size: int = Field(default=32, ge=1, le=4096, description="Training batch size.")
+    max_length: int = Field(
+        default=128, ge=8, le=8192, description="Tokens kept per text; longer texts are truncated."
+    )
+    seed: int = Field(default=42, description="Seed for splits, shuffling and initialisation.")
+    drift_reference_rows: int = Field(
+        default=3000,
+        ge=100,
+        le=20000,
+        description="Size of each sample in the reference profile written with each new "
+        "model version: a uniform sample of the labelled data (for the texts) and one of "
+        "the held-out rows (for the model's outputs and the calibration).",
+    )
+
+    @field_validator("base_model")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must name a model: a folder, a hub id, or " + DEFAULT_BASE_MODEL)
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _splits_leave_training_data(self) -> TrainingSettings:
+        if self.validation_fraction + self.test_fraction >= 0.6:
+            raise ValueError(
+                "REFIT_VALIDATION_FRACTION + REFIT_TEST_FRACTION must stay below 0.6 so "
+                "that most rows are left for training"
+            )
+        return self
+
+
+class TrainingContext(Protocol):
+    """The sections training reads: where models live, and how to train them."""
+
+    @property
+    def core(self) -> CoreSettings: ...
+
+    @property
+    def training(self) -> TrainingSettings: ...
