@@ -129,26 +129,32 @@ class Forbidden(RefitError):
     status = 403
 
 
-class Overloaded(RefitError):
-    """Refused on arrival: the worker cannot take the request within its latency budget."""
-
-    status = 429
-    reason = "overload"
-
-    def __init__(self, retry_after_s: int, cause: str = "over_budget") -> None:
-        super().__init__(f"the server is at capacity ({cause}); retry in {retry_after_s} s")
-        self.retry_after_s, self.cause = retry_after_s, cause
-
-
-class DeadlineExpired(RefitError):
-    """Admitted, but it waited past its deadline and was dropped uncomputed."""
+class RetryLater(RefitError):
+    """A request refused for now; `retry_after_s` says when to come back."""
 
     status = 503
     reason = "overload"
 
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__(f"waited past the latency budget, not run; retry in {retry_after_s} s")
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(f"{message}; retry in {retry_after_s} s")
         self.retry_after_s = retry_after_s
+
+
+class Overloaded(RetryLater):
+    """Refused on arrival: the worker cannot take the request within its latency budget."""
+
+    status = 429
+
+    def __init__(self, retry_after_s: int, cause: str = "over_budget") -> None:
+        super().__init__(f"the server is at capacity ({cause})", retry_after_s)
+        self.cause = cause
+
+
+class DeadlineExpired(RetryLater):
+    """Admitted, but it waited past its deadline and was dropped uncomputed."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__("waited past the latency budget, not run", retry_after_s)
 
 
 class SchedulerClosed(RefitError):

@@ -25,7 +25,12 @@ class Section(BaseSettings):
     """One package's settings, each field read from `REFIT_<FIELD NAME>`."""
 
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_file=None, extra="ignore", validate_default=True
+        env_prefix=ENV_PREFIX,
+        env_file=None,
+        extra="ignore",
+        validate_default=True,
+        # Each field is documented by the docstring under it (shown in errors and docs).
+        use_attribute_docstrings=True,
     )
 
     @classmethod
@@ -64,21 +69,14 @@ def describe_errors(section: type[Section], exc: ValidationError) -> str:
 class CoreSettings(Section):
     """Where refit keeps its models and state, and where it computes."""
 
-    state_dir: Path | None = Field(
-        default=None,
-        description="Folder for refit's own state (champion pointer, reports). "
-        "Defaults to `refit/` inside the BentoML home, so that one BENTOML_HOME "
-        "holds a consistent model store and champion.",
-    )
-    model_name: str = Field(
-        default="refit-classifier",
-        pattern=r"^[a-z0-9][a-z0-9_.-]*$",
-        description="Name of the model in the BentoML model store; every training run "
-        "adds a version of it.",
-    )
-    device: Literal["auto", "cpu", "cuda"] = Field(
-        default="auto", description="Where to train and serve; auto picks CUDA when present."
-    )
+    state_dir: Path | None = None
+    """Folder for refit's own state (champion pointer, reports). Defaults to `refit/` inside the
+    BentoML home, so that one BENTOML_HOME holds a consistent model store and champion.
+    """
+    model_name: str = Field("refit-classifier", pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    """Name of the model in the BentoML model store; every training run adds a version of it."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where to train and serve; auto picks CUDA when present."""
 
     def resolved_state_dir(self) -> Path:
         if self.state_dir is not None:

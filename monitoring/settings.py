@@ -11,62 +11,45 @@ from typing import Literal, Protocol
 from pydantic import AliasChoices, Field
 
 from core.settings import CoreSettings, Section
-from training.settings import TrainingSettings
+from training.settings import TrainingContext
 
 
 class MonitoringSettings(Section):
     """What serving records: refit's metrics, their price, and the prediction log."""
 
-    enabled: bool = Field(
-        default=True,
-        # The variable predates the section: REFIT_MONITORING, not REFIT_ENABLED.
-        validation_alias=AliasChoices("REFIT_MONITORING", "enabled"),
-        description="Record refit's metrics and the prediction log; off leaves only "
-        "BentoML's own metrics (for measuring what monitoring costs).",
-    )
-    hourly_price_usd: float | None = Field(
-        default=None,
-        ge=0,
-        description="Hourly price of the serving machine, for the cost metrics. Default: "
-        "0.10 on CPU (a 2-vCPU instance), 4.00 on GPU (a one-GPU H100-class instance).",
-    )
-    prediction_log_url: str | None = Field(
-        default=None,
-        description="SQLAlchemy URL of the prediction log: `sqlite:///path` (default: "
-        "predictions.sqlite3 in the state folder) or `postgresql+psycopg://...` when "
-        "several replicas share one log.",
-    )
-    log_sample_rate: float = Field(
-        default=1.0,
-        ge=0,
-        le=1,
-        description="Share of predictions written to the log, chosen by a hash of the "
-        "prediction id so that every replica samples alike.",
-    )
-    log_text: Literal["raw", "redacted", "hashed"] = Field(
-        default="raw",
-        description="What the log keeps of each text: the text itself, the text with "
-        "e-mail addresses, phone numbers, card-like and other long digit runs masked, or "
-        "only its SHA-256.",
-    )
-    log_retention_days: float = Field(
-        default=30, gt=0, description="Log records older than this are deleted."
-    )
-    log_queue_size: int = Field(
-        default=20000,
-        ge=100,
-        description="Most prediction records waiting to be written; past it records are "
-        "dropped and counted, and serving goes on.",
-    )
-    log_flush_interval_ms: int = Field(
-        default=20, ge=1, le=10000, description="Longest a record waits before a write."
-    )
-    log_confirm_timeout_s: float = Field(
-        default=2.0,
-        ge=0,
-        description="Longest a response waits for its predictions to be written before it "
-        "is sent anyway (and the delay counted).",
-    )
+    # The variable predates the section: REFIT_MONITORING, not REFIT_ENABLED.
+    enabled: bool = Field(True, validation_alias=AliasChoices("REFIT_MONITORING", "enabled"))
+    """Record refit's metrics and the prediction log; off leaves only BentoML's own metrics (for
+    measuring what monitoring costs).
+    """
+    hourly_price_usd: float | None = Field(None, ge=0)
+    """Hourly price of the serving machine, for the cost metrics. Default: 0.10 on CPU (a 2-vCPU
+    instance), 4.00 on GPU (a one-GPU H100-class instance).
+    """
+    prediction_log_url: str | None = None
+    """SQLAlchemy URL of the prediction log: `sqlite:///path` (default: predictions.sqlite3 in the
+    state folder) or `postgresql+psycopg://...` when several replicas share one log.
+    """
+    log_sample_rate: float = Field(1.0, ge=0, le=1)
+    """Share of predictions written to the log, chosen by a hash of the prediction id so that every
+    replica samples alike.
+    """
+    log_text: Literal["raw", "redacted", "hashed"] = "raw"
+    """What the log keeps of each text: the text itself, the text with e-mail addresses, phone
+    numbers, card-like and other long digit runs masked, or only its SHA-256.
+    """
+    log_retention_days: float = Field(30, gt=0)
+    """Log records older than this are deleted."""
+    log_queue_size: int = Field(20000, ge=100)
+    """Most prediction records waiting to be written; past it records are dropped and counted, and
+    serving goes on.
+    """
+    log_flush_interval_ms: int = Field(20, ge=1, le=10000)
+    """Longest a record waits before a write."""
+    log_confirm_timeout_s: float = Field(2.0, ge=0)
+    """Longest a response waits for its predictions to be written before it is sent anyway (and the
+    delay counted).
+    """
 
     def resolved_log_url(self, core: CoreSettings) -> str:
         """The log's URL: the setting, else a SQLite file in refit's state folder."""
@@ -78,71 +61,47 @@ class MonitoringSettings(Section):
 class DriftSettings(Section):
     """What a drift check compares, and when a signal counts as drifted."""
 
-    drift_window: str = Field(
-        default="1h",
-        pattern=r"^[1-9][0-9]*[mhdw]$",
-        description="Window of recent predictions a drift check compares with the "
-        "reference profile: minutes, hours, days or weeks, e.g. 30m, 1h, 2d, 1w.",
-    )
-    drift_min_window_size: int = Field(
-        default=200,
-        ge=20,
-        description="Below this many logged predictions in the window a drift check "
-        "reports 'not enough data' instead of a verdict.",
-    )
-    drift_max_rows: int = Field(
-        default=20000,
-        ge=500,
-        description="Most current-window rows the Evidently report compares; a larger "
-        "window is sampled down to this (uniformly, seeded). Window size, the accuracy "
-        "estimate and feedback accuracy always use every row.",
-    )
-    drift_numeric_method: Literal["ks", "wasserstein", "psi", "anderson", "mannw"] = Field(
-        default="ks",
-        description="Evidently method for the text descriptors and the confidence: a "
-        "p-value (ks, anderson, mannw: drift below the threshold) or a distance "
-        "(wasserstein, psi: drift above it).",
-    )
-    drift_numeric_threshold: float = Field(
-        default=0.001,
-        gt=0,
-        description="Threshold of drift_numeric_method for each descriptor and the confidence.",
-    )
+    drift_window: str = Field("1h", pattern=r"^[1-9][0-9]*[mhdw]$")
+    """Window of recent predictions a drift check compares with the reference profile: minutes,
+    hours, days or weeks, e.g. 30m, 1h, 2d, 1w.
+    """
+    drift_min_window_size: int = Field(200, ge=20)
+    """Below this many logged predictions in the window a drift check reports 'not enough data'
+    instead of a verdict.
+    """
+    drift_max_rows: int = Field(20000, ge=500)
+    """Most current-window rows the Evidently report compares; a larger window is sampled down to
+    this (uniformly, seeded). Window size, the accuracy estimate and feedback accuracy always use
+    every row.
+    """
+    drift_numeric_method: Literal["ks", "wasserstein", "psi", "anderson", "mannw"] = "ks"
+    """Evidently method for the text descriptors and the confidence: a p-value (ks, anderson, mannw:
+    drift below the threshold) or a distance (wasserstein, psi: drift above it).
+    """
+    drift_numeric_threshold: float = Field(0.001, gt=0)
+    """Threshold of drift_numeric_method for each descriptor and the confidence."""
     drift_label_method: Literal["chi2_homogeneity", "chisquare", "jensenshannon", "psi"] = Field(
-        default="chi2_homogeneity",
-        description="Evidently method for the predicted-label distribution: "
-        "chi2_homogeneity (refit's two-sample chi-square test, a p-value), chisquare "
-        "(Evidently's goodness of fit to the reference's shares, which takes the "
-        "reference's sampling noise for drift on large windows) or a distance "
-        "(jensenshannon, psi).",
+        "chi2_homogeneity",
     )
-    drift_label_threshold: float = Field(
-        default=0.001, gt=0, description="Threshold of drift_label_method."
-    )
-    drift_text_threshold: float = Field(
-        default=0.57,
-        gt=0.5,
-        lt=1,
-        description="ROC AUC of Evidently's text domain classifier (TF-IDF, reference vs "
-        "current) above which the raw texts have drifted.",
-    )
-    drift_embedding_threshold: float = Field(
-        default=0.6,
-        gt=0.5,
-        lt=1,
-        description="ROC AUC of Evidently's embedding domain classifier above which the "
-        "model's embeddings have drifted.",
-    )
+    """Evidently method for the predicted-label distribution: chi2_homogeneity (refit's two-sample
+    chi-square test, a p-value), chisquare (Evidently's goodness of fit to the reference's
+    shares, which takes the reference's sampling noise for drift on large windows) or a distance
+    (jensenshannon, psi).
+    """
+    drift_label_threshold: float = Field(0.001, gt=0)
+    """Threshold of drift_label_method."""
+    drift_text_threshold: float = Field(0.57, gt=0.5, lt=1)
+    """ROC AUC of Evidently's text domain classifier (TF-IDF, reference vs current) above which the
+    raw texts have drifted.
+    """
+    drift_embedding_threshold: float = Field(0.6, gt=0.5, lt=1)
+    """ROC AUC of Evidently's embedding domain classifier above which the model's embeddings have
+    drifted.
+    """
 
 
-class MonitoringContext(Protocol):
-    """The sections drift checks and the prediction log read."""
-
-    @property
-    def core(self) -> CoreSettings: ...
-
-    @property
-    def training(self) -> TrainingSettings: ...
+class MonitoringContext(TrainingContext, Protocol):
+    """The sections drift checks and the prediction log read (besides training's)."""
 
     @property
     def monitoring(self) -> MonitoringSettings: ...

@@ -26,11 +26,8 @@ class GateRules:
 
     @classmethod
     def from_settings(cls, retraining: RetrainingSettings) -> GateRules:
-        return cls(
-            min_gain_recent=retraining.gate_min_gain,
-            max_loss_original=retraining.gate_max_loss,
-            max_latency_ratio=retraining.gate_max_latency_ratio,
-        )
+        r = retraining
+        return cls(r.gate_min_gain, r.gate_max_loss, r.gate_max_latency_ratio)
 
 
 @dataclass(frozen=True)

@@ -10,86 +10,43 @@ from typing import Literal, Protocol
 
 from pydantic import Field
 
-from core.settings import CoreSettings, Section
-from monitoring.settings import DriftSettings, MonitoringSettings
-from training.settings import TrainingSettings
+from core.settings import Section
+from monitoring.settings import MonitoringContext
 
 
 class RetrainingSettings(Section):
     """When to retrain, from what, and what a challenger must prove to serve."""
 
-    watch_interval: str = Field(
-        default="15m",
-        pattern=r"^[1-9][0-9]*[smhdw]$",
-        description="How often `refit watch` checks drift (30m, 1h, ...), unless watch_cron.",
-    )
-    watch_cron: str | None = Field(
-        default=None,
-        description="Cron expression for `refit watch` instead of the interval, e.g. "
-        "'*/15 * * * *' (UTC).",
-    )
-    retrain_after_drift_checks: int = Field(
-        default=2,
-        ge=1,
-        description="Retrain when this many consecutive drift checks found drift.",
-    )
-    retrain_accuracy_floor: float = Field(
-        default=0.80,
-        ge=0,
-        le=1,
-        description="Retrain when accuracy (actual, from feedback, where a check has enough; "
-        "else estimated) falls below this.",
-    )
-    retrain_cooldown_hours: float = Field(
-        default=6, ge=0, description="No new retrain this soon after the last one."
-    )
-    retrain_from: Literal["champion", "base"] = Field(
-        default="champion",
-        description="Fine-tune the challenger from the champion's weights or from base_model.",
-    )
-    retrain_min_rows: int = Field(
-        default=50,
-        ge=10,
-        description="Fewest new labelled rows (feedback and incoming files) worth a retrain.",
-    )
-    retrain_holdout_fraction: float = Field(
-        default=0.3,
-        gt=0,
-        lt=0.6,
-        description="Share of the new labelled rows held out to compare challenger and champion.",
-    )
-    gate_min_gain: float = Field(
-        default=0.02,
-        description="Macro-F1 the challenger must gain over the champion on the held-out "
-        "recent data to be promoted.",
-    )
-    gate_max_loss: float = Field(
-        default=0.01,
-        ge=0,
-        description="Most macro-F1 the challenger may lose on the original test split.",
-    )
-    gate_max_latency_ratio: float = Field(
-        default=1.5,
-        gt=0,
-        description="Most the challenger's time on a fixed batch may be, as a multiple of "
-        "the champion's.",
-    )
+    watch_interval: str = Field("15m", pattern=r"^[1-9][0-9]*[smhdw]$")
+    """How often `refit watch` checks drift (30m, 1h, ...), unless watch_cron."""
+    watch_cron: str | None = None
+    """Cron expression for `refit watch` instead of the interval, e.g. '*/15 * * * *' (UTC)."""
+    retrain_after_drift_checks: int = Field(2, ge=1)
+    """Retrain when this many consecutive drift checks found drift."""
+    retrain_accuracy_floor: float = Field(0.80, ge=0, le=1)
+    """Retrain when accuracy (actual, from feedback, where a check has enough; else estimated) falls
+    below this.
+    """
+    retrain_cooldown_hours: float = Field(6, ge=0)
+    """No new retrain this soon after the last one."""
+    retrain_from: Literal["champion", "base"] = "champion"
+    """Fine-tune the challenger from the champion's weights or from base_model."""
+    retrain_min_rows: int = Field(50, ge=10)
+    """Fewest new labelled rows (feedback and incoming files) worth a retrain."""
+    retrain_holdout_fraction: float = Field(0.3, gt=0, lt=0.6)
+    """Share of the new labelled rows held out to compare challenger and champion."""
+    gate_min_gain: float = 0.02
+    """Macro-F1 the challenger must gain over the champion on the held-out recent data to be
+    promoted.
+    """
+    gate_max_loss: float = Field(0.01, ge=0)
+    """Most macro-F1 the challenger may lose on the original test split."""
+    gate_max_latency_ratio: float = Field(1.5, gt=0)
+    """Most the challenger's time on a fixed batch may be, as a multiple of the champion's."""
 
 
-class RetrainingContext(Protocol):
+class RetrainingContext(MonitoringContext, Protocol):
     """The sections a retraining round reads: it checks drift, trains and gates."""
-
-    @property
-    def core(self) -> CoreSettings: ...
-
-    @property
-    def training(self) -> TrainingSettings: ...
-
-    @property
-    def monitoring(self) -> MonitoringSettings: ...
-
-    @property
-    def drift(self) -> DriftSettings: ...
 
     @property
     def retraining(self) -> RetrainingSettings: ...

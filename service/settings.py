@@ -24,78 +24,55 @@ from training.settings import TrainingSettings
 class ServingSettings(Section):
     """How `refit serve` binds, batches, bounds and guards requests."""
 
-    host: str = Field(default="127.0.0.1", description="Address `refit serve` binds.")
-    port: int = Field(default=3000, ge=1, le=65535, description="Port `refit serve` binds.")
-    workers: int | None = Field(
-        default=None,
-        ge=1,
-        le=64,
-        description="BentoML worker processes serving the model; default one per CPU core, "
-        "at most 4.",
-    )
-    torch_threads: int | None = Field(
-        default=None,
-        ge=1,
-        description="Intra-op threads per worker; default is the CPU count divided by workers.",
-    )
-    max_batch_size: int = Field(
-        default=64, ge=1, le=4096, description="Most texts one adaptive batch may hold."
-    )
-    max_latency_ms: int = Field(
-        default=2000,
-        ge=10,
-        description="Queueing budget: a request arriving when the accepted work would take "
-        "longer than this gets 429 with Retry-After; BentoML's batcher sheds (503) at twice "
-        "it. Keep it well above one full batch's compute time.",
-    )
-    cpu_backend: Literal["fp32", "int8"] = Field(
-        default="fp32",
-        description="Weights used when serving on a CPU: fp32, or int8 (dynamic "
-        "quantization: faster; run bench/int8_bench.py to measure its label agreement "
-        "with fp32 on your test split before turning it on).",
-    )
-    max_batch_tokens: int = Field(
-        default=16384,
-        ge=64,
-        description="Most padded tokens in one forward pass; a larger adaptive batch is "
-        "cut into length buckets that fit.",
-    )
-    max_texts_per_request: int = Field(
-        default=64, ge=1, le=4096, description="Most texts accepted in one /classify request."
-    )
-    max_text_chars: int = Field(
-        default=4000, ge=1, le=1_000_000, description="Most characters accepted in one text."
-    )
-    access_log: bool = Field(
-        default=True,
-        description="Log one line per HTTP request (BentoML's access log); health checks "
-        "and scrapes are never logged.",
-    )
-    adaptive_batching: bool = Field(
-        default=True,
-        description="Batch texts across concurrent requests; off serves each request alone "
-        "(a baseline for benchmarks).",
-    )
-    max_in_flight_texts: int = Field(
-        default=4096,
-        ge=1,
-        description="Hard cap on texts a worker holds (memory bound), on top of the "
-        "time-based bound of max_latency_ms; past it new requests get 429.",
-    )
-    request_timeout_s: float = Field(
-        default=60, gt=0, description="A request still unanswered after this gets a 504."
-    )
+    host: str = "127.0.0.1"
+    """Address `refit serve` binds."""
+    port: int = Field(3000, ge=1, le=65535)
+    """Port `refit serve` binds."""
+    workers: int | None = Field(None, ge=1, le=64)
+    """BentoML worker processes serving the model; default one per CPU core, at most 4."""
+    torch_threads: int | None = Field(None, ge=1)
+    """Intra-op threads per worker; default is the CPU count divided by workers."""
+    max_batch_size: int = Field(64, ge=1, le=4096)
+    """Most texts one adaptive batch may hold."""
+    max_latency_ms: int = Field(2000, ge=10)
+    """Queueing budget: a request arriving when the accepted work would take longer than this gets
+    429 with Retry-After; BentoML's batcher sheds (503) at twice it. Keep it well above one full
+    batch's compute time.
+    """
+    cpu_backend: Literal["fp32", "int8"] = "fp32"
+    """Weights used when serving on a CPU: fp32, or int8 (dynamic quantization: faster; run
+    bench/int8_bench.py to measure its label agreement with fp32 on your test split before
+    turning it on).
+    """
+    max_batch_tokens: int = Field(16384, ge=64)
+    """Most padded tokens in one forward pass; a larger adaptive batch is cut into length buckets
+    that fit.
+    """
+    max_texts_per_request: int = Field(64, ge=1, le=4096)
+    """Most texts accepted in one /classify request."""
+    max_text_chars: int = Field(4000, ge=1, le=1_000_000)
+    """Most characters accepted in one text."""
+    access_log: bool = True
+    """Log one line per HTTP request (BentoML's access log); health checks and scrapes are never
+    logged.
+    """
+    adaptive_batching: bool = True
+    """Batch texts across concurrent requests; off serves each request alone (a baseline for
+    benchmarks).
+    """
+    max_in_flight_texts: int = Field(4096, ge=1)
+    """Hard cap on texts a worker holds (memory bound), on top of the time-based bound of
+    max_latency_ms; past it new requests get 429.
+    """
+    request_timeout_s: float = Field(60, gt=0)
+    """A request still unanswered after this gets a 504."""
 
-    reload_interval_s: float = Field(
-        default=5.0,
-        ge=0,
-        description="How often each worker checks whether the champion changed and, if so, "
-        "switches to it without a restart; 0 turns the check off.",
-    )
-    admin_token: SecretStr | None = Field(
-        default=None,
-        description="Bearer token for the /admin/ endpoints; unset, they answer 403.",
-    )
+    reload_interval_s: float = Field(5.0, ge=0)
+    """How often each worker checks whether the champion changed and, if so, switches to it without
+    a restart; 0 turns the check off.
+    """
+    admin_token: SecretStr | None = None
+    """Bearer token for the /admin/ endpoints; unset, they answer 403."""
 
     @field_validator("admin_token")
     @classmethod

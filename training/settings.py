@@ -18,45 +18,39 @@ DEFAULT_BASE_MODEL = "packaged:all-MiniLM-L6-v2"
 class TrainingSettings(Section):
     """What to learn from and how to fine-tune."""
 
-    text_column: str = Field(default="text", description="Column holding the input text.")
-    label_column: str = Field(default="label", description="Column holding the class label.")
-    min_examples_per_class: int = Field(
-        default=10, ge=2, description="A class with fewer labelled rows is refused."
-    )
-    validation_fraction: float = Field(
-        default=0.1, gt=0, lt=0.5, description="Share of rows held out for model selection."
-    )
-    test_fraction: float = Field(
-        default=0.1, gt=0, lt=0.5, description="Share of rows held out for the final report."
-    )
-    generated_rows: int = Field(
-        default=5000,
-        ge=200,
-        description="Rows of the built-in customer-support dataset used when no data "
-        "file is given.",
-    )
+    text_column: str = "text"
+    """Column holding the input text."""
+    label_column: str = "label"
+    """Column holding the class label."""
+    min_examples_per_class: int = Field(10, ge=2)
+    """A class with fewer labelled rows is refused."""
+    validation_fraction: float = Field(0.1, gt=0, lt=0.5)
+    """Share of rows held out for model selection."""
+    test_fraction: float = Field(0.1, gt=0, lt=0.5)
+    """Share of rows held out for the final report."""
+    generated_rows: int = Field(5000, ge=200)
+    """Rows of the built-in customer-support dataset used when no data file is given."""
 
     # --- fine-tuning ---------------------------------------------------------
-    base_model: str = Field(
-        default=DEFAULT_BASE_MODEL,
-        description="Model to fine-tune: the packaged all-MiniLM-L6-v2 (default), a local "
-        "Hugging Face model folder, or a hub id (needs network).",
-    )
-    epochs: int = Field(default=3, ge=1, le=100, description="Passes over the training split.")
-    learning_rate: float = Field(default=1e-4, gt=0, lt=1, description="Peak AdamW learning rate.")
-    batch_size: int = Field(default=32, ge=1, le=4096, description="Training batch size.")
-    max_length: int = Field(
-        default=128, ge=8, le=8192, description="Tokens kept per text; longer texts are truncated."
-    )
-    seed: int = Field(default=42, description="Seed for splits, shuffling and initialisation.")
-    drift_reference_rows: int = Field(
-        default=3000,
-        ge=100,
-        le=20000,
-        description="Size of each sample in the reference profile written with each new "
-        "model version: a uniform sample of the labelled data (for the texts) and one of "
-        "the held-out rows (for the model's outputs and the calibration).",
-    )
+    base_model: str = DEFAULT_BASE_MODEL
+    """Model to fine-tune: the packaged all-MiniLM-L6-v2 (default), a local Hugging Face model
+    folder, or a hub id (needs network).
+    """
+    epochs: int = Field(3, ge=1, le=100)
+    """Passes over the training split."""
+    learning_rate: float = Field(1e-4, gt=0, lt=1)
+    """Peak AdamW learning rate."""
+    batch_size: int = Field(32, ge=1, le=4096)
+    """Training batch size."""
+    max_length: int = Field(128, ge=8, le=8192)
+    """Tokens kept per text; longer texts are truncated."""
+    seed: int = 42
+    """Seed for splits, shuffling and initialisation."""
+    drift_reference_rows: int = Field(3000, ge=100, le=20000)
+    """Size of each sample in the reference profile written with each new model version: a uniform
+    sample of the labelled data (for the texts) and one of the held-out rows (for the model's
+    outputs and the calibration).
+    """
 
     @field_validator("base_model")
     @classmethod
