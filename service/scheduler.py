@@ -1,0 +1,265 @@
+"""Refit's own request scheduler: one queue and one model thread per worker process.
+
+A request is tokenised once on arrival, on the event loop (fast tokenizers release
+the GIL, so this overlaps the running forward pass), and admitted or refused at
+once from exact counts of the tokens queued ahead and the measured throughput.
+The model thread never waits to fill a batch: whenever it is free it takes a
+round (`batch_policy`) and runs its passes. The served model is read once per
+round and every request finishes within its round, so a hot-swap never mixes two
+versions in one response. Requests past their deadline, or whose client went
+away, are dropped before any compute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, Protocol, TypeVar
+
+from core.errors import DeadlineExpired, ModelFailure, Overloaded, SchedulerClosed
+from core.inference import BatchOutput
+from service.batch_policy import PassInfo, PassModel, Request, Round, SchedulerConfig, WorkQueue
+
+logger = logging.getLogger(__name__)
+
+Cause = Literal["over_budget", "queue_full", "deadline", "model_error", "cancelled", "closed"]
+CALIBRATION = ((8, 24), (32, 60), (32, 60))  # warm-up rounds (texts, words each) of start()
+LOG_INTERVAL_S = 60.0
+
+
+class Served(Protocol):
+    """A served model (`service.predictor.ServedModel`): a classifier and its version."""
+
+    @property
+    def classifier(self) -> PassModel: ...
+
+
+M = TypeVar("M", bound=Served)
+
+
+class Observer:
+    """Receives the scheduler's measurements (ignored here), on the event loop and the
+    model thread: methods must be quick and must not raise (that fails a round)."""
+
+    def queue_wait(self, seconds: float) -> None:
+        """A request's wait from enqueueing to the start of its round."""
+
+    def queue_depth(self, texts: int, tokens: int) -> None:
+        """Texts and real tokens queued (not counting the running round), after a change."""
+
+    def forward_pass(self, info: PassInfo) -> None:
+        """One forward pass done: its texts, real and padded tokens, and duration."""
+
+    def refused(self, cause: Cause, texts: int) -> None:
+        """A request not served, with its text count; `cancelled`: its client left."""
+
+
+@dataclass(frozen=True)
+class Classified(Generic[M]):
+    """One request's results: row i of `output` belongs to text i."""
+
+    output: BatchOutput  # compute_seconds: the passes that held its texts
+    model: M  # the served model, and so the version, that computed every row
+    queue_wait_s: float  # from enqueueing (after tokenising) to the start of its round
+    passes: tuple[PassInfo, ...]  # the passes that held its texts
+
+
+class Scheduler(Generic[M]):
+    """The queue and model thread of one worker; `current_model` is read once per round."""
+
+    def __init__(
+        self,
+        current_model: Callable[[], M],
+        config: SchedulerConfig,
+        *,
+        observer: Observer | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.current_model, self.config = current_model, config
+        self.observer = observer or Observer()
+        self._clock = clock
+        self._cond = threading.Condition()  # guards _work and _closed
+        self._work = WorkQueue(config)
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._pass_ids = itertools.count(1)
+        self._logs = {kind: [float("-inf"), 0] for kind in ("refused", "failed")}  # last, held
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        return self._work.throughput.tokens_per_s
+
+    def start(self) -> None:
+        """Measure the throughput (unless configured), then start the model thread."""
+        if self.tokens_per_s is None:
+            self._calibrate()
+        self._thread = threading.Thread(target=self._run, name="refit-scheduler", daemon=True)
+        self._thread.start()
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Answer queued requests with SchedulerClosed; the running round finishes."""
+        with self._cond:
+            self._closed = True
+            left = self._work.drain()
+            self._cond.notify_all()
+        self.observer.queue_depth(0, 0)
+        for entry in left:
+            _answer(entry, SchedulerClosed("the worker is shutting down; retry"))
+            self.observer.refused("closed", entry.size)
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    async def classify(self, texts: Sequence[str]) -> Classified[M]:
+        """Results for `texts` (at least one), once the model thread has computed them.
+
+        Raises Overloaded at once; later DeadlineExpired, ModelFailure or SchedulerClosed.
+        """
+        if not texts:
+            raise ValueError("classify needs at least one text")
+        started = self._clock()
+        encoder = self.current_model().classifier
+        encoded = encoder.encode(texts)
+        now, loop = self._clock(), asyncio.get_running_loop()
+        deadline = started + self.config.latency_budget_s
+        entry = Request(
+            texts, encoded, encoder, now, deadline, now - started, loop.create_future(), loop
+        )
+        self._enqueue(entry)
+        # Cancelling this task cancels the future; the model thread then drops the
+        # request when it reaches the head of the queue, before any compute.
+        return await entry.future
+
+    def _enqueue(self, entry: Request) -> None:
+        with self._cond:
+            if self._closed:
+                raise SchedulerClosed("the worker is shutting down; retry")
+            cause = self._work.refusal(entry.size, entry.tokens)
+            if cause is None:
+                self._work.push(entry)
+                self._cond.notify()
+            depth, retry = self._work.queued, self._work.retry_after_s()
+        if cause is None:
+            self.observer.queue_depth(*depth)
+            return
+        self._refused(cause, entry.size, retry)
+        raise Overloaded(retry, cause)
+
+    def _refused(self, cause: Cause, texts: int, retry: int) -> None:
+        """Count a refusal; warn at most once a minute, never with a traceback."""
+        self.observer.refused(cause, texts)
+        held = self._log_due("refused")
+        if held is not None:
+            logger.warning(
+                "refused %d texts (%s), retry in %d s; %d more refusals in the last minute",
+                *(texts, cause, retry, held),
+            )
+
+    def _run(self) -> None:
+        while (entries := self._next_round()) is not None:
+            if not entries:  # all stale
+                continue
+            try:  # the model is read once per round: one version per response
+                self._execute(self.current_model(), entries)
+            except Exception as exc:  # a fault outside any one pass: fail the round, go on
+                self._fail(entries, exc)
+                with self._cond:
+                    self._work.round_done(0, 0, 0.0)
+
+    def _next_round(self) -> list[Request] | None:
+        """Block until something is queued and take the next round; None once closed."""
+        with self._cond:
+            while not self._work.waiting and not self._closed:
+                self._cond.wait()
+            if self._closed:
+                return None
+            entries, dropped = self._work.take_round(self._clock())
+            depth, retry = self._work.queued, self._work.retry_after_s()
+        self.observer.queue_depth(*depth)
+        for entry, cause in dropped:
+            if cause == "deadline":
+                _answer(entry, DeadlineExpired(retry))
+                self._refused("deadline", entry.size, retry)
+            else:
+                self.observer.refused("cancelled", entry.size)
+        return entries
+
+    def _execute(self, served: M, entries: list[Request]) -> None:
+        """Run one round's passes; answer each request as soon as its last pass is done."""
+        model, started = served.classifier, self._clock()
+        for entry in entries:
+            self.observer.queue_wait(started - entry.enqueued)
+            if entry.encoder is not model:  # tokenised by a model swapped out since
+                entry.encoded, entry.encoder = model.encode(entry.texts), model
+        round_ = Round([e.encoded for e in entries], model.overhead_tokens, self.config)
+        tokens = 0
+        for planned in round_.plan:
+            result = round_.run(planned, model, next(self._pass_ids), self._clock)
+            if (info := result.info) is not None:
+                self.observer.forward_pass(info)
+                tokens += info.tokens
+            for r in result.finished:
+                output, passes = round_.output(r, entries[r].tokenize_s)
+                waited = started - entries[r].enqueued
+                _answer(entries[r], Classified(output, served, waited, passes))
+            if result.error is not None:
+                self._fail([entries[r] for r in result.failed], result.error)
+            with self._cond:
+                self._work.computed(len(planned.lengths), int(planned.lengths.sum()))
+        busy = self._clock() - started  # the whole round: the rate at which queues drain
+        with self._cond:
+            self._work.round_done(sum(e.size for e in entries), tokens, busy)
+
+    def _fail(self, entries: list[Request], exc: Exception) -> None:
+        held = self._log_due("failed")
+        if held is not None:  # one traceback a minute; the observer counts every failure
+            logger.error(
+                "a forward pass failed for %d requests (%d more failures in the last minute)",
+                *(len(entries), held),
+                exc_info=exc,
+            )
+        for entry in entries:
+            if not entry.answered:
+                _answer(entry, ModelFailure(f"the model failed on this request: {exc!r}"))
+                self.observer.refused("model_error", entry.size)
+
+    def _calibrate(self) -> None:
+        """Seed the throughput from timed warm-up rounds, so admission works at once."""
+        model = self.current_model().classifier
+        for texts, words in CALIBRATION:  # the last, warm by then, is the one measured
+            encoded = model.encode(["warm up " * (words // 2)] * texts)
+            round_ = Round([encoded], model.overhead_tokens, self.config)
+            began = self._clock()
+            for planned in round_.plan:
+                if (error := round_.run(planned, model, 0, self._clock).error) is not None:
+                    raise error
+            seconds = self._clock() - began
+        self._work.throughput.update(int(encoded.lengths.sum()), seconds, fullness=1.0)
+
+    def _log_due(self, kind: str) -> int | None:
+        """None to stay quiet (one line a minute); else how many were held back."""
+        now, log = self._clock(), self._logs[kind]
+        if now - log[0] < LOG_INTERVAL_S:
+            log[1] += 1
+            return None
+        held, log[:] = int(log[1]), [now, 0]
+        return held
+
+
+def _answer(entry: Request, outcome: object) -> None:
+    entry.answered = True
+    with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting now
+        entry.loop.call_soon_threadsafe(_resolve, entry.future, outcome)
+
+
+def _resolve(future: asyncio.Future[Any], outcome: object) -> None:
+    if not future.done():  # else cancelled by its client meanwhile
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
