@@ -66,17 +66,6 @@ class SeqRanges:
         i = bisect_right(self._lo, n)
         return bool(i) and n <= self._hi[i - 1]
 
-    def intersects(self, lo: int, hi: int) -> bool:
-        """Whether any member lies in [lo, hi], by one bisection."""
-        if hi < lo or hi < 1:
-            return False
-        if lo <= self._forgotten_upto:
-            return True
-        # Ranges are disjoint and sorted, so the last one starting at or below `hi`
-        # also ends furthest right among those that could reach `lo`.
-        i = bisect_right(self._lo, hi)
-        return bool(i) and self._hi[i - 1] >= lo
-
     def __len__(self) -> int:
         return len(self._lo)
 
@@ -143,16 +132,6 @@ class LogQueue(Generic[T]):
     def is_durable(self, seq: int) -> bool:
         with self._lock:
             return self._state(seq) is True
-
-    def all_durable(self, first: int, last: int) -> bool:
-        """Whether every seq from `first` to `last` (inclusive) is written."""
-        first = max(first, 1)
-        if last < first:
-            return True
-        with self._lock:
-            # Groups are settled in seq order, so `last` written means every seq before
-            # it is settled too: written unless it is among the failed.
-            return self._state(last) is True and not self._failed.intersects(first, last)
 
     def wait(self, seq: int, timeout: float) -> bool:
         with self._lock:

@@ -147,10 +147,6 @@ class PredictionLog:
         """True once the batch of `seq` is committed; always for 0 (nothing to write)."""
         return self._queue.is_durable(seq)
 
-    def all_durable(self, first: int, last: int) -> bool:
-        """Whether every batch numbered `first` to `last` is committed."""
-        return self._queue.all_durable(first, last)
-
     def wait_durable(self, seq: int, timeout: float) -> bool:
         """Block up to `timeout` s until `seq` is committed; False if dropped or still pending."""
         return self._queue.wait(seq, timeout)

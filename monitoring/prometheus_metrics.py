@@ -43,31 +43,38 @@ REQUEST_SECONDS = Histogram(
 )
 QUEUE_WAIT_SECONDS = Histogram(
     "refit_queue_wait_seconds",
-    "Time a request waited for the adaptive batcher to start its batch.",
+    "Time a request waited in the queue for the model to start on it.",
     ["endpoint"],
     buckets=_LATENCY,
 )
 TOKENIZE_SECONDS = Histogram(
     "refit_tokenize_seconds",
-    "Time to tokenize one batch.",
+    "Time to tokenize one request's texts (one batch's without refit's scheduler).",
     ["endpoint"],
     buckets=_LATENCY,
 )
 COMPUTE_SECONDS = Histogram(
     "refit_compute_seconds",
-    "Time the model took for one batch (all its length buckets).",
+    "Time the model took for one forward pass.",
     ["endpoint"],
     buckets=_LATENCY,
 )
 
 # --- batches and inputs --------------------------------------------------------
-BATCH_ITEMS = Histogram("refit_batch_items", "Texts in one model batch.", buckets=_BATCH_ITEMS)
+BATCH_ITEMS = Histogram(
+    "refit_batch_items", "Texts in one forward pass of the model.", buckets=_BATCH_ITEMS
+)
 BATCH_TOKENS = Histogram(
-    "refit_batch_tokens", "Real (unpadded) tokens in one model batch.", buckets=_BATCH_TOKENS
+    "refit_batch_tokens", "Real (unpadded) tokens in one forward pass.", buckets=_BATCH_TOKENS
+)
+BATCH_PADDED_TOKENS = Histogram(
+    "refit_batch_padded_tokens",
+    "Token positions one forward pass computed, padding included.",
+    buckets=_BATCH_TOKENS,
 )
 PADDING_EFFICIENCY = Histogram(
     "refit_batch_padding_efficiency",
-    "Real tokens divided by padded tokens, per batch (1.0 = no padding).",
+    "Real tokens divided by padded tokens, per forward pass (1.0 = no padding).",
     buckets=_FRACTION,
 )
 REAL_TOKENS = Counter("refit_real_tokens", "Tokens fed to the model, padding excluded.")
@@ -111,8 +118,30 @@ ERRORS = Counter(
 )
 IN_FLIGHT_TEXTS = Gauge(
     "refit_in_flight_texts",
-    "Texts accepted and not yet answered, per worker.",
+    "Texts accepted and not yet answered (queued or computing), summed over workers.",
     multiprocess_mode="livesum",
+)
+QUEUE_TEXTS = Gauge(
+    "refit_queue_texts",
+    "Texts waiting in refit's scheduler queues for the model, summed over workers.",
+    multiprocess_mode="livesum",
+)
+QUEUE_TOKENS = Gauge(
+    "refit_queue_tokens",
+    "Real tokens waiting in refit's scheduler queues, summed over workers.",
+    multiprocess_mode="livesum",
+)
+REFUSALS = Counter(
+    "refit_refusals",
+    "Requests the scheduler did not serve, by cause: over_budget and queue_full (429 on "
+    "arrival), deadline (503, dropped uncomputed), model_error (500), cancelled (the client "
+    "left), closed (the worker was stopping).",
+    ["cause"],
+)
+THROUGHPUT_TOKENS = Gauge(
+    "refit_scheduler_tokens_per_second",
+    "The throughput each worker's scheduler admits by: real tokens per second of model time.",
+    multiprocess_mode="liveall",
 )
 
 # --- cost ------------------------------------------------------------------------
@@ -175,6 +204,14 @@ FEEDBACK = Counter(
 LOG_DROP_REASONS: Final = ("queue_full", "write_failed")
 FEEDBACK_OUTCOMES: Final = ("stored", "updated", "unchanged", "new_label", "unknown_id")
 SWAP_OUTCOMES: Final = ("swapped", "refused")
+REFUSAL_CAUSES: Final = (
+    "over_budget",
+    "queue_full",
+    "deadline",
+    "model_error",
+    "cancelled",
+    "closed",
+)
 
 
 def create_series(endpoints: tuple[str, ...]) -> None:
@@ -192,6 +229,8 @@ def create_series(endpoints: tuple[str, ...]) -> None:
         FEEDBACK.labels(outcome)
     for outcome in SWAP_OUTCOMES:
         MODEL_SWAPS.labels(outcome)
+    for cause in REFUSAL_CAUSES:
+        REFUSALS.labels(cause)
 
 
 def observe_many(histogram: Histogram, values: np.ndarray) -> None:

@@ -1,4 +1,5 @@
-"""Turn one served batch into metric updates, in a handful of calls per batch."""
+"""Turn served work into metric updates: a handful of calls per forward pass and per
+request, never one per text (arrays go into histograms in one call)."""
 
 from __future__ import annotations
 
@@ -19,57 +20,37 @@ logger = logging.getLogger(__name__)
 DEFAULT_HOURLY_PRICE = {"cpu": 0.10, "cuda": 4.00}
 
 
-class BatchRecorder:
-    """Records what one worker serves: latency parts, batch shape, inputs, predictions, cost."""
+class PassRecorder:
+    """What the model does, pass by pass: shape, padding, compute time and its cost."""
 
-    def __init__(
-        self, *, endpoint: str, labels: Sequence[str], device: str, hourly_price: float
-    ) -> None:
-        self.labels = list(labels)
+    def __init__(self, *, endpoint: str, device: str, hourly_price: float) -> None:
         self.device = device
         self._usd_per_second = hourly_price / 3600.0
-        self._tokenize = metrics.TOKENIZE_SECONDS.labels(endpoint)
         self._compute = metrics.COMPUTE_SECONDS.labels(endpoint)
-        self._queue = metrics.QUEUE_WAIT_SECONDS.labels(endpoint)
         self._busy = metrics.BUSY_SECONDS.labels(device)
         self._cost = metrics.COST_USD.labels(device)
-        self._per_label = [metrics.PREDICTIONS.labels(label) for label in self.labels]
         self._next_gpu_sample = 0.0
         metrics.HOURLY_PRICE.labels(device).set(hourly_price)
 
-    def queue_waits(self, waits: np.ndarray) -> None:
-        metrics.observe_many(self._queue, waits)
-
-    def batch(self, texts: Sequence[str], out: BatchOutput, extra_seconds: float = 0.0) -> None:
-        """Everything measured about one batch; `extra_seconds` is busy time outside predict."""
-        self._tokenize.observe(out.tokenize_seconds)
-        self._compute.observe(out.compute_seconds)
-        busy = out.tokenize_seconds + out.compute_seconds + extra_seconds
-        self._busy.inc(busy)
-        self._cost.inc(busy * self._usd_per_second)
-
-        real = int(out.n_tokens.sum())
-        metrics.BATCH_ITEMS.observe(len(texts))
-        metrics.BATCH_TOKENS.observe(real)
-        metrics.REAL_TOKENS.inc(real)
-        metrics.PADDED_TOKENS.inc(out.padded_tokens)
-        if out.padded_tokens:
-            metrics.PADDING_EFFICIENCY.observe(real / out.padded_tokens)
-        metrics.observe_many(metrics.INPUT_TOKENS, out.n_tokens)
-        metrics.observe_many(
-            metrics.INPUT_CHARS, np.fromiter(map(len, texts), dtype=np.float64, count=len(texts))
-        )
-        truncated = int(out.truncated.sum())
-        if truncated:
-            metrics.TRUNCATED.inc(truncated)
-
-        counts = np.bincount(out.label_ids, minlength=len(self.labels))
-        for child, count in zip(self._per_label, counts.tolist(), strict=True):
-            if count:
-                child.inc(count)
-        metrics.observe_many(metrics.CONFIDENCE, out.confidence)
+    def forward_pass(
+        self, texts: int, real_tokens: int, padded_tokens: int, seconds: float
+    ) -> None:
+        self._compute.observe(seconds)
+        self.busy(seconds)
+        metrics.BATCH_ITEMS.observe(texts)
+        metrics.BATCH_TOKENS.observe(real_tokens)
+        metrics.BATCH_PADDED_TOKENS.observe(padded_tokens)
+        metrics.REAL_TOKENS.inc(real_tokens)
+        metrics.PADDED_TOKENS.inc(padded_tokens)
+        if padded_tokens:
+            metrics.PADDING_EFFICIENCY.observe(real_tokens / padded_tokens)
         if self.device == "cuda":
             self._sample_gpu()
+
+    def busy(self, seconds: float) -> None:
+        """Compute time, forward passes or tokenising, and what it costs."""
+        self._busy.inc(seconds)
+        self._cost.inc(seconds * self._usd_per_second)
 
     def _sample_gpu(self) -> None:
         """GPU memory and utilisation, at most once a second (NVML calls are not free)."""
@@ -83,6 +64,33 @@ class BatchRecorder:
             metrics.GPU_UTILIZATION.labels(str(index)).set(torch.cuda.utilization(index) / 100)
         except Exception:  # NVML missing or not permitted: memory is still reported
             logger.debug("GPU utilisation unavailable", exc_info=True)
+
+
+class PredictionRecorder:
+    """What one model version answered: inputs, labels, confidence, queue wait."""
+
+    def __init__(self, *, endpoint: str, labels: Sequence[str]) -> None:
+        self.labels = list(labels)
+        self._tokenize = metrics.TOKENIZE_SECONDS.labels(endpoint)
+        self._queue = metrics.QUEUE_WAIT_SECONDS.labels(endpoint)
+        self._per_label = [metrics.PREDICTIONS.labels(label) for label in self.labels]
+
+    def request(self, texts: Sequence[str], out: BatchOutput, queue_wait_s: float | None) -> None:
+        self._tokenize.observe(out.tokenize_seconds)
+        if queue_wait_s is not None:
+            self._queue.observe(queue_wait_s)
+        metrics.observe_many(metrics.INPUT_TOKENS, out.n_tokens)
+        metrics.observe_many(
+            metrics.INPUT_CHARS, np.fromiter(map(len, texts), dtype=np.float64, count=len(texts))
+        )
+        truncated = int(out.truncated.sum())
+        if truncated:
+            metrics.TRUNCATED.inc(truncated)
+        counts = np.bincount(out.label_ids, minlength=len(self.labels))
+        for child, count in zip(self._per_label, counts.tolist(), strict=True):
+            if count:
+                child.inc(count)
+        metrics.observe_many(metrics.CONFIDENCE, out.confidence)
 
 
 def set_model_info(version: str, base_model: str, previous: tuple[str, str] | None) -> None:

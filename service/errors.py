@@ -12,6 +12,7 @@ those into one-line warnings.
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import logging
 from collections.abc import Callable
@@ -49,15 +50,35 @@ def error_response(exc: RefitError) -> JSONResponse:
 
 
 def http_errors(func: Callable[P, R]) -> Callable[P, R | JSONResponse]:
-    """Answer a `RefitError` raised by an API method with its status and message."""
+    """Answer a `RefitError` raised by an API method with its status and message.
+
+    Works for plain and async methods alike. Refusals (429, 503) are counted and
+    logged where they are decided; only other errors get a log line here.
+    """
+    log = logging.getLogger(func.__module__)
+
+    def answer(exc: RefitError) -> JSONResponse:
+        if exc.status not in (429, 503):
+            log.warning("%s: %s", func.__name__, exc)
+        return error_response(exc)
+
+    if inspect.iscoroutinefunction(func):
+
+        @functools.wraps(func)
+        async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+            try:
+                return await func(*args, **kwargs)  # type: ignore[misc]
+            except RefitError as exc:
+                return answer(exc)
+
+        return async_wrapper  # type: ignore[return-value]
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | JSONResponse:
         try:
             return func(*args, **kwargs)
         except RefitError as exc:
-            logging.getLogger(func.__module__).warning("%s: %s", func.__name__, exc)
-            return error_response(exc)
+            return answer(exc)
 
     return wrapper
 

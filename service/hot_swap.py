@@ -24,7 +24,7 @@ import torch
 from core.errors import ModelLoadError, ModelNotFoundError
 from core.registry import Registry
 from monitoring.prometheus_metrics import MODEL_LOAD_SECONDS, MODEL_SWAPS
-from service.pipeline import ClassifyPipeline
+from service.classify import ClassifyHandler
 from service.predictor import ServedModel
 from service.settings import Settings
 
@@ -39,8 +39,8 @@ class SwapOutcome:
 
 
 class HotSwapper:
-    def __init__(self, pipeline: ClassifyPipeline, settings: Settings) -> None:
-        self.pipeline = pipeline
+    def __init__(self, handler: ClassifyHandler, settings: Settings) -> None:
+        self.handler = handler
         self.settings = settings
         self.registry = Registry.from_settings(settings.core)
         self._lock = threading.Lock()  # one swap at a time per worker
@@ -62,14 +62,14 @@ class HotSwapper:
         while not self._stop.wait(self.settings.serving.reload_interval_s):
             try:
                 tag = self.registry.champion_tag()
-                changed = tag is not None and tag != self.pipeline.served.version.tag
+                changed = tag is not None and tag != self.handler.served.version.tag
                 if changed and tag not in self._refused:
                     self.swap_to_champion()
             except Exception:  # the watcher must outlive any one failure
                 logger.exception("champion check failed; serving %s", self._serving())
 
     def _serving(self) -> str:
-        return self.pipeline.served.version.version
+        return self.handler.served.version.version
 
     def swap_to_champion(self, *, retry_refused: bool = False) -> SwapOutcome:
         """Serve the registry's champion, if it is not served already and loads cleanly.
@@ -84,7 +84,7 @@ class HotSwapper:
                 return self._refuse("champion", str(exc))
             if target.tag in self._refused and not retry_refused:
                 return SwapOutcome("refused", self._serving(), "refused before")
-            if target.tag == self.pipeline.served.version.tag:
+            if target.tag == self.handler.served.version.tag:
                 return SwapOutcome("unchanged", self._serving())
             started = time.perf_counter()
             try:
@@ -92,7 +92,7 @@ class HotSwapper:
             except (ModelLoadError, OSError, ValueError, RuntimeError) as exc:
                 return self._refuse(target.tag, str(exc))
             MODEL_LOAD_SECONDS.observe(time.perf_counter() - started)
-            previous = self.pipeline.activate(served)
+            previous = self.handler.activate(served)
             was, device = previous.version.tag, previous.classifier.device
             del previous  # the last reference here: the collection below can free it
             _free_memory(device)

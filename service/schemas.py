@@ -1,7 +1,7 @@
 """Request and response shapes of the HTTP API.
 
 Limits come from settings, so the request type is built by a function; pydantic
-then enforces them before a request joins a batch, and BentoML turns a violation
+then enforces them before a request reaches the model, and BentoML turns a violation
 into a 400 whose message names the field and the limit (and the OpenAPI schema
 documents both).
 """
@@ -10,29 +10,27 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
-from service.admission import note_arrival
-from service.settings import Settings
+from service.settings import ServingSettings
 
 MAX_FEEDBACK_ITEMS = 1000
 
 
-def texts_type(settings: Settings) -> Any:
-    """`list[str]` constrained by the request limits in `settings`."""
+def texts_type(serving: ServingSettings) -> Any:
+    """`list[str]` constrained by the request limits in `serving`."""
     text = Annotated[
         str,
-        StringConstraints(min_length=1, max_length=settings.serving.max_text_chars),
-        Field(description=f"A text of 1 to {settings.serving.max_text_chars} characters."),
+        StringConstraints(min_length=1, max_length=serving.max_text_chars),
+        Field(description=f"A text of 1 to {serving.max_text_chars} characters."),
     ]
     return Annotated[
         list[text],  # type: ignore[valid-type]
         Field(
             min_length=1,
-            max_length=settings.serving.max_texts_per_request,
-            description=f"1 to {settings.serving.max_texts_per_request} texts to classify.",
+            max_length=serving.max_texts_per_request,
+            description=f"1 to {serving.max_texts_per_request} texts to classify.",
         ),
-        AfterValidator(note_arrival),
     ]
 
 

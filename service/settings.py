@@ -33,11 +33,15 @@ class ServingSettings(Section):
     torch_threads: int | None = Field(None, ge=1)
     """Intra-op threads per worker; default is the CPU count divided by workers."""
     max_batch_size: int = Field(64, ge=1, le=4096)
-    """Most texts one adaptive batch may hold."""
+    """Most texts in one forward pass, and in one scheduler round unless a single request holds
+    more (it then runs whole, over several passes); with REFIT_BATCHING=bentoml, most texts in one
+    adaptive batch.
+    """
     max_latency_ms: int = Field(2000, ge=10)
-    """Queueing budget: a request arriving when the accepted work would take longer than this gets
-    429 with Retry-After; BentoML's batcher sheds (503) at twice it. Keep it well above one full
-    batch's compute time.
+    """Latency budget: a request that the work queued ahead would keep waiting longer than this
+    is refused at once with 429 and Retry-After, and one still queued this long after it arrived
+    is dropped before any compute with 503 and Retry-After. Keep it well above one full pass's
+    compute time. (With REFIT_BATCHING=bentoml, BentoML's batcher sheds with 503 past it.)
     """
     cpu_backend: Literal["fp32", "int8"] = "fp32"
     """Weights used when serving on a CPU: fp32, or int8 (dynamic quantization: faster; run
@@ -45,8 +49,8 @@ class ServingSettings(Section):
     turning it on).
     """
     max_batch_tokens: int = Field(16384, ge=64)
-    """Most padded tokens in one forward pass; a larger adaptive batch is cut into length buckets
-    that fit.
+    """Most padded tokens (texts x the longest) in one forward pass; texts are sorted by length
+    across requests and cut into passes that fit.
     """
     max_texts_per_request: int = Field(64, ge=1, le=4096)
     """Most texts accepted in one /classify request."""
@@ -56,13 +60,15 @@ class ServingSettings(Section):
     """Log one line per HTTP request (BentoML's access log); health checks and scrapes are never
     logged.
     """
-    adaptive_batching: bool = True
-    """Batch texts across concurrent requests; off serves each request alone (a baseline for
-    benchmarks).
+    batching: Literal["scheduler", "bentoml", "off"] = "scheduler"
+    """How requests reach the model: refit's own scheduler (one queue and model thread per
+    worker; texts of many requests sorted by length into forward passes, never a wait to fill
+    a batch), or, as baselines for benchmarks, BentoML's adaptive batching, or each request
+    alone.
     """
     max_in_flight_texts: int = Field(4096, ge=1)
-    """Hard cap on texts a worker holds (memory bound), on top of the time-based bound of
-    max_latency_ms; past it new requests get 429.
+    """Hard cap on texts a worker's scheduler holds, queued or computing (a memory bound), on top
+    of the time bound of REFIT_MAX_LATENCY_MS; past it new requests get 429.
     """
     request_timeout_s: float = Field(60, gt=0)
     """A request still unanswered after this gets a 504."""
@@ -113,12 +119,12 @@ class Settings(BaseModel):
     # extra="forbid": a flat dict passed to model_validate must fail, not be ignored.
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    core: CoreSettings = Field(default_factory=CoreSettings)
-    training: TrainingSettings = Field(default_factory=TrainingSettings)
-    serving: ServingSettings = Field(default_factory=ServingSettings)
-    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
-    drift: DriftSettings = Field(default_factory=DriftSettings)
-    retraining: RetrainingSettings = Field(default_factory=RetrainingSettings)
+    core: CoreSettings
+    training: TrainingSettings
+    serving: ServingSettings
+    monitoring: MonitoringSettings
+    drift: DriftSettings
+    retraining: RetrainingSettings
 
     def __init__(self, **values: Any) -> None:
         """Sections from the environment; keyword arguments named as the variables

@@ -66,7 +66,8 @@ DASHBOARD_TOPICS = (
     "truncated", "errors by reason", "load shedding", "in flight", "by label", "confidence",
     "per 1k predictions", "per 1m tokens", "machine price", "model version", "log queue",
     "written and dropped", "write latency", "gpu memory", "gpu utilisation", "drift score",
-    "drift detected", "accuracy", "drift window", "since last drift check",
+    "drift detected", "accuracy", "drift window", "since last drift check", "scheduler queue",
+    "refusals by cause",
 )  # fmt: skip
 
 

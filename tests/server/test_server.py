@@ -26,19 +26,23 @@ def server(
     running.stop()
 
 
-def batch_sizes(metrics_text: str) -> tuple[float, float]:
-    """(number of batches, texts in them) from BentoML's adaptive batch histogram."""
-    count = sum_ = 0.0
+def metric_sum(metrics_text: str, name: str, **labels: str) -> float:
+    """The sum over workers of one series of refit's /metrics."""
+    wanted = [f'{key}="{value}"' for key, value in labels.items()]
+    total = 0.0
     for line in metrics_text.splitlines():
-        if line.startswith("bentoml_service_adaptive_batch_size_count"):
-            count += float(line.rsplit(" ", 1)[1])
-        elif line.startswith("bentoml_service_adaptive_batch_size_sum"):
-            sum_ += float(line.rsplit(" ", 1)[1])
-    return count, sum_
+        if line.startswith((f"{name} ", f"{name}{{")) and all(w in line for w in wanted):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
 
 
-def test_concurrent_clients_are_answered_in_batches(server: RunningServer) -> None:
+def scrape(server: RunningServer) -> str:
+    return httpx.get(f"{server.url}/metrics").text
+
+
+def test_concurrent_clients_are_answered_in_shared_passes(server: RunningServer) -> None:
     texts = datagen.generate(240, seed=11)["text"].tolist()
+    before = scrape(server)
 
     def one(text: str) -> httpx.Response:
         return httpx.post(f"{server.url}/classify", json={"texts": [text]}, timeout=60)
@@ -52,9 +56,42 @@ def test_concurrent_clients_are_answered_in_batches(server: RunningServer) -> No
         ids.add(item["id"])
         assert item["label"] in item["scores"]
     assert len(ids) == len(texts)
-    batches, batched_texts = batch_sizes(httpx.get(f"{server.url}/metrics").text)
-    assert batched_texts >= len(texts)
-    assert batched_texts / batches > 1.0, "adaptive batching never formed a batch above 1"
+    after = scrape(server)
+    passes = metric_sum(after, "refit_batch_items_count") - metric_sum(
+        before, "refit_batch_items_count"
+    )
+    passed_texts = metric_sum(after, "refit_batch_items_sum") - metric_sum(
+        before, "refit_batch_items_sum"
+    )
+    assert passed_texts == len(texts)
+    assert passed_texts / passes > 1.0, "the scheduler never put two requests in one pass"
+
+
+def test_after_a_burst_a_lone_request_runs_in_a_pass_of_its_own(server: RunningServer) -> None:
+    """No learned wait outlives a burst: the lone request neither waits nor shares."""
+    burst = datagen.generate(400, seed=12)["text"].tolist()
+    with ThreadPoolExecutor(max_workers=48) as pool:
+        codes = list(pool.map(lambda t: _classify(server, [t]).status_code, burst))
+    assert set(codes) <= {200, 429, 503}
+    assert codes.count(200) > 0
+    before = scrape(server)
+    assert _classify(server, ["where is my parcel?"]).status_code == 200
+    after = scrape(server)
+
+    def delta(name: str, **labels: str) -> float:
+        return metric_sum(after, name, **labels) - metric_sum(before, name, **labels)
+
+    assert delta("refit_batch_items_count") == 1  # one forward pass ...
+    assert delta("refit_batch_items_sum") == 1  # ... holding this one text alone
+    wait = {"endpoint": "/classify"}
+    assert delta("refit_queue_wait_seconds_count", **wait) == 1
+    # It waited for no earlier work: well under the 0.4-1 s BentoML's batcher kept
+    # waiting after a spike; 10 ms leaves room for a thread wake-up on a busy machine.
+    assert delta("refit_queue_wait_seconds_bucket", le="0.01", **wait) == 1
+
+
+def _classify(server: RunningServer, texts: list[str]) -> httpx.Response:
+    return httpx.post(f"{server.url}/classify", json={"texts": texts}, timeout=60)
 
 
 @pytest.mark.parametrize(("name", "body", "words"), BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS])

@@ -1,4 +1,4 @@
-"""Admission control and request accounting, with a stand-in ASGI app."""
+"""Request accounting, error statuses and the admin token, with a stand-in ASGI app."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from core.errors import reason_for_status
-from service import admission
-from service.admission import RequestAccounting, WorkerState, note_arrival
-from service.pipeline import arrival_times
+from service.accounting import RequestAccounting
 
 
 @pytest.mark.parametrize(
@@ -31,34 +29,8 @@ def test_status_codes_map_to_error_reasons(status: int, reason: str | None) -> N
     assert reason_for_status(status) == reason
 
 
-def test_retry_after_follows_queued_work_and_capacity() -> None:
-    state = WorkerState()
-    assert state.retry_after() == 1  # nothing known yet
-    state.batch_done(texts=100, seconds=1.0)
-    state.in_flight_texts = 450
-    assert state.retry_after() == 5
-    state.in_flight_texts = 10**6
-    assert state.retry_after() == 60
-
-
-def test_arrival_stamps_survive_concatenation() -> None:
-    first = note_arrival(["a", "b"])  # no request context: untouched
-    assert type(first[0]) is str
-    stamped = admission.ArrivedText("x")
-    stamped.arrived = 1.0
-    other = admission.ArrivedText("p")
-    other.arrived = 3.0
-    batch = [stamped, "y", "z", other, "q"]
-    per_text, per_request = arrival_times(batch, now=10.0)
-    assert per_text.tolist() == [1.0, 1.0, 1.0, 3.0, 3.0]
-    assert per_request.tolist() == [1.0, 3.0]
-    per_text, per_request = arrival_times(["plain"], now=10.0)
-    assert per_text.tolist() == [10.0]
-    assert per_request.tolist() == []
-
-
 class _App:
-    """Parses like BentoML would (running the validator), answers 200 or 400."""
+    """Parses like BentoML would, answers 200 or 400 (after `release`)."""
 
     def __init__(self) -> None:
         self.release = asyncio.Event()
@@ -70,7 +42,6 @@ class _App:
             await send({"type": "http.response.start", "status": 400, "headers": []})
             await send({"type": "http.response.body", "body": b"{}"})
             return
-        note_arrival(texts)
         await self.release.wait()
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"[]"})
@@ -92,47 +63,38 @@ async def _request(app, texts: list[str]) -> tuple[int, dict[bytes, bytes], byte
     return sent[0]["status"], headers, sent[1]["body"]
 
 
-def test_requests_past_the_in_flight_bound_get_429_with_retry_after(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    state = WorkerState()
-    state.batch_done(texts=10, seconds=1.0)
-    monkeypatch.setattr(admission, "WORKER", state)
+def _errors(reason: str) -> float:
+    labels = {"endpoint": "/classify", "reason": reason}
+    return REGISTRY.get_sample_value("refit_request_errors_total", labels) or 0.0
+
+
+def test_requests_are_timed_and_failures_counted_by_reason() -> None:
     inner = _App()
-    app = RequestAccounting(
-        inner,
-        endpoints=frozenset({"/classify"}),
-        admitted=frozenset({"/classify"}),
-        durable=frozenset(),
-        max_in_flight_texts=5,
-        latency_budget_s=100.0,
-    )
-    overload_before = (
-        REGISTRY.get_sample_value(
-            "refit_request_errors_total", {"endpoint": "/classify", "reason": "overload"}
-        )
-        or 0.0
-    )
+    inner.release.set()
+    app = RequestAccounting(inner, endpoints=frozenset({"/classify"}))
+    before = {reason: _errors(reason) for reason in ("validation", "model")}
+    timed = "refit_request_duration_seconds_count"
+    count_before = REGISTRY.get_sample_value(timed, {"endpoint": "/classify"}) or 0.0
 
     async def scenario() -> None:
-        held = asyncio.create_task(_request(app, ["t"] * 6))
-        await asyncio.sleep(0.01)
-        assert state.in_flight_texts == 6
-        status, headers, body = await _request(app, ["one more"])
-        assert status == 429
-        assert headers[b"retry-after"] == b"1"
-        assert json.loads(body)["retry_after_s"] == 1
-        inner.release.set()
-        assert (await held)[0] == 200
-        assert state.in_flight_texts == 0
-        assert (await _request(app, ["fine now"]))[0] == 200
+        assert (await _request(app, ["fine"]))[0] == 200
         assert (await _request(app, []))[0] == 400
 
     asyncio.run(scenario())
-    overload_after = REGISTRY.get_sample_value(
-        "refit_request_errors_total", {"endpoint": "/classify", "reason": "overload"}
-    )
-    assert overload_after - overload_before == 1
+    assert _errors("validation") - before["validation"] == 1
+    assert _errors("model") - before["model"] == 0
+    assert REGISTRY.get_sample_value(timed, {"endpoint": "/classify"}) - count_before == 2
+
+
+def test_an_exception_before_the_response_counts_as_a_model_failure() -> None:
+    async def broken(scope, receive, send) -> None:
+        raise RuntimeError("boom")
+
+    app = RequestAccounting(broken, endpoints=frozenset({"/classify"}))
+    before = _errors("model")
+    with pytest.raises(RuntimeError):
+        asyncio.run(_request(app, ["x"]))
+    assert _errors("model") - before == 1
 
 
 def test_refit_errors_map_to_statuses_through_the_hierarchy() -> None:
@@ -155,37 +117,6 @@ def test_refit_errors_map_to_statuses_through_the_hierarchy() -> None:
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
     assert json.loads(response.body) == {"error": "the log is down"}
-
-
-def test_requests_that_would_wait_past_the_budget_get_429(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    state = WorkerState()
-    state.batch_done(texts=10, seconds=1.0)  # 10 texts/s
-    monkeypatch.setattr(admission, "WORKER", state)
-    inner = _App()
-    app = RequestAccounting(
-        inner,
-        endpoints=frozenset({"/classify"}),
-        admitted=frozenset({"/classify"}),
-        durable=frozenset(),
-        max_in_flight_texts=10_000,
-        latency_budget_s=2.0,
-    )
-
-    async def scenario() -> None:
-        held = asyncio.create_task(_request(app, ["t"] * 20))  # 2 s of work: at the budget
-        await asyncio.sleep(0.01)
-        also = asyncio.create_task(_request(app, ["u"]))  # admitted: not past the budget
-        await asyncio.sleep(0.01)
-        status, headers, _ = await _request(app, ["v"])  # 2.1 s queued: past it
-        assert status == 429
-        assert headers[b"retry-after"] == b"3"
-        inner.release.set()
-        assert (await held)[0] == 200
-        assert (await also)[0] == 200
-
-    asyncio.run(scenario())
 
 
 def test_admin_token_check() -> None:

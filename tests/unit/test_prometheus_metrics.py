@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry, Histogram
 
 from core.inference import BatchOutput
 from monitoring import prometheus_metrics as metrics
-from monitoring.recording import BatchRecorder
+from monitoring.recording import PassRecorder, PredictionRecorder
 
 BUCKETS = (0.1, 0.5, 1.0, 5.0)
 
@@ -53,9 +53,10 @@ def _value(name: str, labels: dict[str, str] | None = None) -> float:
     return REGISTRY.get_sample_value(name, labels or {}) or 0.0
 
 
-def test_a_batch_moves_the_counters_and_histograms_it_should() -> None:
+def test_a_pass_and_a_request_move_the_counters_and_histograms_they_should() -> None:
     labels = ["a", "b", "c"]
-    recorder = BatchRecorder(endpoint="/test", labels=labels, device="cpu", hourly_price=3.6)
+    passes = PassRecorder(endpoint="/test", device="cpu", hourly_price=3.6)
+    recorder = PredictionRecorder(endpoint="/test", labels=labels)
     texts = ["x" * 10, "y" * 300, "z" * 20]
     out = BatchOutput(
         probs=np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.5, 0.3, 0.2]], dtype=np.float32),
@@ -78,7 +79,9 @@ def test_a_batch_moves_the_counters_and_histograms_it_should() -> None:
         "chars": _value("refit_input_chars_sum"),
         "compute": _value("refit_compute_seconds_count", {"endpoint": "/test"}),
     }
-    recorder.batch(texts, out, extra_seconds=0.1)
+    passes.forward_pass(len(texts), int(out.n_tokens.sum()), out.padded_tokens, 0.19)
+    passes.busy(out.tokenize_seconds)
+    recorder.request(texts, out, queue_wait_s=None)
     assert _value("refit_predictions_total", {"label": "a"}) - before["a"] == 2
     assert _value("refit_predictions_total", {"label": "b"}) - before["b"] == 1
     assert _value("refit_real_tokens_total") - before["real"] == 78
@@ -99,7 +102,13 @@ def test_a_batch_moves_the_counters_and_histograms_it_should() -> None:
 
 
 def test_queue_waits_are_observed_per_request() -> None:
-    recorder = BatchRecorder(endpoint="/wait", labels=["a"], device="cpu", hourly_price=0)
-    recorder.queue_waits(np.array([0.01, 0.2]))
+    recorder = PredictionRecorder(endpoint="/wait", labels=["a"])
+    out = BatchOutput(
+        probs=np.array([[1.0]], dtype=np.float32),
+        n_tokens=np.array([3]),
+        truncated=np.array([False]),
+    )
+    recorder.request(["x"], out, queue_wait_s=0.01)
+    recorder.request(["y"], out, queue_wait_s=0.2)
     assert _value("refit_queue_wait_seconds_count", {"endpoint": "/wait"}) == 2
     assert _value("refit_queue_wait_seconds_sum", {"endpoint": "/wait"}) == pytest.approx(0.21)
