@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from refit.console import console, err, settings_from_env
+from refit.console import console, err, print_json, settings_from_env
+
+if TYPE_CHECKING:
+    from monitoring.drift.result import DriftResult
 
 
 def drift(
@@ -21,11 +24,23 @@ def drift(
     fail_on_drift: Annotated[
         bool, typer.Option("--fail-on-drift", help="Exit with status 3 when drift is found (cron).")
     ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the check's summary as one JSON document.")
+    ] = False,
 ) -> None:
-    """Compare recent predictions with the model's training-time reference profile."""
+    """Compare recent predictions with the model's training-time reference profile.
+
+    --json prints the summary the check wrote beside its HTML report (json_path), the
+    same figures the report shows: {"status" ("ok", "drift" or "not_enough_data"),
+    "checked_at", "window_start", "window_end" (ISO 8601, UTC), "model_version", "window",
+    "window_size", "compared_rows", "reference_rows", "signals": [{"name", "kind",
+    "method", "value", "threshold", "score", "score_threshold", "drifted", "note"}],
+    "estimated_accuracy", "actual_accuracy", "actual_macro_f1", "labelled_rows",
+    "html_path", "json_path", "seconds", "message", "drifted_signals"}; figures a check
+    could not compute are null.
+    """
     from monitoring.drift.check import run_drift_check
     from monitoring.drift.window import parse_window
-    from refit.drift_view import signals_table, summary_lines
 
     settings = settings_from_env(drift_window=window)
     try:
@@ -34,23 +49,42 @@ def drift(
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
     result = run_drift_check(settings, window=span, model_version=model_version)
-    if result.signals:
-        console.print(signals_table(result))
-    for line in summary_lines(result):
-        console.print(line, highlight=False)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        _print_result(result)
     if fail_on_drift and result.drifted:
         raise typer.Exit(3)
 
 
+def _print_result(result: DriftResult) -> None:
+    from refit.drift_view import signals_table, summary_lines
+
+    if result.signals:
+        console.print(signals_table(result))
+    for line in summary_lines(result):
+        console.print(line, highlight=False)
+
+
 def reports(
     limit: Annotated[int, typer.Option(help="Most runs to list.", min=1)] = 20,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the checks as one JSON array.")
+    ] = False,
 ) -> None:
-    """List past drift checks with their verdicts and report paths."""
+    """List past drift checks with their verdicts and report paths.
+
+    --json prints an array, newest first, of the checks' JSON summaries, each shaped as
+    `refit drift --json` prints one (see `refit drift --help`); [] when there are none.
+    """
     from monitoring.drift.history import list_runs, reports_dir
     from refit.drift_view import runs_table
 
     settings = settings_from_env()
     runs = list_runs(reports_dir(settings.core.resolved_state_dir()), limit)
+    if as_json:
+        print_json([run.to_dict() for run in runs])
+        return
     if not runs:
         console.print("no drift checks yet: run `refit drift`")
         return

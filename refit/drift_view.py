@@ -1,4 +1,8 @@
-"""Terminal rendering of drift checks, for `refit drift` and `refit reports`."""
+"""Terminal rendering of drift checks, for `refit drift` and `refit reports`.
+
+Cells fold rather than end in an ellipsis on a narrow terminal, so versions and file
+names stay whole (and in a file or a pipe nothing is narrowed at all).
+"""
 
 from __future__ import annotations
 
@@ -30,7 +34,9 @@ def signals_table(result: DriftResult) -> Table:
     table = Table(title=f"drift signals, model version {result.model_version}")
     for header in ("signal", "method", "value", "threshold", "score", "drifted", "note"):
         table.add_column(
-            header, justify="left" if header in ("signal", "method", "note") else "right"
+            header,
+            justify="left" if header in ("signal", "method", "note") else "right",
+            overflow="fold",
         )
     for signal in result.signals:
         table.add_row(
@@ -73,8 +79,8 @@ def runs_table(runs: Sequence[DriftResult]) -> Table:
     table = Table(title="drift checks, newest first", caption=f"reports in {folder}")
     for header in ("checked (UTC)", "version", "window", "size", "verdict", "drifted signals",
                    "est. acc."):  # fmt: skip
-        table.add_column(header)
-    table.add_column("report", no_wrap=True)
+        table.add_column(header, overflow="fold")
+    table.add_column("report", overflow="fold")
     for run in runs:
         table.add_row(
             f"{run.checked_at:%Y-%m-%d %H:%M:%S}",

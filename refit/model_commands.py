@@ -5,46 +5,56 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from refit.console import console, settings_from_env
+from refit.console import console, print_json, settings_from_env
 
 models_app = typer.Typer(help="Registered model versions and the champion.", no_args_is_help=True)
 
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document (shape above) instead of text.")
+]
+
 
 @models_app.command("list")
-def models_list() -> None:
-    """Show every registered version, its test metrics, and the champion."""
+def models_list(as_json: JsonOption = False) -> None:
+    """Show every registered version, its test metrics, and the champion.
+
+    --json prints an array, newest first, of {"version", "tag", "created" (ISO 8601),
+    "champion" (true/false), "path", "metrics": {"macro_f1", "accuracy", "ece"} (test
+    split, unrounded), "metadata" (as registered)}.
+    """
     from core.registry import Registry
+    from refit.model_view import version_document, versions_table
 
     registry = Registry.from_settings(settings_from_env().core)
     champion = registry.champion_tag()
-    table = Table(title=f"model {registry.name}")
-    for header in ("version", "created", "macro F1", "accuracy", "ECE", "base model", ""):
-        table.add_column(header)
-    for v in registry.versions():
-        m = v.metadata
-        table.add_row(
-            v.version,
-            v.created.strftime("%Y-%m-%d %H:%M"),
-            f"{m.get('test_macro_f1', float('nan')):.3f}",
-            f"{m.get('test_accuracy', float('nan')):.3f}",
-            f"{m.get('test_ece', float('nan')):.3f}",
-            str(m.get("base_model", "")),
-            "champion" if v.tag == champion else "",
-        )
-    console.print(table)
+    versions = registry.versions()
+    if as_json:
+        print_json([version_document(v, champion) for v in versions])
+        return
+    console.print(versions_table(registry.name, versions, champion))
 
 
 @models_app.command("show")
 def models_show(
     version: Annotated[str | None, typer.Argument(help="Version (default: champion).")] = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Print a version's model card."""
-    from core.registry import Registry
+    """Print a version's model card.
 
-    target = Registry.from_settings(settings_from_env().core).get(version)
-    console.print((target.path / "model_card.md").read_text())
+    --json prints {"version", "tag", "created" (ISO 8601), "champion" (true/false),
+    "path", "metadata" (as registered), "metrics" (the version's metrics.json: its
+    test-split evaluation report, as `refit evaluate --json` prints one; null if absent)}.
+    """
+    from core.registry import Registry
+    from refit.model_view import show_document
+
+    registry = Registry.from_settings(settings_from_env().core)
+    target = registry.get(version)
+    if as_json:
+        print_json(show_document(target, registry.champion_tag()))
+        return
+    console.print((target.path / "model_card.md").read_text(), markup=False, highlight=False)
 
 
 @models_app.command("promote")
@@ -58,7 +68,7 @@ def models_promote(
     target = Registry.from_settings(settings_from_env().core).promote(
         version, reason=reason, actor="cli"
     )
-    console.print(f"{target.tag} is now champion")
+    console.print(f"{target.tag} is now champion", highlight=False)
 
 
 @models_app.command("rollback")
@@ -69,19 +79,24 @@ def models_rollback(
     from core.registry import Registry
 
     target = Registry.from_settings(settings_from_env().core).rollback(reason=reason, actor="cli")
-    console.print(f"{target.tag} is champion again; running servers switch within seconds")
+    console.print(
+        f"{target.tag} is champion again; running servers switch within seconds", highlight=False
+    )
 
 
 @models_app.command("history")
-def models_history() -> None:
-    """Every promotion and rollback, oldest first."""
-    from core.registry import Registry
+def models_history(as_json: JsonOption = False) -> None:
+    """Every promotion and rollback, oldest first.
 
-    table = Table(title="promotions")
-    for header in ("time", "champion", "previous", "by", "reason"):
-        table.add_column(header)
-    for event in Registry.from_settings(settings_from_env().core).history():
-        table.add_row(
-            event["time"], event["tag"], str(event["previous"]), event["actor"], event["reason"]
-        )
-    console.print(table)
+    --json prints an array, oldest first, of the promotion log's entries as recorded:
+    {"time" (ISO 8601), "tag" (the new champion), "previous" (tag or null), "actor",
+    "reason", ...}.
+    """
+    from core.registry import Registry
+    from refit.model_view import history_table
+
+    events = Registry.from_settings(settings_from_env().core).history()
+    if as_json:
+        print_json(events)
+        return
+    console.print(history_table(events))

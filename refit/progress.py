@@ -1,10 +1,12 @@
-"""Rich progress bars for long work: fine-tuning and evaluation."""
+"""Progress of long work (fine-tuning, evaluation): a rich bar on a terminal, dated
+lines (`refit.progress_lines`) in a log file or a pipe."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
+from typing import Protocol
 
 from rich.console import Console
 from rich.progress import (
@@ -17,10 +19,23 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from refit.progress_lines import DatedLines, TrainingLog, epoch_line
 from training.epochs import EpochRecord
 
 
+class TrainingReporter(AbstractContextManager["TrainingReporter"], Protocol):
+    """What the training loop reports to (`training.epochs.Progress`), as a context."""
+
+    def start(self, total_steps: int) -> None: ...
+
+    def step(self, loss: float) -> None: ...
+
+    def epoch_done(self, record: EpochRecord) -> None: ...
+
+
 class TrainingProgress:
+    """The training loop's progress as a rich bar, for a terminal."""
+
     def __init__(self, console: Console) -> None:
         self.console = console
         self._bar = Progress(
@@ -55,16 +70,24 @@ class TrainingProgress:
             self._bar.update(self._task, advance=1, loss=loss)
 
     def epoch_done(self, record: EpochRecord) -> None:
-        self._bar.console.print(
-            f"epoch {record.epoch}: train loss {record.train_loss:.4f}, "
-            f"validation loss {record.validation_loss:.4f}, "
-            f"validation macro-F1 {record.validation_macro_f1:.4f} ({record.seconds:.0f} s)"
-        )
+        self._bar.console.print(epoch_line(record), highlight=False)
+
+
+def training_progress(console: Console) -> TrainingReporter:
+    """A bar when `console` writes to a terminal, dated lines otherwise."""
+    if console.is_terminal:
+        return TrainingProgress(console)
+    return TrainingLog(console)
 
 
 @contextmanager
-def counting(console: Console, what: str) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar driven by (done, total) calls."""
+def counting(
+    console: Console, what: str, unit: str = "rows"
+) -> Iterator[Callable[[int, int], None]]:
+    """Progress driven by (done, total) calls: a bar on a terminal, dated lines otherwise."""
+    if not console.is_terminal:
+        yield DatedLines(console, what, unit).update
+        return
     bar = Progress(
         TextColumn(f"[bold]{what}"),
         BarColumn(),

@@ -10,17 +10,14 @@ from collections.abc import Sequence
 
 from rich.table import Table
 
-from training.scores import ClassificationMetrics, EvaluationReport, SliceMetrics
+from training.scores import ClassificationMetrics, EvaluationReport, SliceMetrics, format_metric
 
-# Confusion-matrix columns repeat every label, so long labels would make the table
-# wider than a terminal; rows keep full labels since they occupy one column only.
+# Confusion-matrix columns repeat every label, so on a terminal long labels would make
+# the table wider than the screen; rows keep full labels since they occupy one column
+# only. Output for a file or a pipe keeps full labels everywhere.
 _MAX_LABEL_WIDTH = 12
 _WEAK_MARKER = "▼ weak"
 _SMALL_MARKER = "small"
-
-
-def _num(value: float) -> str:
-    return f"{value:.3f}"
 
 
 def abbreviate_labels(labels: Sequence[str], width: int = _MAX_LABEL_WIDTH) -> list[str]:
@@ -39,11 +36,11 @@ def _summary_table(metrics: ClassificationMetrics, title: str) -> Table:
         table.add_column(header, justify="right")
     table.add_row(
         str(metrics.n),
-        _num(metrics.accuracy),
-        _num(metrics.macro_f1),
-        _num(metrics.micro_f1),
-        _num(metrics.weighted_f1),
-        _num(metrics.ece),
+        format_metric("accuracy", metrics.accuracy),
+        format_metric("macro_f1", metrics.macro_f1),
+        format_metric("micro_f1", metrics.micro_f1),
+        format_metric("weighted_f1", metrics.weighted_f1),
+        format_metric("ece", metrics.ece),
     )
     return table
 
@@ -56,17 +53,21 @@ def _per_class_table(metrics: ClassificationMetrics, title: str) -> Table:
     for label in metrics.labels:
         scores = metrics.per_class[label]
         table.add_row(
-            label, _num(scores.precision), _num(scores.recall), _num(scores.f1), str(scores.support)
+            label,
+            format_metric("precision", scores.precision),
+            format_metric("recall", scores.recall),
+            format_metric("f1", scores.f1),
+            str(scores.support),
         )
     return table
 
 
-def _confusion_table(metrics: ClassificationMetrics, title: str) -> Table:
+def _confusion_table(metrics: ClassificationMetrics, title: str, abbreviate: bool) -> Table:
     table = Table(
         title=f"{title}: confusion matrix", caption="rows: true label, columns: predicted"
     )
     table.add_column("true \\ pred")
-    for header in abbreviate_labels(metrics.labels):
+    for header in abbreviate_labels(metrics.labels) if abbreviate else metrics.labels:
         table.add_column(header, justify="right")
     for label, row in zip(metrics.labels, metrics.confusion_matrix, strict=True):
         table.add_row(label, *(str(count) for count in row))
@@ -92,19 +93,23 @@ def _slices_table(report: EvaluationReport, title: str) -> Table:
             item.column,
             item.value,
             str(item.metrics.n),
-            _num(item.metrics.accuracy),
-            _num(item.metrics.macro_f1),
+            format_metric("accuracy", item.metrics.accuracy),
+            format_metric("macro_f1", item.metrics.macro_f1),
             _slice_marker(item, weakest),
         )
     return table
 
 
-def evaluation_tables(report: EvaluationReport, *, title: str = "Evaluation") -> list[Table]:
-    """Summary, per-class, confusion-matrix and (when there are slices) slice tables."""
+def evaluation_tables(
+    report: EvaluationReport, *, title: str = "Evaluation", abbreviate: bool = True
+) -> list[Table]:
+    """Summary, per-class, confusion-matrix and (when there are slices) slice tables.
+
+    `abbreviate` shortens the confusion matrix's column labels (for a terminal)."""
     tables = [
         _summary_table(report.overall, title),
         _per_class_table(report.overall, title),
-        _confusion_table(report.overall, title),
+        _confusion_table(report.overall, title, abbreviate),
     ]
     if report.slices:
         tables.append(_slices_table(report, title))

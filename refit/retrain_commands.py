@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from refit.console import console, settings_from_env
+from refit.console import console, err, print_json, settings_from_env
 
 retrain_app = typer.Typer(
     help="Retrain on recent labelled data; the gate decides whether the new model serves.",
@@ -25,11 +24,11 @@ def retrain(
     """Retrain now: champion's data + feedback + incoming files, then the gate."""
     if ctx.invoked_subcommand is not None:
         return
-    from refit.progress import TrainingProgress
+    from refit.progress import training_progress
     from retraining.job import run_retrain
 
     settings = settings_from_env()
-    with TrainingProgress(console) as progress:
+    with training_progress(err) as progress:
         result = run_retrain(settings, reason=reason, progress=progress, note=console.print)
     for line in result.decision.reasons:
         console.print(f"  {line}")
@@ -40,15 +39,23 @@ def retrain(
 @retrain_app.command("history")
 def history(
     limit: Annotated[int, typer.Option(help="Most recent entries to show.")] = 30,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the entries as one JSON array.")
+    ] = False,
 ) -> None:
-    """Every retraining decision, including "no action", with its reasons."""
+    """Every retraining decision, including "no action", with its reasons.
+
+    --json prints an array, oldest first, of the audit log's entries as recorded:
+    {"time" (ISO 8601, UTC), "event" ("decision", "skipped", "check_failed", "retrain"
+    or "retrain_failed"), then the event's details: "action" and "reasons" for a
+    decision; "reason", "champion", "challenger", "promoted", "decision": {"reasons",
+    ...}, "sizes", "seconds" for a retrain; "error" for a failure}.
+    """
     from retraining.audit import AuditLog
 
     records = AuditLog(settings_from_env().core).read()[-limit:]
     if as_json:
-        for record in records:
-            console.print_json(json.dumps(record))
+        print_json(records)
         return
     table = Table(title="retraining audit log")
     for header in ("time", "event", "outcome", "reasons"):
@@ -82,7 +89,7 @@ def watch(
 
     settings = settings_from_env()
     if status:
-        console.print_json(json.dumps(WatchState.load(state_path(settings.core)).__dict__))
+        print_json(WatchState.load(state_path(settings.core)).__dict__)
         return
     # Only now: the scheduler brings the drift check, and Evidently with it.
     from retraining.schedule import Watcher, schedule, watch_trigger

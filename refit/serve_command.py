@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +14,53 @@ import typer
 
 from refit.console import console, err, settings_from_env
 from refit.training_commands import train_default
+from service.settings import Settings
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why `host:port` cannot be bound now, or None when it can (the probe is closed).
+
+    The probe binds as the server will, with SO_REUSEADDR: on Linux that still fails
+    on a port another socket listens on, but not on one a just-stopped server left in
+    TIME_WAIT, which the server itself can reuse.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        return f"cannot resolve the host: {exc}"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            return (exc.strerror or str(exc)).lower()
+    return None
+
+
+# Workers of a server that was just killed exit within a second (service/parent_watch.py);
+# a restart waits this long for them to let go of the port before calling it busy.
+PORT_RELEASE_S = 5.0
+
+
+def require_free_port(host: str, port: int, wait_s: float = PORT_RELEASE_S) -> None:
+    """End the command with one line naming host:port when it cannot be bound."""
+    deadline = time.monotonic() + wait_s
+    problem = port_problem(host, port)
+    while problem is not None and "in use" in problem and time.monotonic() < deadline:
+        time.sleep(0.25)
+        problem = port_problem(host, port)
+    if problem is None:
+        return
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    hint = "; is another server running there? choose --port or REFIT_PORT"
+    err.print(
+        f"[red]error:[/red] cannot serve on {where}: {problem}"
+        + (hint if "in use" in problem else ""),
+        soft_wrap=True,
+        highlight=False,
+    )
+    raise typer.Exit(1)
 
 
 def serve(
@@ -29,6 +78,7 @@ def serve(
     from core.registry import Registry
 
     settings = settings_from_env(host=host, port=port, workers=workers)
+    require_free_port(settings.serving.host, settings.serving.port)
     if Registry.from_settings(settings.core).champion_tag() is None:
         if not train_if_missing:
             err.print(
@@ -37,6 +87,12 @@ def serve(
             raise typer.Exit(1)
         console.print("no model registered yet: training the default model first")
         train_default(settings)
+        # Training takes minutes: the port may have been taken meanwhile.
+        require_free_port(settings.serving.host, settings.serving.port)
+    _exec_bentoml(settings)
+
+
+def _exec_bentoml(settings: Settings) -> None:
     # The server reads its settings from the environment in its own processes.
     env = {
         **os.environ,
@@ -48,6 +104,7 @@ def serve(
     args = [bentoml, "serve", "service.service:Classifier"]
     args += ["--host", settings.serving.host, "--port", str(settings.serving.port)]
     console.print(
-        f"serving on http://{settings.serving.host}:{settings.serving.port} (docs at /docs)"
+        f"serving on http://{settings.serving.host}:{settings.serving.port} "
+        "(front page at /, API docs at /docs)"
     )
     os.execvpe(args[0], args, env)

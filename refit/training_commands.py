@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from refit.console import console, settings_from_env
+from refit.console import console, err, print_json, settings_from_env
 from service.settings import Settings
 
 DataOption = Annotated[
@@ -48,16 +48,17 @@ def train(
 
 
 def run_training(settings: Settings, data: Path | None, promote: bool) -> None:
-    """Train as `refit train` does, printing progress and the test report."""
-    from refit.progress import TrainingProgress
+    """Train as `refit train` does: progress on stderr, notes and the test report on stdout."""
+    from refit.progress import training_progress
     from refit.render import evaluation_tables
     from training.train import train as train_version
 
-    with TrainingProgress(console) as progress:
+    with training_progress(err) as progress:
         run = train_version(
             settings, data=data, promote=promote, progress=progress, note=console.print
         )
-    for table in evaluation_tables(run.test_report, title="Test split"):
+    tables = evaluation_tables(run.test_report, title="Test split", abbreviate=console.is_terminal)
+    for table in tables:
         console.print(table)
     status = "champion" if run.promoted else "not promoted (`refit models promote` to serve it)"
     console.print(
@@ -66,7 +67,7 @@ def run_training(settings: Settings, data: Path | None, promote: bool) -> None:
     )
 
 
-def _evaluate_impl(data: Path, version: str | None, output: Path | None) -> None:
+def _evaluate_impl(data: Path, version: str | None, output: Path | None, as_json: bool) -> None:
     from core.inference import TextClassifier
     from core.registry import Registry, check_version_files
     from refit.progress import counting
@@ -81,14 +82,19 @@ def _evaluate_impl(data: Path, version: str | None, output: Path | None) -> None
         device=settings.core.device,
         max_length=target.max_length(settings.training.max_length),
     )
-    with counting(console, "evaluating") as progress:
+    with counting(err, "evaluating") as progress:
         report = evaluate_file(classifier, data, settings, progress)
-    for table in evaluation_tables(report, title=f"{target.tag} on {data.name}"):
-        console.print(table)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(report.model_dump_json(indent=2))
-        console.print(f"saved {output}")
+    if as_json:
+        print_json(report.model_dump(mode="json"))
+    else:
+        title = f"{target.tag} on {data.name}"
+        for table in evaluation_tables(report, title=title, abbreviate=console.is_terminal):
+            console.print(table)
+    if output is not None:
+        (err if as_json else console).print(f"saved {output}", highlight=False)
 
 
 def evaluate(
@@ -101,9 +107,19 @@ def evaluate(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the report as JSON here.")
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the report as one JSON document, no tables.")
+    ] = False,
 ) -> None:
-    """Score a registered model version on a labelled file, overall and per slice."""
-    _evaluate_impl(data, version, output)
+    """Score a registered model version on a labelled file, overall and per slice.
+
+    --json prints the evaluation report (the same document -o writes): {"overall": metrics,
+    "slices": [{"column", "value", "metrics", "small"}], "weakest_slices": [...]}, where
+    metrics is {"n", "accuracy", "macro_f1", "micro_f1", "weighted_f1", "ece",
+    "per_class": {label: {"precision", "recall", "f1", "support"}}, "labels",
+    "confusion_matrix"}, all figures unrounded. Progress goes to stderr.
+    """
+    _evaluate_impl(data, version, output, as_json)
 
 
 def train_default(settings: Settings) -> None:

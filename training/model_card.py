@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from training.finetune import FineTuneResult
 from training.scores import EvaluationReport
+from training.scores import format_metric as fmt
 
 
 def _metric_rows(report: EvaluationReport) -> list[str]:
     rows = ["| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
     for label, m in report.overall.per_class.items():
-        rows.append(f"| {label} | {m.precision:.3f} | {m.recall:.3f} | {m.f1:.3f} | {m.support} |")
+        rows.append(
+            f"| {label} | {fmt('precision', m.precision)} | {fmt('recall', m.recall)} | "
+            f"{fmt('f1', m.f1)} | {m.support} |"
+        )
     return rows
 
 
@@ -21,8 +25,9 @@ def _history_rows(result: FineTuneResult) -> list[str]:
     for r in result.history:
         best = " (kept)" if r.epoch == result.best_epoch else ""
         rows.append(
-            f"| {r.epoch}{best} | {r.train_loss:.4f} | {r.validation_loss:.4f} | "
-            f"{r.validation_macro_f1:.4f} | {r.seconds:.1f} |"
+            f"| {r.epoch}{best} | {fmt('train_loss', r.train_loss)} | "
+            f"{fmt('validation_loss', r.validation_loss)} | "
+            f"{fmt('validation_macro_f1', r.validation_macro_f1)} | {r.seconds:.1f} |"
         )
     return rows
 
@@ -32,7 +37,9 @@ def _slice_rows(report: EvaluationReport) -> list[str]:
         return ["No slice scores more than 0.05 macro-F1 below the overall figure."]
     rows = ["| slice | value | n | macro-F1 |", "|---|---|---|---|"]
     for s in report.weakest_slices:
-        rows.append(f"| {s.column} | {s.value} | {s.metrics.n} | {s.metrics.macro_f1:.3f} |")
+        rows.append(
+            f"| {s.column} | {s.value} | {s.metrics.n} | {fmt('macro_f1', s.metrics.macro_f1)} |"
+        )
     return rows
 
 
@@ -51,9 +58,9 @@ def _results(report: EvaluationReport) -> list[str]:
     o = report.overall
     return [
         "## Results on the held-out test split",
-        f"Accuracy {o.accuracy:.3f}, macro-F1 {o.macro_f1:.3f}, micro-F1 {o.micro_f1:.3f}, "
-        f"weighted F1 {o.weighted_f1:.3f}, expected calibration error {o.ece:.3f} "
-        f"(n = {o.n}).",
+        f"Accuracy {fmt('accuracy', o.accuracy)}, macro-F1 {fmt('macro_f1', o.macro_f1)}, "
+        f"micro-F1 {fmt('micro_f1', o.micro_f1)}, weighted F1 {fmt('weighted_f1', o.weighted_f1)}, "
+        f"expected calibration error {fmt('ece', o.ece)} (n = {o.n}).",
         "",
         *_metric_rows(report),
         "",

@@ -15,11 +15,13 @@ Decisions worth knowing:
   every slice that merely lacks a class as weak.
 * Empty input raises `ValueError`, for ECE too: returning 0.0 would read as "perfectly
   calibrated" on a dashboard when nothing was measured.
-* Nothing is rounded here; rounding is the renderer's job.
+* Nothing is rounded here; rounding is the renderer's job, and `format_metric` is the
+  one place that does it, so a figure reads the same in the CLI and in the model card.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 from collections.abc import Mapping, Sequence
@@ -39,6 +41,15 @@ _LONGEST_BUCKET = "81+ words"
 
 # Absorbs float noise in "at least `gap` below", e.g. 0.85 - 0.80 == 0.04999999999999993.
 _GAP_TOLERANCE = 1e-9
+
+# Decimal places a figure is shown with, wherever it is shown; 3 for any other metric.
+_METRIC_DIGITS: dict[str, int] = {
+    "loss": 4,
+    "train_loss": 4,
+    "validation_loss": 4,
+    "validation_macro_f1": 4,
+}
+_DEFAULT_DIGITS = 3
 
 
 class ClassMetrics(BaseModel):
@@ -263,3 +274,14 @@ def scores_with_new_labels(
     labels = list(dict.fromkeys([*model_labels, *truth]))
     # Confidence plays no part in accuracy or F1; a constant keeps the helper happy.
     return classification_metrics(list(truth), list(predicted), np.ones(len(truth)), labels)
+
+
+def format_metric(name: str, value: float | None) -> str:
+    """`value` as the metric `name` is shown everywhere (CLI tables, model card, logs).
+
+    Pass the full-precision value: formatting an already rounded one rounds twice
+    (ECE 0.02049 stored as 0.0205 reads 0.021, not 0.020). Missing or NaN reads "-".
+    """
+    if value is None or not math.isfinite(value):
+        return "-"
+    return f"{value:.{_METRIC_DIGITS.get(name, _DEFAULT_DIGITS)}f}"

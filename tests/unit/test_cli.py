@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import socket
 import uuid
 from pathlib import Path
 
@@ -76,6 +78,12 @@ def test_train_list_show_promote_evaluate(
     assert code == 0, out
     assert "champion" in out
     assert "macro F1" in out
+    # Not a terminal: progress is dated lines, not a bar drawn once at the end.
+    assert re.search(
+        r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ fine-tuning 100% \(\d+/\d+ steps\)", out, re.M
+    )
+    assert re.search(r"^\S+Z epoch 1: train loss \d\.\d{4}", out, re.M)
+    assert not re.search(r"fine-tuning\s+━", out)  # no bar
 
     code, out = run_refit(capsys, "train", "--seed", "5")
     assert code == 0, out
@@ -107,6 +115,7 @@ def test_train_list_show_promote_evaluate(
     report_path = cli_env / "report.json"
     code, out = run_refit(capsys, "evaluate", "--data", str(data), "-o", str(report_path))
     assert code == 0, out
+    assert re.search(r"^\S+Z evaluating 100% \(150/150 rows\)", out, re.M)
     report = json.loads(report_path.read_text())
     assert report["overall"]["n"] == 150
     assert {s["column"] for s in report["slices"]} >= {"length", "channel"}
@@ -133,9 +142,39 @@ def test_evaluate_refuses_labels_the_model_does_not_know(
     assert "data_privacy" in out
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def test_serve_without_a_model_explains_what_to_do(
     capsys: pytest.CaptureFixture[str], cli_env: Path
 ) -> None:
-    code, out = run_refit(capsys, "serve")
+    code, out = run_refit(capsys, "serve", "--port", str(_free_port()))
     assert code == 1
     assert "refit train" in out
+
+
+def test_serve_on_a_busy_port_is_one_line_naming_it(
+    capsys: pytest.CaptureFixture[str], cli_env: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out = run_refit(capsys, "serve", "--host", "127.0.0.1", "--port", str(port))
+    assert code == 1
+    lines = out.strip().splitlines()
+    assert len(lines) == 1, out
+    assert f"127.0.0.1:{port}" in lines[0]
+    assert "in use" in lines[0]
+    assert "Traceback" not in out
+
+
+def test_an_invalid_setting_names_the_variable(
+    capsys: pytest.CaptureFixture[str], cli_env: Path
+) -> None:
+    code, out = run_refit(capsys, "models", "list", env={"REFIT_MAX_BATCH_SIZE": "0"})
+    assert code == 2
+    assert "REFIT_MAX_BATCH_SIZE" in out

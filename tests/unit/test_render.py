@@ -75,3 +75,12 @@ def test_abbreviations_stay_distinct():
     assert len(set(short)) == 3
     assert short[2] == "ok"
     assert all(len(s) <= 10 for s in short)
+
+
+def test_output_for_a_file_keeps_full_labels_in_the_confusion_matrix():
+    report = evaluate_predictions(Y_TRUE, Y_PRED, [0.9] * 6, LABELS)
+    text = _render(evaluation_tables(report, title="Holdout", abbreviate=False))
+    confusion = text[text.index("confusion matrix") :]
+    header = next(line for line in confusion.splitlines() if "true \\ pred" in line)
+    assert LONG in header
+    assert "…" not in text

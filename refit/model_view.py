@@ -1,0 +1,103 @@
+"""Registered versions as tables and as JSON, for `refit models ...`.
+
+Test metrics come from the version's `metrics.json` at full precision and are
+formatted by `training.scores.format_metric`, as in the training output and the model
+card; the rounded copies in the registry metadata are the fallback for a version
+without `metrics.json`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.table import Table
+
+from core.registry import ModelVersion
+from training.scores import format_metric
+
+# The overall test-split figures `models list` shows, by their metrics.json name.
+SUMMARY_METRICS = ("macro_f1", "accuracy", "ece")
+
+
+def read_metrics(version: ModelVersion) -> dict[str, Any] | None:
+    """The version's metrics.json (its test-split evaluation report), or None."""
+    try:
+        metrics = version.read_json("metrics.json")
+    except (OSError, ValueError):
+        return None
+    return metrics if isinstance(metrics, dict) else None
+
+
+def summary_metrics(version: ModelVersion) -> dict[str, float]:
+    """Overall test figures, unrounded from metrics.json, else from the metadata."""
+    metrics = read_metrics(version)
+    overall = metrics.get("overall") if metrics else None
+    if isinstance(overall, dict):
+        return {name: overall[name] for name in SUMMARY_METRICS if name in overall}
+    meta = version.metadata
+    return {name: meta[f"test_{name}"] for name in SUMMARY_METRICS if f"test_{name}" in meta}
+
+
+def version_document(version: ModelVersion, champion: str | None) -> dict[str, Any]:
+    """What `models list --json` prints per version."""
+    return {
+        "version": version.version,
+        "tag": version.tag,
+        "created": version.created.isoformat(),
+        "champion": version.tag == champion,
+        "path": str(version.path),
+        "metrics": summary_metrics(version),
+        "metadata": version.metadata,
+    }
+
+
+def show_document(version: ModelVersion, champion: str | None) -> dict[str, Any]:
+    """What `models show --json` prints: the version and its whole metrics.json."""
+    return {
+        "version": version.version,
+        "tag": version.tag,
+        "created": version.created.isoformat(),
+        "champion": version.tag == champion,
+        "path": str(version.path),
+        "metadata": version.metadata,
+        "metrics": read_metrics(version),
+    }
+
+
+def versions_table(name: str, versions: Sequence[ModelVersion], champion: str | None) -> Table:
+    table = Table(title=f"model {name}")
+    table.add_column("version", overflow="fold")
+    table.add_column("created")
+    for header in ("macro F1", "accuracy", "ECE"):
+        table.add_column(header, justify="right")
+    table.add_column("base model", overflow="fold")
+    table.add_column("")
+    for v in versions:
+        figures = summary_metrics(v)
+        table.add_row(
+            v.version,
+            v.created.strftime("%Y-%m-%d %H:%M"),
+            *(format_metric(name, figures.get(name)) for name in SUMMARY_METRICS),
+            str(v.metadata.get("base_model", "")),
+            "champion" if v.tag == champion else "",
+        )
+    return table
+
+
+def history_table(events: Sequence[dict[str, Any]]) -> Table:
+    table = Table(title="promotions")
+    table.add_column("time")
+    table.add_column("champion", overflow="fold")
+    table.add_column("previous", overflow="fold")
+    table.add_column("by")
+    table.add_column("reason")
+    for event in events:
+        table.add_row(
+            str(event.get("time", "")),
+            str(event.get("tag", "")),
+            str(event.get("previous")),
+            str(event.get("actor", "")),
+            str(event.get("reason", "")),
+        )
+    return table
