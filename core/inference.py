@@ -34,6 +34,7 @@ from transformers import (
 
 from core.descriptors import EMBEDDING_DIMS
 from core.errors import ModelLoadError
+from core.load_errors import load_step
 from core.quantization import quantize_int8
 
 logger = logging.getLogger(__name__)
@@ -192,13 +193,12 @@ class TextClassifier:
         """
         torch_device = resolve_device(device)
         dtype = torch.bfloat16 if torch_device.type == "cuda" else torch.float32
-        try:
+        with load_step("tokenizer", folder):  # any failure: a ModelLoadError naming no path
             tokenizer = AutoTokenizer.from_pretrained(folder)
+        with load_step("weights", folder):
             model = AutoModelForSequenceClassification.from_pretrained(
                 folder, use_safetensors=True, dtype=dtype
             )
-        except (OSError, ValueError) as exc:
-            raise ModelLoadError(f"cannot load a classifier from {folder}: {exc}") from exc
         if cpu_backend == "int8" and torch_device.type == "cpu":
             model = quantize_int8(model)
         return cls(

@@ -23,12 +23,10 @@ from bentoml.exceptions import NotFound
 from filelock import FileLock
 
 from core.atomic_file import write_atomic
-from core.errors import ModelLoadError, ModelNotFoundError
+from core.errors import ModelNotFoundError
 from core.settings import CoreSettings
-
-# Files a served version must carry. Pickled weights (pytorch_model.bin) are
-# refused: loading them can run arbitrary code.
-REQUIRED_FILES = ("config.json", "model.safetensors", "labels.json")
+from core.version_check import check_version_files as check_version_files  # re-exported
+from core.version_check import prove_loadable
 
 
 @dataclass(frozen=True)
@@ -53,30 +51,6 @@ class ModelVersion:
 
     def read_json(self, filename: str) -> Any:
         return json.loads((self.path / filename).read_text())
-
-
-def check_version_files(path: Path) -> list[str]:
-    """The label list of a version folder, after checking it can be served safely."""
-    missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
-    if missing:
-        raise ModelLoadError(f"model version at {path} lacks {', '.join(missing)}")
-    if any(path.glob("*.bin")) or any(path.glob("*.pt")):
-        raise ModelLoadError(
-            f"model version at {path} holds pickled weights; only safetensors are loaded"
-        )
-    try:
-        labels = json.loads((path / "labels.json").read_text())
-        config = json.loads((path / "config.json").read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(f"model version at {path} has an unreadable JSON file: {exc}") from exc
-    id2label = config.get("id2label", {})
-    from_config = [str(id2label[k]) for k in sorted(id2label, key=int)] if id2label else []
-    if not isinstance(labels, list) or labels != from_config:
-        raise ModelLoadError(
-            f"model version at {path}: labels.json {labels} does not match the model's "
-            f"label map {from_config}"
-        )
-    return labels
 
 
 class Registry:
@@ -163,16 +137,16 @@ class Registry:
         with bentoml.models.create(self.name, metadata=metadata, labels=labels or {}) as model:
             folder = Path(model.path)
             write(folder)
-            check_version_files(folder)
+            prove_loadable(folder, str(model.tag))  # refused: the version is discarded
             # Weights are written 0600; a server under another user must read them.
             for item in folder.rglob("*"):
                 item.chmod(0o755 if item.is_dir() else 0o644)
         return self.get(model.tag.version)
 
     def promote(self, version: str, *, reason: str, actor: str = "user") -> ModelVersion:
-        """Make `version` the champion and log the decision."""
+        """Make `version` the champion and log the decision, once it is proven to load."""
         target = self.get(version)
-        check_version_files(target.path)
+        prove_loadable(target.path, target.tag)
         with self._locked():
             previous = self.champion_tag()
             write_atomic(self._pointer, json.dumps({"tag": target.tag}))

@@ -3,8 +3,10 @@
 A new champion is loaded beside the serving one, checked and warmed up off the
 request path, then put in place with one reference swap; batches already running
 finish on the model they started with, and the old weights are released once the
-swap is done. A version that fails any step is refused: the serving model stays,
-and the refusal is logged and counted.
+swap is done. A version that fails any step, whatever the exception, is refused:
+the serving model stays, the refusal is logged in one line and counted, the
+worker reports itself as serving a fallback (`readiness`, `refit_model_fallback`),
+and the watcher does not try that version again; `/admin/reload` may.
 
 Each worker watches the champion pointer itself (a stat call every few seconds),
 so a promotion reaches every worker of every replica that shares the state
@@ -18,14 +20,15 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-from core.errors import ModelLoadError, ModelNotFoundError
+from core.errors import ModelNotFoundError
 from core.registry import Registry
-from monitoring.prometheus_metrics import MODEL_LOAD_SECONDS, MODEL_SWAPS
+from monitoring.prometheus_metrics import MODEL_FALLBACK, MODEL_LOAD_SECONDS, MODEL_SWAPS
 from service.classify import ClassifyHandler
-from service.predictor import ServedModel
+from service.predictor import ServedModel, load_failure
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -44,9 +47,15 @@ class HotSwapper:
         self.settings = settings
         self.registry = Registry.from_settings(settings.core)
         self._lock = threading.Lock()  # one swap at a time per worker
-        self._refused: set[str] = set()  # tags already refused: not retried every poll
+        # Tags refused, with why: not retried every poll. A worker that started on a
+        # fallback begins with the versions it could not load.
+        self._refused: dict[str, str] = dict(handler.served.refused)
+        self._fallback: tuple[str, str] | None = None  # (champion, serving) on the gauge
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        champion = self.registry.champion_tag()
+        if champion is not None and champion in self._refused:
+            self._show_fallback(champion)
 
     def start(self) -> None:
         """Watch the champion pointer in a daemon thread."""
@@ -58,15 +67,31 @@ class HotSwapper:
     def stop(self) -> None:
         self._stop.set()
 
+    def readiness(self) -> dict[str, Any]:
+        """What this worker serves and whether it is a fallback for a champion that fails."""
+        serving = self.handler.served.version.tag
+        champion = self.registry.champion_tag() or serving
+        reason = self._refused.get(champion, "") if champion != serving else ""
+        return {
+            "serving": serving,
+            "champion": champion,
+            "fallback": bool(reason),
+            "reason": reason,
+        }
+
     def _watch(self) -> None:
         while not self._stop.wait(self.settings.serving.reload_interval_s):
             try:
-                tag = self.registry.champion_tag()
-                changed = tag is not None and tag != self.handler.served.version.tag
-                if changed and tag not in self._refused:
-                    self.swap_to_champion()
+                self._check_champion()
             except Exception:  # the watcher must outlive any one failure
                 logger.exception("champion check failed; serving %s", self._serving())
+
+    def _check_champion(self) -> None:
+        tag = self.registry.champion_tag()
+        if tag is None or tag in self._refused:
+            return  # a refused version is tried again only when asked (/admin/reload)
+        if tag != self.handler.served.version.tag or self._fallback is not None:
+            self.swap_to_champion()
 
     def _serving(self) -> str:
         return self.handler.served.version.version
@@ -78,33 +103,53 @@ class HotSwapper:
         operator asked explicitly); the watcher does not retry it every few seconds.
         """
         with self._lock:
+            tag = self.registry.champion_tag()
+            if tag in self._refused and not retry_refused:
+                return SwapOutcome("refused", self._serving(), "refused before")
             try:
                 target = self.registry.get()
             except ModelNotFoundError as exc:
-                return self._refuse("champion", str(exc))
-            if target.tag in self._refused and not retry_refused:
-                return SwapOutcome("refused", self._serving(), "refused before")
+                return self._refuse(tag or "champion", str(exc))
             if target.tag == self.handler.served.version.tag:
+                self._clear_fallback()  # the champion is what serves (a rollback, say)
                 return SwapOutcome("unchanged", self._serving())
             started = time.perf_counter()
             try:
                 served = ServedModel.load(target, self.settings)
-            except (ModelLoadError, OSError, ValueError, RuntimeError) as exc:
-                return self._refuse(target.tag, str(exc))
+            except Exception as exc:  # whatever the load raised, the version is refused
+                return self._refuse(target.tag, load_failure(exc, target.tag))
             MODEL_LOAD_SECONDS.observe(time.perf_counter() - started)
-            previous = self.handler.activate(served)
-            was, device = previous.version.tag, previous.classifier.device
-            del previous  # the last reference here: the collection below can free it
-            _free_memory(device)
-            MODEL_SWAPS.labels("swapped").inc()
-            logger.info("now serving %s (was %s)", target.tag, was)
+            self._activate(served)
             return SwapOutcome("swapped", self._serving())
 
+    def _activate(self, served: ServedModel) -> None:
+        previous = self.handler.activate(served)
+        self._refused.pop(served.version.tag, None)
+        self._clear_fallback()
+        was, device = previous.version.tag, previous.classifier.device
+        del previous  # the last reference here: the collection below can free it
+        _free_memory(device)
+        MODEL_SWAPS.labels("swapped").inc()
+        logger.info("now serving %s (was %s)", served.version.tag, was)
+
     def _refuse(self, tag: str, reason: str) -> SwapOutcome:
-        self._refused.add(tag)
+        """Count and log (one line, no traceback) a version that cannot serve."""
+        self._refused[tag] = reason
         MODEL_SWAPS.labels("refused").inc()
-        logger.error("refused to serve %s: %s; still serving %s", tag, reason, self._serving())
+        logger.error("hot-swap refused: %s; still serving %s", reason, self._serving())
+        if tag == self.registry.champion_tag():
+            self._show_fallback(tag)
         return SwapOutcome("refused", self._serving(), reason)
+
+    def _show_fallback(self, champion: str) -> None:
+        self._clear_fallback()
+        self._fallback = (champion.split(":", 1)[-1], self._serving())
+        MODEL_FALLBACK.labels(*self._fallback).set(1)
+
+    def _clear_fallback(self) -> None:
+        if self._fallback is not None:
+            MODEL_FALLBACK.labels(*self._fallback).set(0)
+            self._fallback = None
 
 
 def _free_memory(device: torch.device) -> None:

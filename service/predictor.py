@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from core.errors import ModelLoadError, RefitError
 from core.inference import TextClassifier
-from core.registry import ModelVersion, check_version_files
+from core.load_errors import describe_cause
+from core.registry import ModelVersion
+from core.version_check import load_checked
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -16,13 +19,19 @@ logger = logging.getLogger(__name__)
 class ServedModel:
     classifier: TextClassifier
     version: ModelVersion
+    # Versions this worker could not load before it settled on this one (tag -> why):
+    # set when a worker starts on a fallback because its champion does not load.
+    refused: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, version: ModelVersion, settings: Settings) -> ServedModel:
-        """Load a registered version, check it, and warm it up."""
-        check_version_files(version.path)
-        classifier = TextClassifier.from_folder(
+        """Load a registered version, prove it predicts, and warm it up.
+
+        Raises ModelLoadError, naming the version, whatever went wrong.
+        """
+        classifier = load_checked(
             version.path,
+            version.tag,
             device=settings.core.device,
             max_length=version.max_length(settings.training.max_length),
             max_batch_tokens=settings.serving.max_batch_tokens,
@@ -31,6 +40,17 @@ class ServedModel:
             capture_embeddings=settings.monitoring.enabled,
             cpu_backend=settings.serving.cpu_backend,
         )
-        classifier.warm_up()
+        try:
+            classifier.warm_up()
+        except Exception as exc:
+            cause = describe_cause(exc, version.path)
+            raise ModelLoadError(f"model version {version.tag} fails to warm up: {cause}") from exc
         logger.info("loaded %s on %s", version.tag, classifier.device)
         return cls(classifier, version)
+
+
+def load_failure(exc: Exception, tag: str) -> str:
+    """Why version `tag` cannot serve, from what loading it raised; names no folder."""
+    if isinstance(exc, RefitError):
+        return str(exc)  # refit's own errors name the version already
+    return f"model version {tag} cannot be served: {describe_cause(exc)}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -11,6 +12,7 @@ import pytest
 from prometheus_client import REGISTRY
 from tiny_versions import write_tiny_version
 
+from core.inference import TextClassifier
 from core.registry import ModelVersion, Registry
 from service.classify import ClassifyHandler
 from service.hot_swap import HotSwapper
@@ -120,3 +122,77 @@ def test_watcher_follows_promotions_while_requests_keep_flowing(setup) -> None:
     assert handler.served.version.version == v1.version
     assert all(len(versions) == 1 for versions in seen), "a batch mixed two versions"
     assert {v0.version, v1.version} == set().union(*seen)
+
+
+def _fallback(champion: ModelVersion, serving: ModelVersion) -> float | None:
+    labels = {"champion": champion.version, "serving": serving.version}
+    return REGISTRY.get_sample_value("refit_model_fallback", labels)
+
+
+def test_watcher_refuses_unreadable_weights_once_then_follows_a_good_promotion(
+    setup, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings, registry, (v0, v1, v2) = setup
+    handler = _handler(settings, v0)
+    swapper = HotSwapper(handler, settings)
+    registry.promote(v2.version, reason="test", actor="test")
+    weights = v2.path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])  # truncated after promotion
+    before = _refusals()
+    swapper.start()
+    try:
+        with caplog.at_level(logging.INFO, logger="service.hot_swap"):
+            time.sleep(20 * settings.serving.reload_interval_s)  # 20 polls
+        assert _refusals() - before == 1
+        assert handler.served.version.version == v0.version
+        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == 1, [r.getMessage() for r in errors]
+        assert errors[0].exc_info is None
+        assert "Traceback" not in caplog.text
+        message = errors[0].getMessage()
+        assert f"model version {v2.tag} cannot be served" in message
+        assert "weights in model.safetensors cannot be read: SafetensorError" in message
+        assert str(v2.path) not in message
+        assert swapper.readiness()["fallback"] is True
+        assert _fallback(v2, v0) == 1
+        # An operator's explicit reload tries again, and is refused again.
+        assert swapper.swap_to_champion(retry_refused=True).outcome == "refused"
+        assert _refusals() - before == 2
+        registry.promote(v1.version, reason="fixed", actor="test")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (
+            handler.served.version.version != v1.version or _fallback(v2, v0) != 0
+        ):
+            time.sleep(0.05)
+    finally:
+        swapper.stop()
+    assert handler.served.version.version == v1.version
+    assert swapper.readiness() == {
+        "serving": v1.tag,
+        "champion": v1.tag,
+        "fallback": False,
+        "reason": "",
+    }
+    assert _fallback(v2, v0) == 0
+
+
+@pytest.mark.parametrize(
+    "error", [KeyError("added_tokens"), MemoryError(), TypeError("odd config")], ids=type
+)
+def test_any_load_failure_is_a_refusal_naming_the_version(
+    setup, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    settings, registry, (v0, v1, _) = setup
+    swapper = HotSwapper(_handler(settings, v0), settings)
+    registry.promote(v1.version, reason="test", actor="test")
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(TextClassifier, "from_folder", fail)
+    before = _refusals()
+    outcome = swapper.swap_to_champion()
+    assert outcome.outcome == "refused"
+    assert outcome.reason.startswith(f"model version {v1.tag} cannot be served: ")
+    assert type(error).__name__ in outcome.reason
+    assert _refusals() - before == 1
