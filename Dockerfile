@@ -2,6 +2,16 @@
 # GPU image of the refit service. On a machine without a GPU it serves on CPU.
 #   docker build -t refit .
 #   docker run --gpus all -p 3000:3000 -v refit-data:/data refit
+# What a container keeps where (README, "Scaling out"):
+#   BENTOML_HOME       /home/refit/bentoml, in the container: BentoML's metrics folder,
+#                      which every start wipes, is never shared by two containers
+#   REFIT_MODEL_STORE  /data/bentoml/models, on the volume: every version; several
+#                      containers may share it ($BENTOML_HOME/models links to it)
+#   REFIT_STATE_DIR    /data/bentoml/refit, on the volume: champion pointer, reports,
+#                      and the SQLite prediction log unless REFIT_PREDICTION_LOG_URL
+#                      names a PostgreSQL (which replicas sharing the volume need)
+# These are the paths an earlier image used with BENTOML_HOME=/data/bentoml, so an
+# existing volume keeps its versions and its champion.
 FROM nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04
 
 ENV DEBIAN_FRONTEND=noninteractive \
@@ -9,7 +19,9 @@ ENV DEBIAN_FRONTEND=noninteractive \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
-    BENTOML_HOME=/data/bentoml \
+    BENTOML_HOME=/home/refit/bentoml \
+    REFIT_MODEL_STORE=/data/bentoml/models \
+    REFIT_STATE_DIR=/data/bentoml/refit \
     BENTOML_DO_NOT_TRACK=true \
     TOKENIZERS_PARALLELISM=false \
     REFIT_HOST=0.0.0.0
@@ -25,18 +37,21 @@ WORKDIR /app
 # reinstall torch. Empty package folders stand in for the source for this step.
 COPY pyproject.toml README.md ./
 RUN --mount=type=cache,target=/root/.cache/pip \
-    mkdir -p service training monitoring refit \
-    && touch service/__init__.py training/__init__.py monitoring/__init__.py refit/__init__.py \
+    for package in core datagen training monitoring retraining service refit; do \
+        mkdir -p $package && touch $package/__init__.py; done \
     && pip install . \
     && pip uninstall -y refit
 
-COPY service ./service
+COPY core ./core
+COPY datagen ./datagen
 COPY training ./training
 COPY monitoring ./monitoring
+COPY retraining ./retraining
+COPY service ./service
 COPY refit ./refit
 RUN pip install --no-deps . \
     && useradd --create-home --uid 1000 refit \
-    && mkdir -p /data && chown refit /data
+    && mkdir -p /data /home/refit/bentoml && chown refit /data /home/refit/bentoml
 
 USER refit
 VOLUME ["/data"]

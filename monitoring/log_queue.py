@@ -100,6 +100,7 @@ class LogQueue(Generic[T]):
         self._sync_waiting = 0
         self._async_waiting: list[_Waiter] = []
         self.closed = False
+        self._closed_at = 0.0  # time.monotonic() of close()
 
     # --- producers and waiters ---------------------------------------------------
 
@@ -123,6 +124,12 @@ class LogQueue(Generic[T]):
             self._seq += 1
             self._failed.add(self._seq)
             return self._seq
+
+    @property
+    def depth(self) -> int:
+        """Rows queued, not counting the group being written."""
+        with self._lock:
+            return self._rows
 
     @property
     def last_seq(self) -> int:
@@ -166,8 +173,21 @@ class LogQueue(Generic[T]):
     def close(self) -> None:
         """Refuse new items; the writer empties the queue, then `take` returns None."""
         with self._lock:
-            self.closed = True
+            if not self.closed:
+                self.closed, self._closed_at = True, time.monotonic()
             self._work.notify_all()
+
+    def closed_for(self) -> float:
+        """Seconds since `close()`; 0 while open."""
+        with self._lock:
+            return time.monotonic() - self._closed_at if self.closed else 0.0
+
+    def pause(self, seconds: float) -> None:
+        """The writer's wait between two attempts: `seconds`, cut short if the queue
+        closes meanwhile (shutdown should not wait out a long backoff)."""
+        with self._lock:
+            was_closed = self.closed
+            self._work.wait_for(lambda: self.closed and not was_closed, max(seconds, 0.0))
 
     def _state(self, seq: int) -> bool | None:
         """True: written; False: dropped or never issued; None: still to be written."""

@@ -1,10 +1,20 @@
-"""The prediction log's writer thread: group commit, retries, and one bad batch isolated.
+"""The prediction log's writer thread: group commit, outages waited out, one bad batch isolated.
 
 It takes everything queued (up to a group size), turns the batches into rows and
-writes them in one transaction, retrying briefly. When the database refuses the
-data itself, the group is written again batch by batch so that one bad record
-costs only its own batch. Every group is settled, written or failed, so that a
-response waiting for its records never waits for good.
+writes them in one transaction. What happens when that fails depends on why:
+
+- the database is unreachable, restarting, locked or full (an outage): the writer keeps
+  the group and tries again with a growing pause (0.1 s doubling to 5 s) until the
+  database is back. New records queue meanwhile, up to the queue's bound (past it they
+  are dropped and counted); a response waits for its records only its confirm timeout.
+  After `close()` it tries for `GIVE_UP_AFTER_CLOSE_S` more, then drops what is left,
+  so a shutdown never hangs on a dead database;
+- the database refuses the data itself: the group is written again batch by batch, so
+  that one bad record costs only its own batch;
+- anything else: two quick retries, then the group is dropped and counted.
+
+Every group is settled, written or failed, so that a response waiting for its records
+never waits for good.
 """
 
 from __future__ import annotations
@@ -12,6 +22,8 @@ from __future__ import annotations
 import logging
 import time
 from typing import Final
+
+import sqlalchemy as sa
 
 from monitoring import prometheus_metrics as metrics
 from monitoring.log_engine import is_data_error
@@ -22,11 +34,32 @@ from monitoring.log_store import LogStore
 
 _logger = logging.getLogger(__name__)
 
-_RETRY_PAUSES: Final = (0.05, 0.25)  # seconds before the 2nd and the 3rd write attempt
+_RETRY_PAUSES: Final = (0.05, 0.25)  # other errors: seconds before the 2nd and 3rd attempt
+_OUTAGE_FIRST_PAUSE_S: Final = 0.1  # an outage: first pause, doubled after each attempt
+_OUTAGE_MAX_PAUSE_S: Final = 5.0
+GIVE_UP_AFTER_CLOSE_S: Final = 5.0  # how long a closed log still waits for its database
 _PURGE_EVERY_S: Final = 3600.0
 
 # What the queue holds per batch: the batch and the indices sampling kept (None = all).
 Item = tuple[PredictionBatch, list[int] | None]
+
+
+def brief(error: Exception) -> str:
+    """The error in one line, without the statement and its parameters: those hold
+    prediction texts, which must not reach the server's log."""
+    cause = error.orig if isinstance(error, sa.exc.StatementError) else None
+    shown = cause if isinstance(cause, BaseException) else error
+    lines = str(shown).strip().splitlines()
+    return f"{type(shown).__name__}: {lines[0] if lines else ''}"
+
+
+def is_outage(error: Exception) -> bool:
+    """Whether the database could not be reached or could not take the write for now
+    (down, restarting, connection lost, locked, full), so that the same rows will be
+    written once it is back; data errors and refit's own bugs are not outages."""
+    if isinstance(error, sa.exc.DBAPIError):
+        return not is_data_error(error)
+    return isinstance(error, sa.exc.DisconnectionError | sa.exc.TimeoutError)
 
 
 class LogWriter:
@@ -45,6 +78,9 @@ class LogWriter:
         self._retention_s = retention_s
         self._warn = warn
         self._schema_ready = False
+        self._outage_since: float | None = None  # time.monotonic() of the first failure
+        self._outage_pause = _OUTAGE_FIRST_PAUSE_S
+        self._outage_error: Exception | None = None
 
     def run(self, purge: bool = True) -> None:
         """Write queued groups until the queue closes; purge expired rows hourly."""
@@ -95,33 +131,72 @@ class LogWriter:
         if len(parts) > 1 and is_data_error(error):
             # The database works but refused some record: write batch by batch, so
             # that one bad record costs only its own batch.
-            failed = []
-            for item, part in parts:
-                try:
-                    self._store.insert(part)
-                except Exception:
-                    failed.append(item)
+            failed = [item for item, part in parts if self._insert(part) is not None]
         lost = sum(item.rows for item in failed)
         if lost:
-            self._warn("prediction log: %d records dropped, %s: %s", lost, self._store.url, error)
+            self._warn(
+                "prediction log: %d records dropped, %s: %s", lost, self._store.url, brief(error)
+            )
         return failed
 
     def _insert(self, rows: list[Record]) -> Exception | None:
-        """Write `rows` in one transaction, retrying briefly; the last error, if all failed."""
-        error: Exception | None = None
-        for pause in (0.0, *_RETRY_PAUSES):
-            time.sleep(pause)
+        """Write `rows` in one transaction: through an outage, until the database is
+        back (or the closed log gives up); other errors twice more. The last error, if
+        the rows were not written."""
+        if self._outage_since is not None and self._given_up():
+            return self._outage_error  # closed, and the database still gone: no more tries
+        quick_retries = iter(_RETRY_PAUSES)
+        while True:
             try:
                 self.ensure_schema()
                 started = time.perf_counter()
                 self._store.insert(rows)
                 metrics.LOG_WRITE_SECONDS.observe(time.perf_counter() - started)
+                self._outage_over()
                 return None
             except Exception as exc:
-                error = exc
                 if is_data_error(exc):
-                    break  # the same rows would be refused again
-        return error
+                    return exc  # the same rows would be refused again
+                if is_outage(exc):
+                    if not self._wait_out(exc, len(rows)):
+                        return exc
+                    continue
+                pause = next(quick_retries, None)
+                if pause is None:
+                    return exc
+                time.sleep(pause)
+
+    def _wait_out(self, error: Exception, holding: int) -> bool:
+        """Pause before the next attempt through an outage; False once a closed log
+        gives up (GIVE_UP_AFTER_CLOSE_S after close())."""
+        self._outage_error = error
+        self._schema_ready = False  # the database that comes back may be a new one
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+            self._outage_pause = _OUTAGE_FIRST_PAUSE_S
+        self._warn(
+            "prediction log: database unavailable (%s); holding %d records, retrying",
+            brief(error),
+            holding + self._queue.depth,
+        )
+        if self._given_up():
+            return False
+        remaining = GIVE_UP_AFTER_CLOSE_S - self._queue.closed_for()
+        pause = min(self._outage_pause, remaining) if self._queue.closed else self._outage_pause
+        self._queue.pause(pause)
+        self._outage_pause = min(2 * self._outage_pause, _OUTAGE_MAX_PAUSE_S)
+        return True
+
+    def _given_up(self) -> bool:
+        return self._queue.closed and self._queue.closed_for() >= GIVE_UP_AFTER_CLOSE_S
+
+    def _outage_over(self) -> None:
+        if self._outage_since is not None:
+            _logger.warning(
+                "prediction log: database back after %.1f s; writing the queued records",
+                time.monotonic() - self._outage_since,
+            )
+            self._outage_since, self._outage_error = None, None
 
     def _purge_expired(self) -> None:
         try:

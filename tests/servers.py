@@ -286,3 +286,207 @@ def start_prometheus(config_text: str, workdir: Path, *, timeout: float = 30) ->
     except Exception:
         server.stop()
         raise
+
+
+def pause_postgres(server: RunningPostgres) -> None:
+    """Stop a server started by `start_postgres` (fast shutdown), keeping its data folder
+    and port for `resume_postgres`: a database restart as clients see it."""
+    if server.process.poll() is None:
+        os.killpg(server.process.pid, signal.SIGINT)
+        try:
+            server.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.process.pid, signal.SIGKILL)
+            server.process.wait(timeout=10)
+
+
+def resume_postgres(server: RunningPostgres, bin_dir: Path, *, timeout: float = 60) -> None:
+    """Start a paused server again on the same data folder and port, and wait until it
+    accepts connections. `server.process` is the new process afterwards."""
+    import psycopg
+
+    port = int(server.url.rsplit(":", 1)[1].split("/", 1)[0])
+    as_user: dict[str, Any] = {}
+    if os.geteuid() == 0:
+        as_user = {"user": "postgres", "group": "postgres", "extra_groups": []}
+    data = server.folder / "data"
+    postgres: list[str | Path] = [bin_dir / "postgres", "-D", data, "-p", str(port)]
+    with server.log.open("ab") as out:
+        server.process = subprocess.Popen(
+            [*postgres, "-k", server.folder, "-c", "listen_addresses=127.0.0.1"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            **as_user,
+        )
+    deadline = time.monotonic() + timeout
+    conninfo = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
+    while True:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"postgres exited early:\n{server.log.read_text()[-4000:]}")
+        try:
+            with psycopg.connect(conninfo, connect_timeout=2):
+                return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+# --- replicas behind HAProxy ----------------------------------------------------------
+
+
+def start_replica(
+    env: dict[str, str], workdir: Path, *, port: int | None = None, timeout: float = 180
+) -> RunningServer:
+    """`bentoml serve` the refit service as one replica of several.
+
+    Unlike `start_bentoml`, nothing is copied: the replica gets an empty BENTOML_HOME of
+    its own in `workdir` (its metrics folder, which BentoML wipes at start), and shares
+    whatever `env` names (REFIT_MODEL_STORE, REFIT_STATE_DIR, the prediction log) with
+    the other replicas. `port`: the same port again, to restart a replica in place.
+    """
+    home = workdir / "bentoml"
+    home.mkdir(parents=True, exist_ok=True)
+    full_env = {
+        **os.environ,
+        "REFIT_WORKERS": "1",
+        **env,
+        "BENTOML_HOME": str(home),
+        "BENTOML_DO_NOT_TRACK": "true",
+    }
+    port = port or free_port()
+    log = workdir / "server.log"
+    bentoml = str(Path(sys.executable).parent / "bentoml")
+    args = [bentoml, "serve", "service.service:Classifier", "--host", "127.0.0.1"]
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [*args, "--port", str(port)],
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = RunningServer(process, f"http://127.0.0.1:{port}", home, log)
+    try:
+        wait_ready(server, timeout)
+    except Exception:
+        server.stop()
+        raise
+    return server
+
+
+HAPROXY_CONFIG = """\
+global
+    maxconn 4096
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 60s
+    timeout server 60s
+    # A request whose replica died before answering is sent again, to another
+    # replica: refused connections, and connections closed without a response.
+    # The body must be buffered to be sent twice.
+    option http-buffer-request
+    retries 3
+    retry-on conn-failure empty-response response-timeout
+    option redispatch 1
+frontend refit
+    bind 127.0.0.1:{port}
+    default_backend replicas
+frontend stats
+    bind 127.0.0.1:{stats_port}
+    stats enable
+    stats uri /stats
+    stats refresh 1s
+backend replicas
+    balance roundrobin
+    option httpchk GET /readyz
+    http-check expect status 200
+    default-server inter {check_ms}ms fall 2 rise 2
+{servers}
+"""
+
+
+@dataclass
+class RunningHAProxy:
+    process: subprocess.Popen[bytes]
+    url: str
+    stats_url: str
+    config: Path
+    log: Path
+
+    def server_states(self) -> dict[str, dict[str, str]]:
+        """Each backend server's row of HAProxy's CSV statistics, by server name
+        (`status` is UP, DOWN, ...; `stot` the sessions it took)."""
+        text = httpx.get(f"{self.stats_url};csv", timeout=5).text
+        header, *rows = [line for line in text.splitlines() if line]
+        names = header.lstrip("# ").split(",")
+        found = {}
+        for row in rows:
+            record = dict(zip(names, row.split(","), strict=False))
+            if record["pxname"] == "replicas" and record["svname"] not in ("FRONTEND", "BACKEND"):
+                found[record["svname"]] = record
+        return found
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+
+
+def haproxy_binary() -> str | None:
+    """HAProxy's binary (Debian puts it in /usr/sbin, not always on PATH); None if absent."""
+    found = shutil.which("haproxy") or "/usr/sbin/haproxy"
+    return found if Path(found).is_file() else None
+
+
+def start_haproxy(
+    backends: dict[str, str], workdir: Path, *, check_ms: int = 500, timeout: float = 30
+) -> RunningHAProxy:
+    """HAProxy (Debian package `haproxy`) on a free loopback port, balancing over
+    `backends` (name -> http://host:port) with `/readyz` health checks."""
+    binary = haproxy_binary()
+    if binary is None:
+        raise FileNotFoundError("no `haproxy` (.ci/run installs the Debian package)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    port, stats_port = free_port(), free_port()
+    servers = "\n".join(
+        f"    server {name} {url.removeprefix('http://')} check" for name, url in backends.items()
+    )
+    config = workdir / "haproxy.cfg"
+    config.write_text(
+        HAPROXY_CONFIG.format(port=port, stats_port=stats_port, check_ms=check_ms, servers=servers)
+    )
+    log = workdir / "haproxy.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [binary, "-db", "-f", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    proxy = RunningHAProxy(
+        process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{stats_port}/stats", config, log
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"haproxy exited early:\n{log.read_text()[-4000:]}")
+            try:
+                states = proxy.server_states()
+                if states and all(s["status"] == "UP" for s in states.values()):
+                    return proxy
+            except (httpx.HTTPError, ValueError, KeyError):
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"haproxy backends not all UP in {timeout} s")
+            time.sleep(0.2)
+    except Exception:
+        proxy.stop()
+        raise

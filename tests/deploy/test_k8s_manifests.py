@@ -316,45 +316,48 @@ def test_bentoml_home_is_per_pod_and_the_state_is_shared(variant: str) -> None:
     maps = config_maps(docs)
     (pvc,) = [d for d in docs if d["kind"] == "PersistentVolumeClaim"]
     assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
+    claim = pvc["metadata"]["name"]
     targets = jobs() if variant == "jobs" else workloads(docs)
     assert targets
+    stores = set()
     for doc in targets:
         spec = pod_template(doc)["spec"]
         container = main_container(doc)
         env = effective_env(container, maps)
-        home = env["BENTOML_HOME"]
+        home = PurePosixPath(env["BENTOML_HOME"])
 
         # BentoML's home, and with it its metrics multiprocess folder (wiped at every
-        # `bentoml serve` start) and tmp, on the pod's own emptyDir.
-        for path in (home, f"{home}/prometheus_multiproc_dir", f"{home}/tmp"):
-            volume, _ = volume_at(spec, container, path)
+        # `bentoml serve` start), tmp and the `models` link refit makes, on the pod's
+        # own emptyDir: nothing is mounted inside it.
+        for path in (home, home / "prometheus_multiproc_dir", home / "tmp", home / "models"):
+            volume, _ = volume_at(spec, container, str(path))
             assert "emptyDir" in volume, (doc["kind"], path, volume)
+        for mount in container["volumeMounts"]:
+            assert not mount.get("subPath"), mount
+            assert home not in PurePosixPath(mount["mountPath"]).parents, mount
 
-        # The model store ($BENTOML_HOME/models) and refit's state on the shared volume.
-        store, store_mount = volume_at(spec, container, f"{home}/models")
-        assert store["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"]
-        assert store_mount["mountPath"] == f"{home}/models"
-        assert store_mount.get("subPath"), "the model store is a folder of the shared volume"
-        state_dir = env["REFIT_STATE_DIR"]
-        assert PurePosixPath(home) not in PurePosixPath(state_dir).parents
-        state, _ = volume_at(spec, container, state_dir)
-        assert state["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"]
-
-        # The subPath folder and the state folder exist before the container starts:
-        # an init container creates them on the volume's root mount.
-        created = {
-            arg
-            for init in spec.get("initContainers", [])
-            if init["command"][:2] == ["mkdir", "-p"]
-            for arg in init["command"][2:]
-        }
-        root_mount = next(
-            m["mountPath"]
-            for m in container["volumeMounts"]
-            if m["name"] == store_mount["name"] and not m.get("subPath")
+        # The model store (REFIT_MODEL_STORE) and refit's state on the shared volume,
+        # neither inside BENTOML_HOME.
+        for name in ("REFIT_MODEL_STORE", "REFIT_STATE_DIR"):
+            path = PurePosixPath(env[name])
+            assert home not in [path, *path.parents], (name, path)
+            volume, _ = volume_at(spec, container, str(path))
+            assert volume["persistentVolumeClaim"]["claimName"] == claim, (name, volume)
+        assert (
+            PurePosixPath(env["REFIT_MODEL_STORE"])
+            not in PurePosixPath(env["REFIT_STATE_DIR"]).parents
         )
-        assert f"{root_mount}/{store_mount['subPath']}" in created
-        assert state_dir in created
+        stores.add((env["REFIT_MODEL_STORE"], env["REFIT_STATE_DIR"]))
+    # One store and one champion for every pod and job.
+    assert len(stores) == 1, stores
+
+
+def test_the_shared_folders_are_set_once_for_every_pod() -> None:
+    config = one(build("base"), "ConfigMap")["data"]
+    assert {"BENTOML_HOME", "REFIT_MODEL_STORE", "REFIT_STATE_DIR"} <= set(config)
+    for doc in [*workloads(build("base")), *jobs()]:
+        names = {item["name"] for item in main_container(doc).get("env", [])}
+        assert not names & {"BENTOML_HOME", "REFIT_MODEL_STORE", "REFIT_STATE_DIR"}, doc["kind"]
 
 
 # --- serving pods: probes, resources, security ----------------------------------------------

@@ -173,11 +173,11 @@ def test_unreachable_database_never_raises_on_the_serving_path(
     assert time.perf_counter() - started < 0.5
     assert not log.wait_durable(seqs[0], 5)
     assert not asyncio.run(log.wait_durable_async(seqs[-1], 0.1))
-    deadline = time.monotonic() + 15
-    while dropped("queue_full") - full_before + dropped("write_failed") - failed_before < 300:
-        assert time.monotonic() < deadline, "queued records were never given up"
-        time.sleep(0.05)
-    assert dropped("write_failed") - failed_before >= 10
+    # The writer keeps the group it holds and retries until the database is back
+    # (test_log_outage.py); the queue keeps its bound, and what does not fit is
+    # dropped at once: at most the queue (100 rows) and one group are kept.
+    assert 100 <= dropped("queue_full") - full_before <= 200
+    assert dropped("write_failed") == failed_before
     assert not any(log.is_durable(seq) for seq in seqs)
     assert metric("refit_prediction_log_written_total") == written_before
     with pytest.raises(PredictionLogUnavailable):
