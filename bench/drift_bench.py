@@ -182,11 +182,9 @@ def main() -> None:
     figures = {size: measure(work, size, args.max_rows) for size in sizes}
     table = report(figures, args.max_rows)
     print(table)
-    from serve_bench import commit, machine
+    from record import record
 
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
-    with (HERE / "RESULTS.md").open("a") as log:
-        log.write(f"\n## drift_bench {stamp} — {machine()} — commit {commit()}\n\n{table}\n")
+    record("drift_bench", table)
 
 
 def report(figures: dict[int, dict[str, float]], max_rows: int) -> str:

@@ -176,14 +176,9 @@ def main() -> None:
         sections.append(sampling_table(settings, profile, large, args.sampling_windows))
     text = "\n\n".join(sections)
     print(text)
-    from serve_bench import commit, machine
+    from record import record
 
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
-    with (HERE / "RESULTS.md").open("a") as log:
-        log.write(
-            f"\n## drift_quality {stamp} — {machine()} — commit {commit()}\n\n"
-            f"Model {model}.\n\n{text}\n"
-        )
+    record("drift_quality", f"Model {model}.\n\n{text}")
 
 
 if __name__ == "__main__":

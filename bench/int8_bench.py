@@ -20,7 +20,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from serve_bench import commit, machine  # noqa: E402
+from record import record  # noqa: E402
 
 
 def throughput(classifier, texts: list[str], batch: int = 64, rounds: int = 2) -> float:
@@ -93,9 +93,7 @@ def main() -> None:
     ]
     table = "\n".join(lines)
     print(table)
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
-    with (HERE / "RESULTS.md").open("a") as log:
-        log.write(f"\n## int8_bench {stamp} — {machine()} — commit {commit()}\n\n{table}\n")
+    record("int8_bench", table)
 
 
 if __name__ == "__main__":

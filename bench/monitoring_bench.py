@@ -13,14 +13,13 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from harness import request_bodies, run_wrk, start_server  # noqa: E402
-from serve_bench import commit, machine  # noqa: E402
+from record import record  # noqa: E402
 
 LOADS = (("1-text", 64), ("32-text", 8))
 
@@ -75,13 +74,10 @@ def main() -> None:
         )
     table = "\n".join(lines)
     print(table)
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
-    with (HERE / "RESULTS.md").open("a") as log:
-        log.write(
-            f"\n## monitoring_bench {stamp} — {machine()} — commit {commit()}\n\n"
-            f"{args.rounds} alternating rounds of {args.seconds:.0f} s per load.\n\n"
-            f"{table}\n"
-        )
+    record(
+        "monitoring_bench",
+        f"{args.rounds} alternating rounds of {args.seconds:.0f} s per load.\n\n{table}",
+    )
 
 
 if __name__ == "__main__":

@@ -1,26 +1,40 @@
-"""Served throughput against the model's own limit and against no batching, in one run.
+"""Served latency and throughput against the model's own limits, every contender in one run.
 
-    python bench/serve_bench.py            # full run, ~8 minutes on 2 CPU cores
-    python bench/serve_bench.py --quick    # fewer, shorter points
+    python bench/serve_bench.py            # full run: ~15-20 minutes on 2 idle CPU cores
+    python bench/serve_bench.py --quick    # 2 loads, 4-8 s points: ~5 minutes
+    python bench/serve_bench.py --contenders raw,scheduler,bentoml
 
-Uses the champion of the current BENTOML_HOME (run `refit train` first). In one run
-it measures
-  (a) the raw in-process limit: the same model on the same texts, no HTTP, the best
-      of several batch sizes, in arrival order and sorted by length;
-  (b) the service with adaptive batching, driven by wrk at several concurrencies
-      with one-text and 32-text requests;
-  (c) the same service with batching off.
-It prints a table with the ratios served/raw and batched/unbatched, writes JSON and
-a PNG plot to bench/out/, and appends a dated summary to bench/RESULTS.md.
+Uses the champion of the current BENTOML_HOME (run `refit train` first, or
+`bench/model_home.py HOME --base minilm` for the default architecture untrained).
+Contenders, all on the same machine in one run:
+  raw             the model in-process: the throughput limit (best batch size, arrival
+                  order and sorted by length, every core), and the time of one text
+                  alone and of the lone 32-text requests' texts (one worker's threads
+                  and every core);
+  scheduler       the service with REFIT_BATCHING=scheduler (refit's queue),
+  bentoml         ... REFIT_BATCHING=bentoml (BentoML's adaptive batching),
+  off             ... REFIT_BATCHING=off (each request alone), all with the same workers;
+  tiny-scheduler  the service on a tiny random model (2 layers, 32 wide) in a private
+  tiny-bentoml    BENTOML_HOME: the serving overhead a GPU's fast passes leave exposed.
+Scenarios per served contender (about 3.5 minutes each): 50 lone one-text requests
+on the idle server; 10 lone 32-text requests; wrk at 1, 8, 64, 256, 1024
+connections with one-text and 32-text requests (8 s a point, Retry-After honoured,
+each point on an idle server); a 30 s spike at 64 connections, then 40 lone
+requests from 5 s after it, over 20 s; saturation (the fewest connections reaching
+95% of the best one-text goodput of the sweep, or --saturation) and 8x it (at most
+2048), 10 s each, with a client that ignores Retry-After while a probe process times
+about 10 requests a second one by one. Tiny contenders: one-text requests at 64 and
+256 connections, 8 s each. --duration sets the load and saturation points' length.
+Prints the tables, writes bench/out/serve_bench.{json,png} and appends a dated
+section to bench/RESULTS.md (unless --no-record).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import subprocess
+import math
+import shutil
 import sys
 import tempfile
 import time
@@ -30,126 +44,115 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from harness import (  # noqa: E402
-    LoadResult,
-    RawResult,
-    RunningServer,
-    batch_stats,
-    raw_limit,
-    request_bodies,
-    run_wrk,
-    start_server,
-    wait_idle,
-)
+from contenders import CONTENDERS, run_all  # noqa: E402
+from record import commit, machine, record  # noqa: E402
+from report import TINY_PAIR, ratios, targets  # noqa: E402
+from scenarios import ContenderResult, Plan  # noqa: E402
+from tables import render  # noqa: E402
 
 OUT = HERE / "out"
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="short runs, fewer points")
-    parser.add_argument("--duration", type=float, default=None, help="seconds per point")
+    parser.add_argument("--duration", type=float, default=None, help="seconds per load point")
     parser.add_argument("--concurrency", default=None, help="comma-separated, e.g. 1,8,64,256")
     parser.add_argument("--texts", type=int, default=4000, help="distinct texts to send")
-    return parser.parse_args()
+    parser.add_argument(
+        "--contenders",
+        default=",".join(CONTENDERS),
+        help=f"comma-separated subset of {','.join(CONTENDERS)} ('tiny': both tiny ones)",
+    )
+    parser.add_argument(
+        "--saturation", type=int, default=None, help="connections at saturation (default: found)"
+    )
+    parser.add_argument(
+        "--legacy-env",
+        action="store_true",
+        help="also set REFIT_ADAPTIVE_BATCHING, for a service older than REFIT_BATCHING",
+    )
+    parser.add_argument(
+        "--no-record", action="store_true", help="do not append to bench/RESULTS.md"
+    )
+    return parser.parse_args(argv)
 
 
-def drive(
-    server: RunningServer, bodies: dict[str, Path], levels: list[int], seconds: float, tag: str
-) -> list[LoadResult]:
-    results = []
-    for kind, path in bodies.items():
-        run_wrk(server.url, path, connections=8, seconds=2.0)  # warm-up, discarded
-        for connections in levels:
-            wait_idle(server.url)
-            before = batch_stats(server.url)
-            load = run_wrk(server.url, path, connections=connections, seconds=seconds)
-            load.attach(
-                tag,
-                kind,
-                connections,
-                batch_stats(server.url).since(before),
-                texts_per_request=32 if kind == "32-text" else 1,
-            )
-            print(load.row(), flush=True)
-            results.append(load)
-    return results
+def contenders(spec: str) -> list[str]:
+    """The contenders named in `spec`, in the run's order; ValueError on an unknown one."""
+    names = {n.strip() for n in spec.split(",") if n.strip()}
+    if "tiny" in names:
+        names = (names - {"tiny"}) | set(TINY_PAIR)
+    unknown = names - set(CONTENDERS)
+    if unknown:
+        raise ValueError(f"unknown contenders: {', '.join(sorted(unknown))}")
+    return [n for n in CONTENDERS if n in names]
 
 
-def main() -> None:
-    args = parse_args()
-    seconds = args.duration or (6.0 if args.quick else 15.0)
-    levels = [
-        int(c) for c in (args.concurrency or ("8,64" if args.quick else "1,8,64,256")).split(",")
-    ]
+def make_plan(args: argparse.Namespace) -> Plan:
+    plan = Plan.quick() if args.quick else Plan()
+    if args.duration:
+        plan.seconds = plan.saturation_s = args.duration
+    if args.concurrency:
+        plan.levels = [int(c) for c in args.concurrency.split(",")]
+    plan.saturation = args.saturation
+    return plan
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    chosen, plan = contenders(args.contenders), make_plan(args)
     OUT.mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="refit-bench-"))
-    texts, bodies = request_bodies(work, args.texts)
-
-    print("raw in-process limit ...", flush=True)
-    raw: RawResult = raw_limit(texts)
-    print(raw.describe(), flush=True)
-
-    results: list[LoadResult] = []
-    for tag, batching in (("batched", True), ("unbatched", False)):
-        server = start_server(work / tag, batching=batching)
-        try:
-            results += drive(server, bodies, levels, seconds, tag)
-        finally:
-            server.stop()
-
-    summary = summarise(raw, results)
+    try:
+        base, runs, errors = run_all(plan, chosen, work, args.texts, args.quick, args.legacy_env)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report = render(base, runs)
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
     payload = {
         "when": stamp,
         "machine": machine(),
         "commit": commit(),
-        "raw": asdict(raw),
-        "loads": [asdict(r) for r in results],
-        "summary": summary,
+        "quick": args.quick,
+        "contenders": chosen,
+        "plan": asdict(plan),
+        "budget_ms": base.budget_ms,
+        "raw": asdict(base.raw) if base.raw else None,
+        "raw_latency": {
+            k: asdict(v) for k, v in (("worker", base.worker), ("all_cores", base.all_cores)) if v
+        },
+        "runs": {name: run.to_json() for name, run in runs.items()},
+        "ratios": ratios(base, runs),
+        "targets": [t._asdict() for t in targets(base, runs)],
+        "errors": errors,
     }
-    (OUT / "serve_bench.json").write_text(json.dumps(payload, indent=2))
-    plot(results, OUT / "serve_bench.png")
-    table = render(raw, results, summary)
-    print(table)
-    with (HERE / "RESULTS.md").open("a") as log:
-        log.write(f"\n## serve_bench {stamp} — {machine()} — commit {commit()}\n\n{table}\n")
+    (OUT / "serve_bench.json").write_text(json.dumps(finite(payload), indent=2))
+    plot(runs, OUT / "serve_bench.png")
+    print(report)
+    if not args.no_record:
+        record(
+            "serve_bench" + (" (--quick)" if args.quick else ""),
+            f"Contenders: {', '.join(chosen)}; {plan.seconds:.0f} s a point at "
+            f"{', '.join(map(str, plan.levels))} connections.\n\n{report}",
+        )
+    for name, error in errors.items():
+        print(f"contender {name} failed: {error.splitlines()[-1]}", file=sys.stderr)
+    return 1 if errors else 0
 
 
-def summarise(raw: RawResult, results: list[LoadResult]) -> dict[str, float]:
-    def texts_per_s(tag: str, kind: str, connections: int) -> float:
-        for r in results:
-            if (r.tag, r.kind, r.connections) == (tag, kind, connections):
-                return r.texts_per_s
-        return float("nan")
-
-    out: dict[str, float] = {}
-    for kind in ("1-text", "32-text"):
-        for c in sorted({r.connections for r in results}):
-            batched, unbatched = texts_per_s("batched", kind, c), texts_per_s("unbatched", kind, c)
-            out[f"{kind} c={c} served/raw"] = batched / raw.best_texts_per_s
-            out[f"{kind} c={c} batched/unbatched"] = batched / unbatched
-    return out
+def finite(value: object) -> object:
+    """`value` with NaN and infinities as None: strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
 
 
-def render(raw: RawResult, results: list[LoadResult], summary: dict[str, float]) -> str:
-    lines = [
-        f"Raw in-process limit: {raw.best_texts_per_s:.0f} texts/s ({raw.best_setting}); "
-        f"arrival order best {raw.best_arrival_texts_per_s:.0f} texts/s.",
-        "",
-        "| service | request | conc. | texts/s | req/s | p50 ms | p95 ms | p99 ms | errors "
-        "| 429s | mean batch |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-        *(r.row() for r in results),
-        "",
-        "| ratio | value |",
-        "|---|---|",
-        *(f"| {k} | {v:.2f} |" for k, v in summary.items()),
-    ]
-    return "\n".join(lines)
-
-
-def plot(results: list[LoadResult], path: Path) -> None:
+def plot(runs: dict[str, ContenderResult], path: Path) -> None:
     try:
         import matplotlib
 
@@ -159,50 +162,24 @@ def plot(results: list[LoadResult], path: Path) -> None:
         print("matplotlib not installed (pip install -e '.[bench]'): no plot", flush=True)
         return
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for tag in ("batched", "unbatched"):
+    for run in runs.values():
         for kind in ("1-text", "32-text"):
-            pts = sorted(
-                (r for r in results if (r.tag, r.kind) == (tag, kind)), key=lambda r: r.connections
-            )
+            pts = sorted((r for r in run.loads if r.kind == kind), key=lambda r: r.connections)
             if not pts:
                 continue
             xs = [r.connections for r in pts]
-            left.plot(xs, [r.texts_per_s for r in pts], marker="o", label=f"{tag} {kind}")
-            right.plot(xs, [r.p99_ms for r in pts], marker="o", label=f"{tag} {kind}")
-    for ax, title in ((left, "throughput (texts/s)"), (right, "p99 latency (ms)")):
+            left.plot(xs, [r.texts_per_s for r in pts], marker="o", label=f"{run.name} {kind}")
+            right.plot(xs, [r.p99_ms for r in pts], marker="o", label=f"{run.name} {kind}")
+    for ax, title in ((left, "goodput (texts/s)"), (right, "p99 latency (ms)")):
         ax.set_xscale("log", base=2)
         ax.set_xlabel("concurrent connections")
         ax.set_title(title)
         ax.grid(True, alpha=0.3)
-    left.legend(fontsize=8)
+    left.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {cpu}"
-
-
-def commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            cwd=HERE,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    plt.close(fig)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -35,7 +35,7 @@ def reason_for_status(status: int) -> str | None:
     timeouts); None for success."""
     if status < 400:
         return None
-    if status in (400, 413, 415, 422):
+    if status in (400, 408, 413, 415, 422):
         return "validation"
     if status in (429, 503):
         return "overload"
@@ -80,6 +80,27 @@ class DataValidationError(RefitError):
         count = len(self.problems)
         noun = "problem" if count == 1 else "problems"
         super().__init__(f"{count} data {noun}:\n{shown}{tail}")
+
+
+class RequestTooLarge(RefitError):
+    """A request body over REFIT_MAX_REQUEST_BYTES, refused before it is read."""
+
+    status = 413
+    reason = "validation"
+
+
+class UnsupportedMediaType(RefitError):
+    """A request body that is not JSON."""
+
+    status = 415
+    reason = "validation"
+
+
+class RequestTimeout(RefitError):
+    """A request whose body did not arrive within REFIT_REQUEST_READ_TIMEOUT_S."""
+
+    status = 408
+    reason = "validation"
 
 
 class ModelNotFoundError(RefitError):

@@ -73,6 +73,12 @@ class CoreSettings(Section):
     """Folder for refit's own state (champion pointer, reports). Defaults to `refit/` inside the
     BentoML home, so that one BENTOML_HOME holds a consistent model store and champion.
     """
+    model_store: Path | None = None
+    """Shared folder of the model store (every version), for replicas and jobs that share one.
+    `$BENTOML_HOME/models` becomes a link to it, so BENTOML_HOME (BentoML's metrics folder,
+    wiped at every start) then stays local to each replica. Unset: the store is
+    `$BENTOML_HOME/models` itself.
+    """
     model_name: str = Field("refit-classifier", pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     """Name of the model in the BentoML model store; every training run adds a version of it."""
     device: Literal["auto", "cpu", "cuda"] = "auto"

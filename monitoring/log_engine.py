@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ def create_log_engine(url: str) -> Engine:
         if backend == "sqlite":
             if parsed.database in (None, "", ":memory:"):
                 raise ConfigError("the prediction log needs a SQLite file, not an in-memory db")
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            _private_file(Path(parsed.database).expanduser())
             engine = sa.create_engine(parsed)
             sa.event.listen(engine, "connect", _sqlite_pragmas)
             return engine
@@ -48,6 +49,14 @@ def create_log_engine(url: str) -> Engine:
         f"prediction log URL {safe_url(url)}: only sqlite:/// and postgresql+psycopg:// "
         "are supported"
     )
+
+
+def _private_file(path: Path) -> None:
+    """Create the SQLite file readable by its owner only (it holds raw texts); SQLite
+    gives its -wal and -shm files the same mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)
 
 
 def safe_url(url: str) -> str:

@@ -1,4 +1,5 @@
-"""The prediction log's one table, the same on SQLite and PostgreSQL."""
+"""The prediction log's tables, the same on SQLite and PostgreSQL: the predictions, and
+every label feedback set on them."""
 
 from __future__ import annotations
 
@@ -36,6 +37,19 @@ predictions = sa.Table(
     sa.Column("feedback_ts", sa.Double, nullable=True),
     sa.Index("ix_predictions_ts", "ts"),
     sa.Index("ix_predictions_model_version_ts", "model_version", "ts"),
+    # Finds the labels feedback brought (the cap on new labels) without a full scan.
+    sa.Index("ix_predictions_true_label", "true_label"),
+)
+# Every label feedback set, in order: the audit trail of what retraining will learn.
+feedback_events = sa.Table(
+    "feedback_events",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("prediction_id", sa.Text, nullable=False),
+    sa.Column("ts", sa.Double, nullable=False),
+    sa.Column("old_label", sa.Text, nullable=True),
+    sa.Column("new_label", sa.Text, nullable=False),
+    sa.Index("ix_feedback_events_prediction_id", "prediction_id"),
 )
 COLUMNS: Final = tuple(c.name for c in predictions.columns)
 # The columns a new record fills, in the order of a `Record`; feedback fills the rest.

@@ -7,9 +7,10 @@ connection set-up and the insert-or-ignore statement differ between the two.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -18,8 +19,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from monitoring.feedback_rules import NewLabelRoom, feedback_outcomes
 from monitoring.log_engine import create_log_engine, safe_url
-from monitoring.log_schema import RECORD_COLUMNS, Record, metadata, predictions
+from monitoring.log_schema import RECORD_COLUMNS, Record, feedback_events, metadata, predictions
 
 _READ_CHUNK = 50_000
 _PURGE_CHUNK = 20_000
@@ -61,6 +63,14 @@ class LogStore:
             # comes once the winner has committed, so a second look finds the table.
             metadata.create_all(self.engine)
         self._add_missing_columns()
+        self._add_missing_indexes()
+
+    def _add_missing_indexes(self) -> None:
+        """Indexes a newer refit declares on a table an older one created."""
+        for index in predictions.indexes:
+            # Another worker may create it meanwhile; checkfirst finds it next time.
+            with contextlib.suppress(sa.exc.DBAPIError):
+                index.create(self.engine, checkfirst=True)
 
     def _add_missing_columns(self) -> None:
         """Upgrade a table an older refit created: add the columns it lacks.
@@ -144,20 +154,53 @@ class LogStore:
                 return deleted
 
     def attach_feedback(
-        self, items: Sequence[tuple[str, str]], known_labels: Collection[str] | None
+        self,
+        items: Sequence[tuple[str, str]],
+        known_labels: Collection[str] | None,
+        max_new_labels: int | None = None,
     ) -> list[str]:
-        """Record true labels in one transaction; the outcome of each item, in order."""
+        """Record true labels in one transaction, each change in the audit table too;
+        the outcome of each item, in order."""
         with self.engine.begin() as conn:
             current = self._true_labels(conn, [pid for pid, _ in items])
-            outcomes, changes = feedback_outcomes(items, current, known_labels)
+            room = None
+            if known_labels is not None and max_new_labels is not None:
+                room = NewLabelRoom(self._labels_given(conn) - set(known_labels), max_new_labels)
+            outcomes, changes = feedback_outcomes(items, current, known_labels, room)
             if changes:
+                now = time.time()
                 stmt = (
                     sa.update(predictions)
                     .where(predictions.c.id == sa.bindparam("pid"))
-                    .values(true_label=sa.bindparam("true"), feedback_ts=time.time())
+                    .values(true_label=sa.bindparam("true"), feedback_ts=now)
                 )
                 conn.execute(stmt, [{"pid": pid, "true": label} for pid, label in changes.items()])
+                events = [
+                    {
+                        "prediction_id": pid,
+                        "ts": now,
+                        "old_label": current.get(pid),
+                        "new_label": new,
+                    }
+                    for pid, new in changes.items()
+                ]
+                conn.execute(sa.insert(feedback_events), events)
         return outcomes
+
+    def _labels_given(self, conn: Connection) -> set[str]:
+        """Every distinct label feedback has set (an index-only scan)."""
+        stmt = sa.select(predictions.c.true_label).where(predictions.c.true_label.is_not(None))
+        return {row[0] for row in conn.execute(stmt.distinct())}
+
+    def feedback_history(self, prediction_id: str) -> list[tuple[str | None, str]]:
+        """(old label, new label) of every change feedback made to one prediction, in order."""
+        stmt = (
+            sa.select(feedback_events.c.old_label, feedback_events.c.new_label)
+            .where(feedback_events.c.prediction_id == prediction_id)
+            .order_by(feedback_events.c.seq)
+        )
+        with self.engine.connect() as conn:
+            return [(row.old_label, row.new_label) for row in conn.execute(stmt)]
 
     def _true_labels(self, conn: Connection, ids: Sequence[str]) -> dict[str, str | None]:
         found: dict[str, str | None] = {}
@@ -174,32 +217,6 @@ class LogStore:
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-def feedback_outcomes(
-    items: Sequence[tuple[str, str]],
-    current: Mapping[str, str | None],
-    known_labels: Collection[str] | None,
-) -> tuple[list[str], dict[str, str]]:
-    """Each item's outcome given the true labels on record, and the labels to write.
-    Items apply in order, so a repeated id sees the label its earlier item set."""
-    state = dict(current)
-    outcomes: list[str] = []
-    changes: dict[str, str] = {}
-    for pid, label in items:
-        if pid not in state:
-            outcomes.append("unknown_id")
-            continue
-        before = state[pid]
-        if before == label:
-            outcomes.append("unchanged")
-            continue
-        if known_labels is not None and label not in known_labels:
-            outcomes.append("new_label")
-        else:
-            outcomes.append("stored" if before is None else "updated")
-        state[pid] = changes[pid] = label
-    return outcomes, changes
 
 
 def _window(

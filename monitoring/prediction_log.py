@@ -173,19 +173,28 @@ class PredictionLog:
     # --- reading and feedback: synchronous; PredictionLogUnavailable on DB errors ----
 
     def attach_feedback(
-        self, items: Sequence[tuple[str, str]], known_labels: Collection[str] | None
+        self,
+        items: Sequence[tuple[str, str]],
+        known_labels: Collection[str] | None,
+        max_new_labels: int | None = None,
     ) -> list[str]:
-        """Attach true labels by prediction id, in one transaction. One outcome per
-        item, in order: stored, updated, unchanged, new_label (stored, but not a label
-        of `known_labels`) or unknown_id."""
+        """Attach true labels by prediction id, in one transaction, each change kept in
+        the audit table. One outcome per item, in order: stored, updated, unchanged,
+        new_label (stored, but not a label of `known_labels`), refused (a new label
+        past `max_new_labels` distinct new labels in the log) or unknown_id."""
         pairs = [(str(pid), str(label)) for pid, label in items]
         if not pairs:
             return []
         with self._database("feedback not recorded"):
-            outcomes = self._store.attach_feedback(pairs, known_labels)
+            outcomes = self._store.attach_feedback(pairs, known_labels, max_new_labels)
         for outcome, n in Counter(outcomes).items():
             metrics.FEEDBACK.labels(outcome=outcome).inc(n)
         return outcomes
+
+    def feedback_history(self, prediction_id: str) -> list[tuple[str | None, str]]:
+        """(old label, new label) of every change feedback made to one prediction."""
+        with self._database("prediction log not readable"):
+            return self._store.feedback_history(prediction_id)
 
     def read(
         self,

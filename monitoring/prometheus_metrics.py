@@ -109,6 +109,13 @@ MODEL_LOAD_SECONDS = Histogram(
     "Time to load, check and warm up a model version before serving it.",
     buckets=(0.5, 1, 2, 5, 10, 20, 60, 120),
 )
+MODEL_FALLBACK = Gauge(
+    "refit_model_fallback",
+    "1 while a worker serves version `serving` because the champion `champion` cannot be "
+    "loaded (at startup or at a hot-swap); 0 once it serves the champion again.",
+    ["champion", "serving"],
+    multiprocess_mode="max",
+)
 
 # --- errors and load shedding ----------------------------------------------------
 ERRORS = Counter(
@@ -197,12 +204,15 @@ LOG_WRITE_SECONDS = Histogram(
 )
 FEEDBACK = Counter(
     "refit_feedback_items",
-    "Feedback items received, by outcome (stored, updated, unchanged, new_label, unknown_id).",
+    "Feedback items received, by outcome (stored, updated, unchanged, new_label, refused, "
+    "unknown_id).",
     ["outcome"],
 )
 
 LOG_DROP_REASONS: Final = ("queue_full", "write_failed")
-FEEDBACK_OUTCOMES: Final = ("stored", "updated", "unchanged", "new_label", "unknown_id")
+FEEDBACK_OUTCOMES: Final = (
+    "stored", "updated", "unchanged", "new_label", "refused", "unknown_id"
+)  # fmt: skip
 SWAP_OUTCOMES: Final = ("swapped", "refused")
 REFUSAL_CAUSES: Final = (
     "over_budget",

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from core.atomic_file import append_line
 from core.settings import CoreSettings
 
 
@@ -25,9 +26,7 @@ class AuditLog:
     def append(self, event: str, **details: Any) -> dict[str, Any]:
         record = {"time": datetime.now(UTC).isoformat(timespec="seconds"), "event": event}
         record.update(details)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a") as out:
-            out.write(json.dumps(record, default=str) + "\n")
+        append_line(self.path, json.dumps(record, default=str))
         return record
 
     def read(self) -> list[dict[str, Any]]:

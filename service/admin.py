@@ -1,13 +1,16 @@
-"""Guarding the /admin/ endpoints with a bearer token.
+"""Bearer tokens in front of the endpoints that change state.
 
-An ASGI middleware rather than a check inside each endpoint: nothing under the
-prefix can be added later without the guard, and refusals never reach the
-service code.
+An ASGI middleware rather than a check inside each endpoint: nothing under a
+guarded path can be added later without the guard, and refusals never reach the
+service code. `/admin/…` is closed unless `REFIT_ADMIN_TOKEN` is set; `/feedback`,
+which feeds the next model's training data, is open unless `REFIT_FEEDBACK_TOKEN`
+is set, and then needs it.
 """
 
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -18,29 +21,50 @@ from service.errors import error_response
 ADMIN_PREFIX = "/admin/"
 
 
-def check_token(header: str | None, expected: SecretStr | None) -> None:
+@dataclass(frozen=True)
+class Guard:
+    prefix: str  # paths starting with this are guarded
+    token: SecretStr | None
+    variable: str  # the setting that holds the token, named in messages
+    closed_without_token: bool  # unset token: refuse everything (True) or allow (False)
+
+
+def check_token(header: str | None, expected: SecretStr | None, variable: str = "") -> None:
     """Raise unless `header` is `Bearer <expected>`."""
+    variable = variable or "REFIT_ADMIN_TOKEN"
     if expected is None:
-        raise Forbidden("admin endpoints are disabled; set REFIT_ADMIN_TOKEN to enable them")
+        raise Forbidden(f"this endpoint is disabled; set {variable} to enable it")
     if not header or not header.lower().startswith("bearer "):
-        raise Unauthorized("send the admin token as 'Authorization: Bearer <REFIT_ADMIN_TOKEN>'")
-    given = header[len("bearer ") :].strip().encode()
-    if not hmac.compare_digest(given, expected.get_secret_value().encode()):
-        raise Forbidden("wrong admin token")
+        raise Unauthorized(f"send the token as 'Authorization: Bearer <{variable}>'")
+    given = header[len("bearer ") :].strip().encode("latin-1")
+    if not hmac.compare_digest(given, expected.get_secret_value().encode("latin-1", "replace")):
+        raise Forbidden("wrong token")
 
 
-class AdminAuth:
-    def __init__(self, app: ASGIApp, *, token: SecretStr | None) -> None:
+class TokenGuard:
+    def __init__(self, app: ASGIApp, *, guards: tuple[Guard, ...]) -> None:
         self.app = app
-        self.token = token
+        self.guards = guards
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope.get("path", "").startswith(ADMIN_PREFIX):
-            headers = dict(scope.get("headers", []))
-            raw = headers.get(b"authorization")
+        guard = self._guard_for(scope)
+        if guard is not None:
+            raw = dict(scope.get("headers", [])).get(b"authorization")
             try:
-                check_token(raw.decode("latin-1") if raw else None, self.token)
+                check_token(raw.decode("latin-1") if raw else None, guard.token, guard.variable)
             except RefitError as exc:
                 await error_response(exc)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+    def _guard_for(self, scope: Scope) -> Guard | None:
+        # Only the method a guarded route serves is guarded: any other gets its 405.
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            return None
+        path = scope.get("path", "")
+        for guard in self.guards:
+            if path.startswith(guard.prefix):
+                if guard.token is None and not guard.closed_without_token:
+                    return None
+                return guard
+        return None

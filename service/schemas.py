@@ -8,9 +8,10 @@ documents both).
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from service.settings import ServingSettings
 
@@ -42,16 +43,44 @@ class Prediction(BaseModel):
     model_version: str = Field(description="The model version that answered.")
 
 
+# A label becomes a class of the next model and a series label in Prometheus: words,
+# digits and a little punctuation, no markup, no control characters, no blank ends.
+MAX_LABEL_CHARS = 100
+LABEL_PATTERN = r"^\w(?:[\w .:/&+()'-]{0,98}[\w.:/&+()'-])?$"  # 1 to MAX_LABEL_CHARS
+_LABEL = re.compile(LABEL_PATTERN)
+
+
+def _valid_label(label: str) -> str:
+    if not _LABEL.fullmatch(label):
+        raise ValueError(
+            f"a label is 1 to {MAX_LABEL_CHARS} characters: letters, digits, spaces and "
+            "_ . : / & + ( ) ' -, starting with a letter, digit or _ and not ending in a space"
+        )
+    return label
+
+
 class FeedbackItem(BaseModel):
-    id: str = Field(min_length=1, max_length=64, description="`id` of a prediction.")
-    label: str = Field(min_length=1, max_length=200, description="The true label.")
+    id: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="`id` of a prediction (as /classify returned it).",
+    )
+    label: Annotated[str, AfterValidator(_valid_label)] = Field(
+        max_length=MAX_LABEL_CHARS,
+        # Documented for clients and fuzzers; the validator gives the readable message.
+        json_schema_extra={"pattern": LABEL_PATTERN},
+        description=f"The true label: 1 to {MAX_LABEL_CHARS} characters, letters, digits, "
+        "spaces and _ . : / & + ( ) ' -.",
+    )
 
 
 class FeedbackResult(BaseModel):
     id: str
     outcome: str = Field(
         description="stored | updated (label changed) | unchanged (same label again) | "
-        "new_label (stored; the serving model does not know this label) | unknown_id"
+        "new_label (stored; the serving model does not know this label) | refused (a new "
+        "label past REFIT_FEEDBACK_MAX_NEW_LABELS) | unknown_id"
     )
 
 

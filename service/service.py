@@ -11,24 +11,37 @@ import bentoml
 import torch
 
 from core.errors import ModelLoadError, PredictionLogUnavailable
+from core.model_store import link_model_store
 from core.registry import Registry
 from monitoring.drift.export import drift_exposition
 from monitoring.prediction_log import PredictionLog
 from monitoring.prometheus_metrics import create_series
 from retraining.watch_state import state_path
 from service.accounting import RequestAccounting
-from service.admin import AdminAuth
+from service.admin import ADMIN_PREFIX, Guard, TokenGuard
+from service.bounded_paths import RestorePath, install_bounded_metrics
 from service.classify import ClassifyHandler
 from service.errors import ClientErrorMessages, http_errors, install_log_filters
+from service.front_page import FrontPage
 from service.hot_swap import HotSwapper
-from service.predictor import ServedModel
+from service.http_limits import BodyLimits
+from service.openapi_doc import OpenAPIStatuses
+from service.parent_watch import watch_parent
+from service.readiness import ReadinessDetails
 from service.schemas import FeedbackItems, FeedbackResult, Prediction, SwapResult, texts_type
 from service.settings import get_settings
+from service.slow_clients import install_head_deadline
+from service.startup import load_served_model
 
 settings = get_settings()
+link_model_store(settings.core)  # REFIT_MODEL_STORE, before the store is read below
 serving = settings.serving
 Texts = texts_type(serving)
 API_ROUTES = ("/classify", "/feedback", "/admin/reload")
+BODY_ROUTES = frozenset({"/classify", "/feedback"})
+# Both patch what BentoML builds in each worker; see their modules for why.
+install_bounded_metrics()
+install_head_deadline(serving.request_read_timeout_s)
 
 
 @bentoml.service(
@@ -51,8 +64,9 @@ class Classifier:
     def __init__(self) -> None:
         install_log_filters()
         torch.set_num_threads(serving.resolved_torch_threads())
-        version = Registry.from_settings(settings.core).get(self.model_ref.tag.version)
-        served = ServedModel.load(version, settings)
+        # The champion, else the most recent earlier one that loads (service/startup.py).
+        registry = Registry.from_settings(settings.core)
+        served = load_served_model(registry, self.model_ref.tag.version, settings)
         self.log: PredictionLog | None = None
         if settings.monitoring.enabled:
             create_series(API_ROUTES)
@@ -63,6 +77,15 @@ class Classifier:
             self.handler.start_scheduler()
         self.swapper = HotSwapper(self.handler, settings)
         self.swapper.start()
+        watch_parent(self._stop_and_flush)  # orphaned by a killed server: flush, exit
+
+    def _stop_and_flush(self) -> None:
+        """Refuse new work (503 with Retry-After), finish the round running, then write
+        every record still queued: nothing answered with 200 is left unlogged."""
+        self.swapper.stop()
+        self.handler.close()
+        if self.log is not None:
+            self.log.close(timeout=5.0)
 
     if serving.batching == "scheduler":
 
@@ -91,7 +114,8 @@ class Classifier:
         if self.log is None:
             raise PredictionLogUnavailable("the prediction log is off (REFIT_MONITORING=false)")
         known = self.handler.served.classifier.labels
-        outcomes = self.log.attach_feedback([(i.id, i.label) for i in items], known)
+        pairs = [(i.id, i.label) for i in items]
+        outcomes = self.log.attach_feedback(pairs, known, serving.feedback_max_new_labels)
         return [FeedbackResult(id=i.id, outcome=o) for i, o in zip(items, outcomes, strict=True)]
 
     @bentoml.api(route="/admin/reload")
@@ -120,7 +144,27 @@ class Classifier:
             self.log.close()
 
 
-# The decorator made `Classifier` a bentoml Service, which takes ASGI middleware.
-Classifier.add_asgi_middleware(AdminAuth, token=serving.admin_token)  # type: ignore[attr-defined]
-Classifier.add_asgi_middleware(ClientErrorMessages)  # type: ignore[attr-defined]
-Classifier.add_asgi_middleware(RequestAccounting, endpoints=frozenset(API_ROUTES))  # type: ignore[attr-defined]
+# The decorator made `Classifier` a bentoml Service, which takes ASGI middleware;
+# the first added runs first.
+GUARDS = (
+    Guard(ADMIN_PREFIX, serving.admin_token, "REFIT_ADMIN_TOKEN", closed_without_token=True),
+    Guard("/feedback", serving.feedback_token, "REFIT_FEEDBACK_TOKEN", closed_without_token=False),
+)
+for middleware, options in (
+    (RestorePath, {}),
+    (TokenGuard, {"guards": GUARDS}),
+    (RequestAccounting, {"endpoints": frozenset(API_ROUTES)}),
+    (BodyLimits, {"paths": BODY_ROUTES, "serving": serving}),
+    (ClientErrorMessages, {}),
+    (OpenAPIStatuses, {}),
+):
+    Classifier.add_asgi_middleware(middleware, **options)  # type: ignore[attr-defined]
+# The front page (/), /docs, /status.json, reports and model cards; the served version
+# comes from this worker's service instance once it exists.
+Classifier.add_asgi_middleware(  # type: ignore[attr-defined]
+    FrontPage,
+    core=settings.core,
+    served=lambda: bentoml.get_current_service().handler.served.version,
+)
+# GET /readyz answers with what this worker serves and whether it is a fallback.
+Classifier.add_asgi_middleware(ReadinessDetails)  # type: ignore[attr-defined]

@@ -70,6 +70,16 @@ class ServingSettings(Section):
     """Hard cap on texts a worker's scheduler holds, queued or computing (a memory bound), on top
     of the time bound of REFIT_MAX_LATENCY_MS; past it new requests get 429.
     """
+    max_request_bytes: int | None = Field(None, ge=1024)
+    """Largest request body accepted; a larger one gets 413 before it is read. Default: what
+    REFIT_MAX_TEXTS_PER_REQUEST texts of REFIT_MAX_TEXT_CHARS characters can take as JSON,
+    escapes included (12 bytes a character at most), plus 64 KiB.
+    """
+    request_read_timeout_s: float = Field(10, gt=0)
+    """A request whose head or body is still incomplete this long after the connection began
+    sending it is answered 408 (body) or disconnected (head), so that half-sent requests do not
+    hold sockets.
+    """
     request_timeout_s: float = Field(60, gt=0)
     """A request still unanswered after this gets a 504."""
 
@@ -78,15 +88,28 @@ class ServingSettings(Section):
     a restart; 0 turns the check off.
     """
     admin_token: SecretStr | None = None
-    """Bearer token for the /admin/ endpoints; unset, they answer 403."""
+    """Bearer token for the /admin/ endpoints; unset (or blank), they answer 403."""
+    feedback_token: SecretStr | None = None
+    """Bearer token /feedback requires when set; unset (or blank), /feedback is open. Feedback
+    labels become training data for the next model.
+    """
+    feedback_max_new_labels: int = Field(20, ge=0)
+    """Most distinct labels the serving model does not know that feedback may bring between
+    retrains; feedback items with a further new label are refused (outcome `refused`).
+    """
 
-    @field_validator("admin_token")
+    @field_validator("admin_token", "feedback_token")
     @classmethod
     def _blank_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
         # An empty or whitespace-only token would match a bare "Bearer " header.
         if value is None or not value.get_secret_value().strip():
             return None
         return value
+
+    def resolved_max_request_bytes(self) -> int:
+        if self.max_request_bytes is not None:
+            return self.max_request_bytes
+        return self.max_texts_per_request * self.max_text_chars * 12 + 64 * 1024
 
     def resolved_workers(self) -> int:
         # On 2 cores, two single-threaded workers served 1.2x the requests of one with

@@ -7,6 +7,7 @@ home is set here, before any test module imports bentoml.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,11 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from service.settings import Settings, reset_settings  # noqa: E402
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The session's BentoML home and models go with the session."""
+    shutil.rmtree(_SESSION_HOME, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -30,6 +30,7 @@ from evidently.legacy.metrics.data_drift.embedding_drift_methods import (
 from evidently.presets import DataDriftPreset
 from evidently.tests import lte
 
+from core.atomic_file import make_private
 from monitoring.drift import stattests  # noqa: F401  (registers chi2_homogeneity)
 from monitoring.drift.features import EMBEDDING_COLUMNS
 from monitoring.drift.signals import SignalResult, SignalSpec, evaluate
@@ -185,3 +186,4 @@ def signal_values(snapshot: dict[str, Any], specs: Sequence[SignalSpec]) -> dict
 def save_html(snapshot: Snapshot, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     snapshot.save_html(str(path))
+    make_private(path)

@@ -140,9 +140,10 @@ def test_compose_builds_the_repo_and_mounts_existing_files() -> None:
     build = services["refit"]["build"]
     assert (DEPLOY / build["context"]).resolve() == ROOT
     assert (ROOT / build["dockerfile"]).is_file()
-    assert "3000:3000" in services["refit"]["ports"]
-    assert any(p.endswith("9090:9090") for p in services["prometheus"]["ports"])
-    assert any(p.endswith("3001:3000") for p in services["grafana"]["ports"])
+    # Every published port binds loopback unless the operator says otherwise.
+    assert services["refit"]["ports"] == ["${REFIT_BIND:-127.0.0.1}:3000:3000"]
+    assert services["prometheus"]["ports"] == ["127.0.0.1:9090:9090"]
+    assert services["grafana"]["ports"] == ["127.0.0.1:3001:3000"]
     assert services["prometheus"]["image"].startswith("prom/prometheus:")
     assert services["grafana"]["image"].startswith("grafana/grafana:")
     named = set(compose["volumes"])

@@ -136,3 +136,12 @@ def test_admin_token_check() -> None:
         check_token("s3cret", secret)
     with pytest.raises(Forbidden, match="wrong"):
         check_token("Bearer s3cre", secret)
+
+
+@pytest.mark.parametrize("blank", ["", " ", "\t", "\xa0", "\x85"])
+def test_a_blank_token_setting_counts_as_unset(blank: str) -> None:
+    from service.settings import ServingSettings
+
+    serving = ServingSettings(admin_token=blank, feedback_token=blank)
+    assert serving.admin_token is None
+    assert serving.feedback_token is None

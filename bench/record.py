@@ -1,0 +1,44 @@
+"""Where benchmark results go: a dated section in bench/RESULTS.md, with the machine and
+the commit they were measured on."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "RESULTS.md"
+
+
+def machine() -> str:
+    """Cores and CPU model, e.g. "2 cores, AMD EPYC 7B13"."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {cpu}"
+
+
+def commit() -> str:
+    """The commit, marked when the working tree has changes on top of it."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], capture_output=True, text=True, cwd=HERE)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return f"{head} (with uncommitted changes)" if git("status", "--porcelain") else head
+
+
+def record(name: str, text: str) -> None:
+    """Append `text` under a heading naming the benchmark, the time, machine and commit."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+    with RESULTS.open("a") as log:
+        log.write(f"\n## {name} {stamp} — {machine()} — commit {commit()}\n\n{text.rstrip()}\n")

@@ -1,0 +1,141 @@
+"""serve_bench's report as Markdown: the measurements, ratios and targets of `report`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from harness import LoadResult
+from report import TINY_PAIR, Baselines, fmt, latencies, p50, ratios, targets
+from scenarios import ContenderResult
+
+
+def load_rows(loads: Iterable[LoadResult]) -> list[str]:
+    return [
+        f"| {r.tag} | {r.kind} | {r.connections} | {'polite' if r.polite else 'impolite'} | "
+        f"{fmt(r.texts_per_s)} | {fmt(r.req_per_s, '.1f')} | {fmt(r.p50_ms)} | {fmt(r.p99_ms)} | "
+        f"{r.errors} | {r.status_429} | {r.status_503} | {fmt(r.server.mean_batch, '.1f')} | "
+        f"{fmt(r.server.padding_efficiency, '.2f')} |"
+        for r in loads
+    ]
+
+
+def _raw_lines(base: Baselines) -> list[str]:
+    lines = []
+    if base.raw is not None:
+        lines.append(
+            f"Raw in-process limit (all {base.cores} cores): length-sorted "
+            f"{base.raw.best_sorted_texts_per_s:.0f} texts/s, arrival order "
+            f"{base.raw.best_arrival_texts_per_s:.0f}; best {base.raw.best_texts_per_s:.0f} "
+            f"({base.raw.best_setting})."
+        )
+    for label, lat in latencies(base, "one worker's threads"):
+        if lat is not None:
+            lines.append(
+                f"Raw latency, {label} ({lat.threads}): batch 1 p50 {lat.batch1_p50_ms:.1f} ms "
+                f"per text; the lone 32-text requests' texts p50 {lat.batch32_p50_ms:.0f} ms."
+            )
+    return lines
+
+
+def _lone_rows(runs: dict[str, ContenderResult]) -> list[str]:
+    rows = []
+    for c in runs.values():
+        idle, b32, after = c.lone, c.lone32, c.after_spike
+        failed = sum(x.failed for x in (idle, b32, after) if x is not None)
+        rows.append(
+            f"| {c.name} | {fmt(p50(idle), '.1f')} | {fmt(idle.p90_ms if idle else None, '.1f')} "
+            f"| {fmt(p50(b32))} | {fmt(p50(after), '.1f')} | "
+            f"{fmt(after.p90_ms if after else None, '.1f')} | "
+            f"{', '.join(f'{x:.0f}' for x in after.first()) if after else '–'} | {failed} |"
+        )
+    return rows
+
+
+def _saturation_rows(runs: dict[str, ContenderResult]) -> list[str]:
+    rows = []
+    for c in runs.values():
+        s = c.saturation
+        if s is None:
+            continue
+        a, b, p = s.at_saturation, s.at_8x, s.probe_8x
+        rows.append(
+            f"| {c.name} | {s.level} | {fmt(a.texts_per_s)} | {b.connections} | "
+            f"{fmt(b.texts_per_s)} | {fmt(s.goodput_ratio, '.2f')} | "
+            f"{fmt(b.accepted_p99_lo_ms)}–{fmt(b.accepted_p99_hi_ms)} | "
+            f"{fmt(p.get('ok_p99_ms'))} | "
+            f"{b.status_429} | {b.status_503} | {b.status_5xx} | {b.no_retry_after} | "
+            f"{fmt(p.get('429_p99_ms'), '.1f')} ({p.get('status_429', 0):.0f}) | "
+            f"{fmt(p.get('503_p99_ms'))} ({p.get('status_503', 0):.0f}) | "
+            f"{p.get('no_retry_after', 0):.0f} |"
+        )
+    return rows
+
+
+def _tiny_rows(base: Baselines, runs: dict[str, ContenderResult]) -> list[str]:
+    rows = []
+    for name in TINY_PAIR:
+        for r in runs[name].loads if name in runs else []:
+            rows.append(
+                f"| {name} | {r.connections} | {fmt(r.req_per_s)} | "
+                f"{fmt(r.req_per_s / base.cores)} | {fmt(r.texts_per_s / base.cores)} | "
+                f"{fmt(r.p99_ms)} | {fmt(r.server.mean_batch, '.1f')} |"
+            )
+    return rows
+
+
+def _table(intro: str, columns: list[str], rows: list[str]) -> list[str]:
+    """A Markdown table after a blank line and `intro` (if any); nothing without rows."""
+    if not rows:
+        return []
+    head = ["", intro, ""] if intro else [""]
+    return [*head, f"| {' | '.join(columns)} |", "|" + "---|" * len(columns), *rows]
+
+
+LOAD_COLUMNS = "contender,request,conc.,client,texts/s,req/s,p50 ms,p99 ms,errors,429,503"
+LONE_COLUMNS = (
+    "contender,idle p50,idle p90,32-text p50,after spike p50,p90,after spike first 5,failed"
+)
+TINY_COLUMNS = "contender,conc.,req/s,req/s/core,texts/s/core,p99 ms,texts/pass"
+SATURATION_INTRO = (
+    "8x saturation, one-text requests, a client that ignores Retry-After. Accepted p99: "
+    "bounds from wrk's latencies of all answers, assuming 429s come faster than any 2xx. "
+    "Probe: a separate process timing each of its requests (about 10 a second, open "
+    "loop) during the 8x point."
+)
+SATURATION_COLUMNS = (
+    "contender,sat. conns,goodput,8x conns,goodput,8x/sat,accepted p99 ms,probe 2xx p99,"
+    "429,503,other 5xx,no Retry-After,probe 429 p99 (n),probe 503 p99 (n),"
+    "probe no Retry-After"
+)
+
+
+def render(base: Baselines, runs: dict[str, ContenderResult]) -> str:
+    """The whole report, as Markdown."""
+    workers = "/".join(map(str, sorted({c.workers for c in runs.values()})))
+    served = [x for c in runs.values() if c.model == "champion" for x in c.every_load()]
+    ratio_rows = [f"| {k} | {fmt(v, '.2f')} |" for k, v in ratios(base, runs).items()]
+    lines = [
+        *_raw_lines(base),
+        f"Served: {workers} worker(s); REFIT_MAX_LATENCY_MS {fmt(base.budget_ms)}. "
+        "texts/pass and padding (real/padded tokens) from /metrics.",
+        *_table("", [*LOAD_COLUMNS.split(","), "texts/pass", "padding eff."], load_rows(served)),
+        *_table(
+            "Lone requests (ms; one at a time, keep-alive connection):",
+            LONE_COLUMNS.split(","),
+            _lone_rows(runs),
+        ),
+        *_table(SATURATION_INTRO, SATURATION_COLUMNS.split(","), _saturation_rows(runs)),
+        *_table(
+            f"Tiny model (2 layers, 32 wide, random weights), one-text requests, per core "
+            f"of {base.cores}:",
+            TINY_COLUMNS.split(","),
+            _tiny_rows(base, runs),
+        ),
+        *_table("", ["ratio", "value"], [r for r in ratio_rows if "| – |" not in r]),
+        *_table(
+            "",
+            ["target (refit's scheduler)", "measured", "verdict"],
+            [f"| {t.target} | {t.shown} | {t.verdict} |" for t in targets(base, runs)],
+        ),
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,106 @@
+"""A server killed with `kill -9` of its process group: no acknowledged prediction is lost,
+its workers leave by themselves, and `refit serve` on the same port works the first time."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from paths import ROOT
+from servers import RunningServer, free_port, wait_ready
+
+import datagen
+from monitoring.prediction_log import PredictionLog
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+TEXTS = datagen.generate(200, seed=9)["text"].tolist()
+
+
+def _refit_serve(env: dict[str, str], port: int, log: Path) -> RunningServer:
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "refit", "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = RunningServer(process, f"http://127.0.0.1:{port}", Path(env["BENTOML_HOME"]), log)
+    try:
+        wait_ready(server, 120)
+    except Exception:
+        server.stop()
+        raise
+    return server
+
+
+def _load(server: RunningServer, acknowledged: list[str], stop: threading.Event) -> None:
+    i = 0
+    with httpx.Client(timeout=30) as client:
+        while not stop.is_set():
+            try:
+                response = client.post(f"{server.url}/classify", json={"texts": [TEXTS[i % 200]]})
+            except httpx.HTTPError:
+                return
+            if response.status_code == 200:
+                acknowledged.extend(item["id"] for item in response.json())
+            i += 1
+
+
+def test_kill_9_of_the_group_then_restart_on_the_same_port(
+    served_env: dict[str, str], tmp_path: Path
+) -> None:
+    home, state = tmp_path / "bentoml", tmp_path / "state"
+    shutil.copytree(served_env["BENTOML_HOME"], home, ignore=shutil.ignore_patterns("prom*"))
+    shutil.copytree(
+        served_env["REFIT_STATE_DIR"], state, ignore=shutil.ignore_patterns("*.sqlite3*")
+    )
+    url = f"sqlite:///{tmp_path / 'log.sqlite3'}"
+    env = {
+        **os.environ,
+        **served_env,
+        "BENTOML_HOME": str(home),
+        "REFIT_STATE_DIR": str(state),
+        "REFIT_PREDICTION_LOG_URL": url,
+        "PYTHONPATH": str(ROOT),
+    }
+    port = free_port()
+    first = _refit_serve(env, port, tmp_path / "first.log")
+    workers = first.processes()[1:]
+    acknowledged: list[str] = []
+    stop = threading.Event()
+    loader = threading.Thread(target=_load, args=(first, acknowledged, stop))
+    loader.start()
+    deadline = time.monotonic() + 30
+    while len(acknowledged) < 60 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(first.process.pid, signal.SIGKILL)  # the group: BentoML's workers are not in it
+    first.process.wait(timeout=10)
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    stop.set()
+    loader.join(timeout=30)
+    assert alive == [], "workers outlived their server"
+    second = _refit_serve(env, port, tmp_path / "second.log")  # the first try must work
+    try:
+        response = httpx.post(f"{second.url}/classify", json={"texts": TEXTS[:2]}, timeout=30)
+        assert response.status_code == 200
+    finally:
+        second.stop()
+    log = PredictionLog(url)
+    try:
+        logged = set(log.read(0, 4e9, columns=["id"])["id"])
+    finally:
+        log.close()
+    assert len(acknowledged) >= 60
+    assert set(acknowledged) - logged == set()
