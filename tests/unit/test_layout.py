@@ -169,3 +169,9 @@ def test_workers_default_to_one_per_core_and_threads_share_the_rest(
     settings = Settings(workers=workers)
     assert settings.serving.resolved_workers() == expected_workers
     assert settings.serving.resolved_torch_threads() == expected_threads
+
+
+def test_test_modules_have_unique_names() -> None:
+    """Test folders are not packages: two test files of one name cannot both be collected."""
+    names = [path.name for path in (ROOT / "tests").rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
