@@ -1,13 +1,20 @@
-"""Registered versions built from the tiny test model, without training."""
+"""Registered versions built from the tiny test model, without training, and the gauge
+that says which of them a worker serves."""
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
+from prometheus_client import REGISTRY
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from core.registry import ModelVersion, Registry
+from service.settings import Settings
 
 
 def write_tiny_version(base: Path, labels: list[str], seed: int = 0) -> Callable[[Path], None]:
@@ -26,3 +33,40 @@ def write_tiny_version(base: Path, labels: list[str], seed: int = 0) -> Callable
         (folder / "labels.json").write_text(json.dumps(labels))
 
     return write
+
+
+def register_tiny_versions(
+    registry: Registry,
+    base: Path,
+    labels: list[str],
+    count: int,
+    metadata: dict[str, Any] | None = None,
+) -> list[ModelVersion]:
+    """`count` tiny versions for `labels` (seeds 0, 1, ...) registered in `registry`."""
+    return [
+        registry.register(write_tiny_version(base, labels, seed), metadata=metadata or {})
+        for seed in range(count)
+    ]
+
+
+def served_registry(
+    tmp_path: Path, base: Path, labels: list[str], prefix: str, count: int = 3
+) -> tuple[Settings, Registry, list[ModelVersion]]:
+    """Settings of a CPU service without monitoring that looks for a new champion every
+    0.1 s, under a fresh model name starting with `prefix`; its registry; and `count`
+    tiny versions registered there, none of them promoted."""
+    settings = Settings(
+        model_name=f"{prefix}-{uuid.uuid4().hex[:8]}",
+        state_dir=tmp_path / "state",
+        device="cpu",
+        monitoring=False,
+        reload_interval_s=0.1,
+    )
+    registry = Registry.from_settings(settings.core)
+    return settings, registry, register_tiny_versions(registry, base, labels, count)
+
+
+def fallback_gauge(champion: ModelVersion, serving: ModelVersion) -> float | None:
+    """`refit_model_fallback` for a worker serving `serving` in place of `champion`."""
+    labels = {"champion": champion.version, "serving": serving.version}
+    return REGISTRY.get_sample_value("refit_model_fallback", labels)
