@@ -38,17 +38,14 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from record import record  # noqa: E402
+from record import points_parser, record  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--writers", default="1,2,4", help="comma-separated writer counts")
-    parser.add_argument("--seconds", type=float, default=10.0, help="seconds per point")
+    parser = points_parser(__doc__, "--writers", "1,2,4", "writer")
     parser.add_argument("--batch", type=int, default=8, help="predictions per submitted batch")
     parser.add_argument("--window", type=int, default=4000, help="most unconfirmed per writer")
     parser.add_argument("--url", default=None, help="PostgreSQL URL (default: a throwaway one)")
-    parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     parser.add_argument("--child", nargs=2, metavar=("URL", "START_AT"), help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 

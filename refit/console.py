@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console, ConsoleDimensions
@@ -43,6 +43,11 @@ class ScriptConsole(Console):
 
 console = ScriptConsole()
 err = ScriptConsole(stderr=True)
+
+# The --json flag of every command that prints a result; each command's help says the shape.
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document (shape above) instead of text.")
+]
 
 
 def print_json(document: Any) -> None:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from refit.console import console, err, print_json, settings_from_env
+from refit.console import JsonOption, console, err, print_json, settings_from_env
 
 if TYPE_CHECKING:
     from monitoring.drift.result import DriftResult
@@ -24,9 +24,7 @@ def drift(
     fail_on_drift: Annotated[
         bool, typer.Option("--fail-on-drift", help="Exit with status 3 when drift is found (cron).")
     ] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the check's summary as one JSON document.")
-    ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Compare recent predictions with the model's training-time reference profile.
 
@@ -68,9 +66,7 @@ def _print_result(result: DriftResult) -> None:
 
 def reports(
     limit: Annotated[int, typer.Option(help="Most runs to list.", min=1)] = 20,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the checks as one JSON array.")
-    ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """List past drift checks with their verdicts and report paths.
 

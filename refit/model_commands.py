@@ -6,13 +6,9 @@ from typing import Annotated
 
 import typer
 
-from refit.console import console, print_json, settings_from_env
+from refit.console import JsonOption, console, print_json, settings_from_env
 
 models_app = typer.Typer(help="Registered model versions and the champion.", no_args_is_help=True)
-
-JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print one JSON document (shape above) instead of text.")
-]
 
 
 @models_app.command("list")

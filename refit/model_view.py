@@ -39,14 +39,21 @@ def summary_metrics(version: ModelVersion) -> dict[str, float]:
     return {name: meta[f"test_{name}"] for name in SUMMARY_METRICS if f"test_{name}" in meta}
 
 
-def version_document(version: ModelVersion, champion: str | None) -> dict[str, Any]:
-    """What `models list --json` prints per version."""
+def _identity(version: ModelVersion, champion: str | None) -> dict[str, Any]:
+    """The fields both JSON documents of a version open with."""
     return {
         "version": version.version,
         "tag": version.tag,
         "created": version.created.isoformat(),
         "champion": version.tag == champion,
         "path": str(version.path),
+    }
+
+
+def version_document(version: ModelVersion, champion: str | None) -> dict[str, Any]:
+    """What `models list --json` prints per version."""
+    return {
+        **_identity(version, champion),
         "metrics": summary_metrics(version),
         "metadata": version.metadata,
     }
@@ -55,11 +62,7 @@ def version_document(version: ModelVersion, champion: str | None) -> dict[str, A
 def show_document(version: ModelVersion, champion: str | None) -> dict[str, Any]:
     """What `models show --json` prints: the version and its whole metrics.json."""
     return {
-        "version": version.version,
-        "tag": version.tag,
-        "created": version.created.isoformat(),
-        "champion": version.tag == champion,
-        "path": str(version.path),
+        **_identity(version, champion),
         "metadata": version.metadata,
         "metrics": read_metrics(version),
     }

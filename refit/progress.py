@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from types import TracebackType
 from typing import Protocol
 
 from rich.console import Console
@@ -33,7 +32,7 @@ class TrainingReporter(AbstractContextManager["TrainingReporter"], Protocol):
     def epoch_done(self, record: EpochRecord) -> None: ...
 
 
-class TrainingProgress:
+class TrainingProgress(AbstractContextManager["TrainingProgress"]):
     """The training loop's progress as a rich bar, for a terminal."""
 
     def __init__(self, console: Console) -> None:
@@ -54,12 +53,7 @@ class TrainingProgress:
         self._bar.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._bar.stop()
 
     def start(self, total_steps: int) -> None:

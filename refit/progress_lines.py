@@ -10,8 +10,8 @@ time another 5% of the work is done, and one at every epoch end.
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
 
 from rich.console import Console
 
@@ -70,7 +70,7 @@ class DatedLines:
             self.progress(done, total)
 
 
-class TrainingLog:
+class TrainingLog(AbstractContextManager["TrainingLog"]):
     """The training loop's progress (`training.epochs.Progress`) as dated lines."""
 
     def __init__(self, console: Console) -> None:
@@ -79,15 +79,7 @@ class TrainingLog:
         self._done = 0
         self._losses: list[float] = []
 
-    def __enter__(self) -> TrainingLog:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         return None
 
     def start(self, total_steps: int) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from refit.console import console, err, print_json, settings_from_env
+from refit.console import JsonOption, console, err, print_json, settings_from_env
 
 retrain_app = typer.Typer(
     help="Retrain on recent labelled data; the gate decides whether the new model serves.",
@@ -39,9 +39,7 @@ def retrain(
 @retrain_app.command("history")
 def history(
     limit: Annotated[int, typer.Option(help="Most recent entries to show.")] = 30,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the entries as one JSON array.")
-    ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Every retraining decision, including "no action", with its reasons.
 

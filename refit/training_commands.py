@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from refit.console import console, err, print_json, settings_from_env
+from refit.console import JsonOption, console, err, print_json, settings_from_env
 from service.settings import Settings
 
 DataOption = Annotated[
@@ -107,9 +107,7 @@ def evaluate(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the report as JSON here.")
     ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the report as one JSON document, no tables.")
-    ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Score a registered model version on a labelled file, overall and per slice.
 

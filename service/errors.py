@@ -20,9 +20,10 @@ from typing import Any, ParamSpec, TypeVar
 
 from pydantic import ValidationError
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message
 
 from core.errors import RefitError
+from service.response_rewrite import ResponseRewrite
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -92,35 +93,13 @@ def describe_validation_errors(details: list[dict[str, Any]]) -> str:
     return "; ".join(parts)
 
 
-class ClientErrorMessages:
+class ClientErrorMessages(ResponseRewrite):
     """ASGI middleware: give BentoML's 400 responses a headline naming the fields."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def rewrites(self, start: Message) -> bool:
+        return bool(start["status"] == 400)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start: Message | None = None
-        chunks: list[bytes] = []
-
-        async def capture(message: Message) -> None:
-            nonlocal start
-            if message["type"] == "http.response.start" and message["status"] == 400:
-                start = message
-                return
-            if start is None:
-                await send(message)
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                await self._send_rewritten(start, b"".join(chunks), send)
-
-        await self.app(scope, receive, capture)
-
-    @staticmethod
-    async def _send_rewritten(start: Message, body: bytes, send: Send) -> None:
+    def rewrite(self, start: Message, body: bytes) -> tuple[Message, bytes]:
         try:
             payload = json.loads(body)
             details = payload["detail"]
@@ -128,10 +107,7 @@ class ClientErrorMessages:
             body = json.dumps(payload).encode()
         except (ValueError, KeyError, TypeError, AttributeError):
             pass  # not a validation error body: pass it on untouched
-        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
-        headers.append((b"content-length", str(len(body)).encode()))
-        await send({**start, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        return start, body
 
 
 class QuietClientErrors(logging.Filter):

@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Scope
+
+from service.response_rewrite import ResponseRewrite
 
 SPEC_PATH = "/docs.json"
 ERROR = "#/components/schemas/RefitError"
@@ -97,35 +99,13 @@ def truthful(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-class OpenAPIStatuses:
+class OpenAPIStatuses(ResponseRewrite):
     """ASGI middleware: rewrite BentoML's OpenAPI document on its way out."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def applies(self, scope: Scope) -> bool:
+        return bool(scope.get("path") == SPEC_PATH)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") != SPEC_PATH:
-            await self.app(scope, receive, send)
-            return
-        start: Message | None = None
-        chunks: list[bytes] = []
-
-        async def capture(message: Message) -> None:
-            nonlocal start
-            if message["type"] == "http.response.start":
-                start = message
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False) and start is not None:
-                await _send_patched(start, b"".join(chunks), send)
-
-        await self.app(scope, receive, capture)
-
-
-async def _send_patched(start: Message, body: bytes, send: Send) -> None:
-    if start["status"] == 200:
-        body = json.dumps(truthful(json.loads(body))).encode()
-    headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
-    headers.append((b"content-length", str(len(body)).encode()))
-    await send({**start, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    def rewrite(self, start: Message, body: bytes) -> tuple[Message, bytes]:
+        if start["status"] == 200:
+            body = json.dumps(truthful(json.loads(body))).encode()
+        return start, body

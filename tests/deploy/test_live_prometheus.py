@@ -10,6 +10,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import httpx
 import pytest
 import yaml
 from cases import BAD_REQUESTS
+from drift_summaries import write_embedding_drift
 from monitoring_files import (
     PROMETHEUS_CONFIG,
     as_probe,
@@ -37,38 +39,12 @@ WINDOW = "1m"  # stands in for $__rate_interval: covers the whole load at 1 s sc
 def write_drift_summary(state_dir: Path) -> None:
     """A drift check's summary where the server's export reads it: drift in the
     embeddings, none in the length, as a check that found drift would leave it."""
-    from datetime import UTC, datetime, timedelta
-
-    from monitoring.drift.history import report_paths, reports_dir, write_summary
-    from monitoring.drift.result import DriftResult
-    from monitoring.drift.signals import SignalResult
-
-    folder = reports_dir(state_dir)
-    checked = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
-    html, summary = report_paths(folder, checked, "v1")
-    write_summary(
-        DriftResult(
-            status="drift",
-            checked_at=checked,
-            model_version="v1",
-            window="1h",
-            window_start=checked - timedelta(hours=1),
-            window_end=checked,
-            window_size=5000,
-            compared_rows=5000,
-            reference_rows=3400,
-            signals=[
-                SignalResult("embedding", "embedding", "model", 0.71, 0.6, 0.71, 0.6, True),
-                SignalResult("n_chars", "numeric", "ks", 0.5, 0.001, 0.301, 3.0, False),
-            ],
-            estimated_accuracy=0.81,
-            actual_accuracy=0.78,
-            actual_macro_f1=0.77,
-            labelled_rows=120,
-            html_path=html,
-            json_path=summary,
-        ),
-        folder,
+    write_embedding_drift(
+        state_dir,
+        ago=timedelta(minutes=1),
+        rows=5000,
+        actual_macro_f1=0.77,
+        labelled_rows=120,
     )
 
 

@@ -15,13 +15,14 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from drift_summaries import write_embedding_drift
 from servers import RunningServer, start_bentoml
 
 pytestmark = pytest.mark.integration
@@ -50,37 +51,10 @@ def server(served_env: dict[str, str], scratch: Path) -> Iterator[RunningServer]
 
 def write_drift_check(state_dir: Path, version: str) -> str:
     """A check that found drift in the embeddings, with its report; the report's name."""
-    from monitoring.drift.history import report_paths, reports_dir, write_summary
-    from monitoring.drift.result import DriftResult
-    from monitoring.drift.signals import SignalResult
-
-    folder = reports_dir(state_dir)
-    checked = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=2)
-    html, summary = report_paths(folder, checked, version)
-    folder.mkdir(parents=True, exist_ok=True)
-    html.write_text("<!DOCTYPE html><title>report</title><p>drift report</p>")
-    signals = [
-        SignalResult("embedding", "embedding", "model", 0.71, 0.6, 0.71, 0.6, True),
-        SignalResult("n_chars", "numeric", "ks", 0.5, 0.001, 0.301, 3.0, False),
-    ]
-    result = DriftResult(
-        status="drift",
-        checked_at=checked,
-        model_version=version,
-        window="1h",
-        window_start=checked - timedelta(hours=1),
-        window_end=checked,
-        window_size=512,
-        compared_rows=512,
-        reference_rows=3400,
-        signals=signals,
-        estimated_accuracy=0.81,
-        actual_accuracy=0.78,
-        html_path=html,
-        json_path=summary,
-    )
-    write_summary(result, folder)
-    return html.name
+    result = write_embedding_drift(state_dir, ago=timedelta(minutes=2), rows=512, version=version)
+    assert result.html_path is not None
+    result.html_path.write_text("<!DOCTYPE html><title>report</title><p>drift report</p>")
+    return result.html_path.name
 
 
 def write_audit_record(state_dir: Path) -> None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
+from classify_load import ClassifyLoad
 from servers import RunningServer, start_bentoml
 
 import datagen
@@ -55,20 +54,6 @@ def test_concurrent_requests_give_exactly_one_record_each(
     assert _logged_ids(url) == set(ids)
 
 
-def _load_until_killed(server: RunningServer, received: list[str], stop: threading.Event) -> None:
-    def client(offset: int) -> None:
-        i = offset
-        while not stop.is_set():
-            try:
-                received.extend(_classify(server, [TEXTS[i % len(TEXTS)]]))
-            except (httpx.HTTPError, OSError):
-                return
-            i += 7
-
-    with ThreadPoolExecutor(max_workers=12) as pool:
-        list(pool.map(client, range(12)))
-
-
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_every_answered_request_survives_kill_9(
     backend: str, served_env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest
@@ -80,21 +65,15 @@ def test_every_answered_request_survives_kill_9(
         env = {**served_env, "REFIT_PREDICTION_LOG_URL": url}
     before = _logged_ids(url)
     server = start_bentoml(env, tmp_path / "first")
-    received: list[str] = []
-    stop = threading.Event()
-    loader = threading.Thread(target=_load_until_killed, args=(server, received, stop))
-    loader.start()
-    deadline = time.monotonic() + 30
-    while len(received) < 150 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    load = ClassifyLoad(server.url, TEXTS, clients=12).start()
+    load.wait_for(150)
     workers = server.processes()[1:]
     assert workers, "expected BentoML worker processes"
     server.kill_hard()  # the server and its workers at once: no flush, no shutdown hook
     assert not any(w.is_running() and w.status() != "zombie" for w in workers)
-    stop.set()
-    loader.join(timeout=30)
-    assert len(received) >= 150
-    missing = set(received) - (_logged_ids(url) - before)
+    load.stop()
+    assert len(load.acknowledged) >= 150
+    missing = set(load.acknowledged) - (_logged_ids(url) - before)
     assert missing == set()
     restarted = start_bentoml(env, tmp_path / "second")
     try:

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from servers import RunningServer, start_bentoml
-from tiny_versions import write_tiny_version
+from tiny_versions import register_tiny_versions
 
 from core.registry import ModelVersion, Registry
 
@@ -31,11 +31,7 @@ FALLBACK_LINE = "the champion does not load"
 
 def _registered(tmp_path: Path, base: Path, count: int) -> tuple[Registry, list[ModelVersion]]:
     registry = Registry(f"safety-{uuid.uuid4().hex[:8]}", tmp_path / "state")
-    versions = [
-        registry.register(write_tiny_version(base, LABELS, seed), metadata={"max_length": 64})
-        for seed in range(count)
-    ]
-    return registry, versions
+    return registry, register_tiny_versions(registry, base, LABELS, count, {"max_length": 64})
 
 
 def _truncate(version: ModelVersion) -> None:

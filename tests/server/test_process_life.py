@@ -8,13 +8,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
+from classify_load import ClassifyLoad
 from paths import ROOT
 from servers import RunningServer, free_port, wait_ready
 
@@ -45,19 +44,6 @@ def _refit_serve(env: dict[str, str], port: int, log: Path) -> RunningServer:
     return server
 
 
-def _load(server: RunningServer, acknowledged: list[str], stop: threading.Event) -> None:
-    i = 0
-    with httpx.Client(timeout=30) as client:
-        while not stop.is_set():
-            try:
-                response = client.post(f"{server.url}/classify", json={"texts": [TEXTS[i % 200]]})
-            except httpx.HTTPError:
-                return
-            if response.status_code == 200:
-                acknowledged.extend(item["id"] for item in response.json())
-            i += 1
-
-
 def test_kill_9_of_the_group_then_restart_on_the_same_port(
     served_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -78,18 +64,12 @@ def test_kill_9_of_the_group_then_restart_on_the_same_port(
     port = free_port()
     first = _refit_serve(env, port, tmp_path / "first.log")
     workers = first.processes()[1:]
-    acknowledged: list[str] = []
-    stop = threading.Event()
-    loader = threading.Thread(target=_load, args=(first, acknowledged, stop))
-    loader.start()
-    deadline = time.monotonic() + 30
-    while len(acknowledged) < 60 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    load = ClassifyLoad(first.url, TEXTS).start()
+    load.wait_for(60)
     os.killpg(first.process.pid, signal.SIGKILL)  # the group: BentoML's workers are not in it
     first.process.wait(timeout=10)
     _, alive = psutil.wait_procs(workers, timeout=10)
-    stop.set()
-    loader.join(timeout=30)
+    load.stop()
     assert alive == [], "workers outlived their server"
     second = _refit_serve(env, port, tmp_path / "second.log")  # the first try must work
     try:
@@ -102,5 +82,5 @@ def test_kill_9_of_the_group_then_restart_on_the_same_port(
         logged = set(log.read(0, 4e9, columns=["id"])["id"])
     finally:
         log.close()
-    assert len(acknowledged) >= 60
-    assert set(acknowledged) - logged == set()
+    assert len(load.acknowledged) >= 60
+    assert set(load.acknowledged) - logged == set()

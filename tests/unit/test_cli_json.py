@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,22 +25,16 @@ MODEL = "cli-json-classifier"
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, tiny_base_model: Path) -> dict[str, str]:
+def world(
+    tmp_path_factory: pytest.TempPathFactory,
+    tiny_base_model: Path,
+    tiny_settings: Callable[..., Settings],
+) -> dict[str, str]:
     """Environment of a state folder whose champion is a freshly trained tiny model."""
     from training.train import train
 
     state_dir = tmp_path_factory.mktemp("cli-json") / "state"
-    settings = Settings(
-        base_model=str(tiny_base_model),
-        generated_rows=400,
-        epochs=1,
-        learning_rate=1e-3,
-        max_length=64,
-        state_dir=state_dir,
-        model_name=MODEL,
-        device="cpu",
-    )
-    train(settings)
+    train(tiny_settings(state_dir, MODEL))
     return {
         "REFIT_STATE_DIR": str(state_dir),
         "REFIT_MODEL_NAME": MODEL,

@@ -15,7 +15,7 @@ same with the real MiniLM model.
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
+from collections.abc import Callable
 
 import pandas as pd
 import pytest
@@ -40,19 +40,16 @@ DRIFTED = tuple(name for name in datagen.SCENARIOS if name != "base")
 
 @pytest.fixture(scope="module")
 def trained(
-    tiny_base_model: Path, tmp_path_factory: pytest.TempPathFactory
+    tiny_settings: Callable[..., Settings], tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Settings, ReferenceProfile, TextClassifier]:
     from training.train import train
 
-    settings = Settings(
-        base_model=str(tiny_base_model),
+    settings = tiny_settings(
+        tmp_path_factory.mktemp("quality") / "state",
+        f"quality-{uuid.uuid4().hex[:8]}",
         generated_rows=5000,
         epochs=10,
         learning_rate=0.005,
-        max_length=64,
-        state_dir=tmp_path_factory.mktemp("quality") / "state",
-        model_name=f"quality-{uuid.uuid4().hex[:8]}",
-        device="cpu",
     )
     version = train(settings).version
     profile = ReferenceProfile.read(version.path)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from drift_summaries import drift_result
 from prometheus_client.parser import text_string_to_metric_families
 
 from core.descriptors import char_counts, descriptor_frame, pack_embeddings, unpack_embeddings
@@ -24,7 +25,7 @@ from monitoring.drift.features import (
     reference_features,
     sample_rows,
 )
-from monitoring.drift.history import LATEST, list_runs, report_paths, write_summary
+from monitoring.drift.history import LATEST, list_runs, write_summary
 from monitoring.drift.report import run_report
 from monitoring.drift.result import DriftResult
 from monitoring.drift.signals import SignalResult, SignalSpec, evaluate, oriented, verdict
@@ -272,16 +273,11 @@ def test_window_formatting_and_range() -> None:
 
 
 def make_result(folder: Path, when: datetime, status: str = "drift") -> DriftResult:
-    html, summary = report_paths(folder, when, "v1")
-    return DriftResult(
-        status=status,  # type: ignore[arg-type]
-        checked_at=when,
-        model_version="v1",
-        window="1h",
-        window_start=when - timedelta(hours=1),
-        window_end=when,
-        window_size=500,
-        compared_rows=500,
+    return drift_result(
+        folder,
+        when,
+        status=status,
+        rows=500,
         reference_rows=3000,
         signals=[
             SignalResult("n_chars", "numeric", "ks", 1e-5, 0.001, 5.0, 3.0, True),
@@ -289,8 +285,6 @@ def make_result(folder: Path, when: datetime, status: str = "drift") -> DriftRes
             SignalResult("embedding", "embedding", "model", None, 0.6, None, 0.6, None, "n/a"),
         ],
         estimated_accuracy=0.9,
-        html_path=html,
-        json_path=summary,
     )
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
-from tiny_versions import write_tiny_version
+from tiny_versions import fallback_gauge, served_registry, write_tiny_version
 
 from core.inference import TextClassifier
 from core.registry import ModelVersion, Registry
@@ -24,18 +23,7 @@ LABELS = ["billing", "shipping"]
 
 @pytest.fixture
 def setup(tmp_path: Path, tiny_base_model: Path) -> tuple[Settings, Registry, list[ModelVersion]]:
-    settings = Settings(
-        model_name=f"swap-{uuid.uuid4().hex[:8]}",
-        state_dir=tmp_path / "state",
-        device="cpu",
-        monitoring=False,
-        reload_interval_s=0.1,
-    )
-    registry = Registry.from_settings(settings.core)
-    versions = [
-        registry.register(write_tiny_version(tiny_base_model, LABELS, seed), metadata={})
-        for seed in range(3)
-    ]
+    settings, registry, versions = served_registry(tmp_path, tiny_base_model, LABELS, "swap")
     registry.promote(versions[0].version, reason="first", actor="test")
     return settings, registry, versions
 
@@ -124,11 +112,6 @@ def test_watcher_follows_promotions_while_requests_keep_flowing(setup) -> None:
     assert {v0.version, v1.version} == set().union(*seen)
 
 
-def _fallback(champion: ModelVersion, serving: ModelVersion) -> float | None:
-    labels = {"champion": champion.version, "serving": serving.version}
-    return REGISTRY.get_sample_value("refit_model_fallback", labels)
-
-
 def test_watcher_refuses_unreadable_weights_once_then_follows_a_good_promotion(
     setup, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -154,14 +137,14 @@ def test_watcher_refuses_unreadable_weights_once_then_follows_a_good_promotion(
         assert "weights in model.safetensors cannot be read: SafetensorError" in message
         assert str(v2.path) not in message
         assert swapper.readiness()["fallback"] is True
-        assert _fallback(v2, v0) == 1
+        assert fallback_gauge(v2, v0) == 1
         # An operator's explicit reload tries again, and is refused again.
         assert swapper.swap_to_champion(retry_refused=True).outcome == "refused"
         assert _refusals() - before == 2
         registry.promote(v1.version, reason="fixed", actor="test")
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and (
-            handler.served.version.version != v1.version or _fallback(v2, v0) != 0
+            handler.served.version.version != v1.version or fallback_gauge(v2, v0) != 0
         ):
             time.sleep(0.05)
     finally:
@@ -173,7 +156,7 @@ def test_watcher_refuses_unreadable_weights_once_then_follows_a_good_promotion(
         "fallback": False,
         "reason": "",
     }
-    assert _fallback(v2, v0) == 0
+    assert fallback_gauge(v2, v0) == 0
 
 
 @pytest.mark.parametrize(

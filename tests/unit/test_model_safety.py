@@ -16,9 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from prometheus_client import REGISTRY
 from runner import run_refit
-from tiny_versions import write_tiny_version
+from tiny_versions import fallback_gauge, served_registry, write_tiny_version
 
 from core.errors import ModelLoadError
 from core.inference import TextClassifier
@@ -189,26 +188,10 @@ def test_from_folder_turns_any_load_failure_into_a_model_load_error(
 @pytest.fixture
 def history(tmp_path: Path, tiny_base_model: Path) -> tuple[Settings, Registry, list[ModelVersion]]:
     """Three versions, each promoted in turn: v2 is champion, v1 before it, v0 first."""
-    settings = Settings(
-        model_name=f"start-{uuid.uuid4().hex[:8]}",
-        state_dir=tmp_path / "state",
-        device="cpu",
-        monitoring=False,
-        reload_interval_s=0.1,
-    )
-    registry = Registry.from_settings(settings.core)
-    versions = [
-        registry.register(write_tiny_version(tiny_base_model, LABELS, seed), metadata={})
-        for seed in range(3)
-    ]
+    settings, registry, versions = served_registry(tmp_path, tiny_base_model, LABELS, "start")
     for version in versions:
         registry.promote(version.version, reason="next", actor="test")
     return settings, registry, versions
-
-
-def _fallback_gauge(champion: ModelVersion, serving: ModelVersion) -> float | None:
-    labels = {"champion": champion.version, "serving": serving.version}
-    return REGISTRY.get_sample_value("refit_model_fallback", labels)
 
 
 def test_startup_serves_the_previous_champion_when_the_champion_does_not_load(
@@ -238,13 +221,13 @@ def test_startup_serves_the_previous_champion_when_the_champion_does_not_load(
         "reason": served.refused[v2.tag],
     }
     assert UNREADABLE in state["reason"]
-    assert _fallback_gauge(v2, v1) == 1
+    assert fallback_gauge(v2, v1) == 1
     # The broken champion is not tried again by the watcher; a new promotion is followed.
     assert swapper.swap_to_champion().reason == "refused before"
     registry.promote(v0.version, reason="known good", actor="test")
     assert swapper.swap_to_champion().outcome == "swapped"
     assert swapper.readiness()["fallback"] is False
-    assert _fallback_gauge(v2, v1) == 0
+    assert fallback_gauge(v2, v1) == 0
 
 
 def test_startup_walks_the_history_past_every_version_that_does_not_load(history) -> None:

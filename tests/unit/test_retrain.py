@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,16 +28,11 @@ from training.train import train
 
 
 @pytest.fixture
-def trained(tiny_base_model: Path, tmp_path: Path) -> Settings:
-    settings = Settings(
-        base_model=str(tiny_base_model),
-        generated_rows=400,
-        epochs=1,
-        learning_rate=1e-3,
+def trained(tiny_settings: Callable[..., Settings], tmp_path: Path) -> Settings:
+    settings = tiny_settings(
+        tmp_path / "state",
+        f"retrain-{uuid.uuid4().hex[:8]}",
         max_length=48,
-        state_dir=tmp_path / "state",
-        model_name=f"retrain-{uuid.uuid4().hex[:8]}",
-        device="cpu",
         retrain_min_rows=20,
         drift_reference_rows=200,
     )
