@@ -1,14 +1,19 @@
 """Detection and false-alarm rates of drift checks, per scenario, with a real model.
 
-    BENTOML_HOME=... python bench/drift_quality.py [--windows 20] [--size 500] [--sampling]
+    BENTOML_HOME=... python bench/drift_quality.py [--windows 20] [--sizes 200,500,2000]
+        [--data builtin | --data real:DIR] [--sampling]
 
-Uses the champion of BENTOML_HOME (train one with `refit train`) and the reference
-profile its training wrote. For each built-in scenario a pool of generated texts
-(3,000 for base, 1,500 for each drift; seeds other than the training seed) is
-scored by the model as the service would log it, and `--windows` random windows of
-`--size` predictions drawn from it are checked: the rate of drift verdicts is the
-detection rate (the false-alarm rate for base), per signal and combined, and on
-base windows the accuracy estimate is compared with the true accuracy.
+Uses the champion of BENTOML_HOME and the reference profile its training wrote. With
+`--data builtin` (the default; train with `refit train`) each built-in scenario gives a
+pool of generated texts (3,000 for base, 1,500 for each drift; seeds other than the
+training seed). With `--data real:DIR` the pools are the Debian real-text benchmark's
+files in DIR (`python bench/real_text.py --out DIR`; train on DIR/train.csv): the
+same-distribution holdout, unseen sections, a shifted section mix, long descriptions,
+and holdout windows with 30% of unseen-section texts mixed in. Each pool is scored as
+the service would log it, and `--windows` random windows of each size are checked:
+the rate of drift verdicts is the detection rate (the false-alarm rate for the
+undrifted pool), per signal and combined, and the label-free accuracy estimate is
+compared with the true accuracy in every window.
 
 `--sampling` also measures what sampling a large window costs in detection: windows
 of 50,000 predictions (from a pool of 60,000 base texts, scored once and cached:
@@ -35,10 +40,12 @@ import datagen  # noqa: E402
 from core.inference import TextClassifier  # noqa: E402
 from core.registry import Registry  # noqa: E402
 from monitoring.drift.check import compare  # noqa: E402
+from monitoring.drift.estimate import estimate_reliable  # noqa: E402
 from monitoring.drift.evaluation import (  # noqa: E402
-    check_windows,
+    WindowOutcome,
     detection_rate,
     estimate_errors,
+    evaluate_windows,
     signal_rates,
 )
 from monitoring.drift.features import sample_rows  # noqa: E402
@@ -68,41 +75,92 @@ def pools(
     return found
 
 
+REAL_MIX = 0.3  # share of unseen-section texts in the real-text "mixed" windows
+
+
+def real_pools(
+    classifier: TextClassifier, version: str, folder: Path, cache: Path
+) -> dict[str, pd.DataFrame]:
+    """Scored pools of the real-text benchmark's files (cached per model version)."""
+    found = {}
+    for name in ("holdout", "unseen_topic", "shifted_mix", "long_texts"):
+        path = cache / f"real-{version}-{name}.parquet"
+        if not path.exists():
+            frame = pd.read_csv(folder / f"{name}.csv")[["text", "label"]]
+            started = time.perf_counter()
+            score_pool(classifier, frame).to_parquet(path)
+            print(f"scored {len(frame)} {name} texts in {time.perf_counter() - started:.0f} s")
+        found[name] = pd.read_parquet(path)
+    return found
+
+
+def windows_of(
+    pools: dict[str, pd.DataFrame], scenario: str, size: int, count: int, seed: int
+) -> list[pd.DataFrame]:
+    """`count` windows of `size` rows of a scenario; `mixed_30` draws 30% of each
+    window from the unseen sections and the rest from the holdout."""
+    rng = np.random.default_rng(seed)
+    if scenario != "mixed_30":
+        pool = pools[scenario]
+        return [
+            pool.iloc[rng.choice(len(pool), size=size, replace=False)].reset_index(drop=True)
+            for _ in range(count)
+        ]
+    moved = int(size * REAL_MIX)
+    base, new = pools["holdout"], pools["unseen_topic"]
+    return [
+        pd.concat(
+            [
+                base.iloc[rng.choice(len(base), size=size - moved, replace=False)],
+                new.iloc[rng.choice(len(new), size=moved, replace=False)],
+            ],
+            ignore_index=True,
+        )
+        for _ in range(count)
+    ]
+
+
 def rates_table(
     settings: Settings,
     profile: ReferenceProfile,
-    scored: dict[str, pd.DataFrame],
-    args: argparse.Namespace,
+    pools: dict[str, pd.DataFrame],
+    scenarios: list[str],
+    sizes: list[int],
+    windows: int,
 ) -> str:
+    """Per scenario and window size: drift verdicts, each signal's detections, and the
+    accuracy estimate's error (estimate - truth) with how often it was marked unreliable."""
     lines = [
-        f"{args.windows} random windows of {args.size} predictions per scenario.",
-        "",
-        "| scenario | drift verdicts | per signal (share of windows) | s/window |",
-        "|---|---|---|---|",
+        "| scenario | window | drift verdicts | per signal (windows flagged) | true accuracy "
+        "| estimate error mean / worst | within 0.03 | marked unreliable |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    errors = np.zeros(0)
-    for scenario, pool in scored.items():
-        started = time.perf_counter()
-        outcomes = check_windows(
-            settings, profile, pool, windows=args.windows, size=args.size, seed=7
-        )
-        seconds = (time.perf_counter() - started) / args.windows
-        drifted = round(detection_rate(outcomes) * args.windows)
-        per_signal = ", ".join(f"{k} {v:.2f}" for k, v in signal_rates(outcomes).items() if v)
-        lines.append(
-            f"| {scenario} | {drifted}/{args.windows} | {per_signal or '-'} | {seconds:.2f} |"
-        )
-        if scenario == "base":
-            errors = estimate_errors(outcomes)
-            truth = np.mean([o.true_accuracy for o in outcomes])
-        print(lines[-1], flush=True)
-    lines += [
-        "",
-        f"Accuracy estimate on base windows (true accuracy {truth:.3f} on average): error "
-        f"{errors.mean():+.3f} on average, largest {np.abs(errors).max():.3f}, "
-        f"within 0.05 in {(np.abs(errors) <= 0.05).sum()}/{len(errors)} windows.",
-    ]
+    for scenario in scenarios:
+        for size in sizes:
+            if scenario != "mixed_30" and len(pools[scenario]) < size:
+                continue
+            outcomes = evaluate_windows(
+                settings, profile, windows_of(pools, scenario, size, windows, seed=7)
+            )
+            lines.append(_row(scenario, size, outcomes, windows))
+            print(lines[-1], flush=True)
     return "\n".join(lines)
+
+
+def _row(scenario: str, size: int, outcomes: list[WindowOutcome], windows: int) -> str:
+    flagged = ", ".join(
+        f"{name} {round(rate * windows)}" for name, rate in signal_rates(outcomes).items() if rate
+    )
+    errors = estimate_errors(outcomes)
+    truth = np.mean([o.true_accuracy for o in outcomes])
+    unreliable = sum(
+        not estimate_reliable([s.name for s in o.signals if s.drifted]) for o in outcomes
+    )
+    return (
+        f"| {scenario} | {size} | {round(detection_rate(outcomes) * windows)}/{windows} | "
+        f"{flagged or '-'} | {truth:.3f} | {errors.mean():+.3f} / {np.abs(errors).max():.3f} | "
+        f"{(np.abs(errors) <= 0.03).sum()}/{windows} | {unreliable}/{windows} |"
+    )
 
 
 def sampling_table(
@@ -125,7 +183,7 @@ def sampling_table(
             for _ in range(windows):
                 window = mixed_window(scored["base"], scored[scenario], share, rng)
                 for name, config in (("full", full), ("sampled", settings)):
-                    rows = sample_rows(window, config.drift_max_rows, config.seed)
+                    rows = sample_rows(window, config.drift.drift_max_rows, config.training.seed)
                     _, signals = compare(config, profile, rows)
                     counts[name] += verdict(signals, len(window), 1) == "drift"
             lines.append(
@@ -150,7 +208,8 @@ def mixed_window(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--windows", type=int, default=20)
-    parser.add_argument("--size", type=int, default=500)
+    parser.add_argument("--sizes", default="200,500,2000", help="window sizes, comma-separated")
+    parser.add_argument("--data", default="builtin", help="builtin, or real:DIR")
     parser.add_argument("--sampling", action="store_true")
     parser.add_argument("--sampling-windows", type=int, default=5)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/refit-drift-quality"))
@@ -165,11 +224,20 @@ def main() -> None:
         max_length=version.max_length(settings.training.max_length),
         capture_embeddings=True,
     )
-    scored = pools(classifier, version.version, args.cache, {"base": 3000, "drifted": 1500}, 1000)
+    sizes = [int(size) for size in args.sizes.split(",")]
+    if args.data.startswith("real:"):
+        scored = real_pools(classifier, version.version, Path(args.data[5:]), args.cache)
+        scenarios = ["holdout", "unseen_topic", "mixed_30", "shifted_mix", "long_texts"]
+        source = f"Debian real-text benchmark ({args.data[5:]})"
+    else:
+        sizes_of = {"base": 3000, "drifted": 1500}
+        scored = pools(classifier, version.version, args.cache, sizes_of, 1000)
+        scenarios, source = list(datagen.SCENARIOS), "built-in generator"
     model = f"{version.tag} ({version.metadata.get('base_model')}, test accuracy " \
         f"{version.metadata.get('test_accuracy')})"  # fmt: skip
-    sections = [rates_table(settings, profile, scored, args)]
-    if args.sampling:
+    header = f"{source}; {args.windows} random windows per scenario and size."
+    sections = [header, rates_table(settings, profile, scored, scenarios, sizes, args.windows)]
+    if args.sampling and not args.data.startswith("real:"):
         # Large windows need pools larger still: repeating a small pool's rows would
         # itself look like drift to every test.
         large = pools(classifier, version.version, args.cache, LARGE_POOLS, 2000)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal, Protocol
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 
 from core.settings import CoreSettings, Section
 from training.settings import TrainingContext
@@ -94,10 +94,34 @@ class DriftSettings(Section):
     """ROC AUC of Evidently's text domain classifier (TF-IDF, reference vs current) above which the
     raw texts have drifted.
     """
-    drift_embedding_threshold: float = Field(0.6, gt=0.5, lt=1)
-    """ROC AUC of Evidently's embedding domain classifier above which the model's embeddings have
-    drifted.
+    drift_embedding_method: Literal["knn", "domain_classifier"] = "knn"
+    """How the served model's embeddings are compared: `knn`, refit's cross-fitted nearest-
+    neighbour novelty test (a p-value: are the window's texts farther from the reference than
+    the reference is from itself?), or `domain_classifier`, Evidently's classifier telling
+    window from reference (a ROC AUC), which misses new topics that are a minority of the window.
     """
+    drift_embedding_threshold: float | None = Field(None, gt=0, lt=1)
+    """Threshold of the embedding test: a p-value below which the embeddings drifted (knn;
+    default 0.001), or a ROC AUC above which they did (domain_classifier; default 0.6).
+    """
+
+    def embedding_threshold(self) -> float:
+        if self.drift_embedding_threshold is not None:
+            return self.drift_embedding_threshold
+        return 0.001 if self.drift_embedding_method == "knn" else 0.6
+
+    @model_validator(mode="after")
+    def _auc_above_chance(self) -> DriftSettings:
+        auc = self.drift_embedding_method == "domain_classifier"
+        if (
+            auc
+            and self.drift_embedding_threshold is not None
+            and self.drift_embedding_threshold <= 0.5
+        ):
+            raise ValueError(
+                "REFIT_DRIFT_EMBEDDING_THRESHOLD is a ROC AUC for domain_classifier: above 0.5"
+            )
+        return self
 
 
 class MonitoringContext(TrainingContext, Protocol):

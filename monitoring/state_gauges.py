@@ -30,6 +30,9 @@ DRIFT_GAUGES: Final = {
     "when the window was too small for a verdict).",
     "refit_drift_estimated_accuracy": "Accuracy estimated without labels (mean calibrated "
     "confidence) over the latest drift check's window.",
+    "refit_drift_estimate_reliable": "1 when the latest check's accuracy estimate can be "
+    "trusted, 0 when the embedding or predicted-label signal drifted (new topics or a new "
+    "label mix: the estimate then says nothing; judge by feedback).",
     "refit_drift_actual_accuracy": "Accuracy over the predictions of the latest drift "
     "check's window that received feedback; absent without feedback.",
     "refit_drift_window_size": "Predictions logged in the latest drift check's window.",
@@ -63,6 +66,7 @@ class DriftGauges(Collector):
         plain = {
             "refit_drift_detected": 1.0 if summary["status"] == "drift" else 0.0,
             "refit_drift_estimated_accuracy": summary.get("estimated_accuracy"),
+            "refit_drift_estimate_reliable": float(summary.get("estimate_reliable", True)),
             "refit_drift_actual_accuracy": summary.get("actual_accuracy"),
             "refit_drift_window_size": summary.get("window_size"),
             "refit_drift_last_check_timestamp_seconds": checked,

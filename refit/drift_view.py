@@ -51,6 +51,19 @@ def signals_table(result: DriftResult) -> Table:
     return table
 
 
+def estimate_text(result: DriftResult) -> str:
+    """The label-free estimate with its 95% interval, and why not to trust it when so."""
+    if result.estimated_accuracy is None:
+        return "-"
+    text = _number(result.estimated_accuracy)
+    if result.estimated_margin is not None:
+        text += f" ± {_number(result.estimated_margin)}"
+    if not result.estimate_reliable:
+        drifted = ", ".join(result.drifted_signals)
+        text += f" (unreliable: inputs drifted in {drifted}; judge by feedback)"
+    return text
+
+
 def summary_lines(result: DriftResult) -> list[str]:
     """Verdict, window, accuracy figures and file paths, one per line."""
     lines = [
@@ -58,7 +71,7 @@ def summary_lines(result: DriftResult) -> list[str]:
         f"window: {result.window} ({result.window_start:%Y-%m-%d %H:%M} to "
         f"{result.window_end:%Y-%m-%d %H:%M} UTC), {result.window_size} predictions, "
         f"{result.compared_rows} compared with {result.reference_rows} reference rows",
-        f"estimated accuracy (from confidence): {_number(result.estimated_accuracy)}",
+        f"estimated accuracy (from confidence): {estimate_text(result)}",
     ]
     if result.labelled_rows:
         lines.append(

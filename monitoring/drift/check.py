@@ -22,7 +22,7 @@ import pandas as pd
 from evidently.core.report import Snapshot
 
 from core.registry import Registry
-from monitoring.drift.estimate import accuracy_figures
+from monitoring.drift.estimate import accuracy_figures, estimate_reliable
 from monitoring.drift.features import (
     LOG_COLUMNS,
     feature_frame,
@@ -31,7 +31,8 @@ from monitoring.drift.features import (
     texts_logged,
 )
 from monitoring.drift.history import report_paths, reports_dir, write_summary
-from monitoring.drift.report import run_report, save_html
+from monitoring.drift.report import run_report
+from monitoring.drift.report_page import write_report
 from monitoring.drift.result import DriftResult
 from monitoring.drift.signals import SignalResult, signal_specs, verdict
 from monitoring.drift.window import format_window, window_range
@@ -77,6 +78,7 @@ def run_drift_check(
         compared_rows=0,
         reference_rows=len(profile.frame),
         estimated_accuracy=figures.estimated_accuracy,
+        estimated_margin=figures.estimated_margin,
         actual_accuracy=figures.actual_accuracy,
         actual_macro_f1=figures.actual_macro_f1,
         labelled_rows=figures.labelled_rows,
@@ -84,11 +86,14 @@ def run_drift_check(
         message=f"not enough data: {len(rows)} predictions in the window, at least "
         f"{settings.drift.drift_min_window_size} needed for a verdict",
     )
+    snapshot = None
     if len(rows) >= settings.drift.drift_min_window_size:
         current = sample_rows(rows, settings.drift.drift_max_rows, settings.training.seed)
         del rows  # a million-row window need not stay in memory during the report
-        result = _compare(settings, profile, current, result, html_path)
+        snapshot, result = _compare(settings, profile, current, result, html_path)
     result = dataclasses.replace(result, seconds=round(time.perf_counter() - started, 3))
+    if snapshot is not None:
+        write_report(snapshot.get_html_str(as_iframe=False), result, html_path)
     write_summary(result, folder)
     logger.info("drift check of %s: %s", version.tag, result.message)
     return result
@@ -111,15 +116,16 @@ def _compare(
     current: pd.DataFrame,
     result: DriftResult,
     html_path: Path,
-) -> DriftResult:
-    """`result` completed with the signals, verdict and report of a large enough window."""
+) -> tuple[Snapshot | None, DriftResult]:
+    """The Evidently snapshot of a large enough window, and `result` completed with its
+    signals and verdict (the HTML report is written once the result is final)."""
     snapshot, signals = compare(settings, profile, current)
-    if snapshot is not None:
-        save_html(snapshot, html_path)
     status = verdict(signals, result.window_size, settings.drift.drift_min_window_size)
-    return dataclasses.replace(
+    drifted = [signal.name for signal in signals if signal.drifted]
+    return snapshot, dataclasses.replace(
         result,
         status=status,
+        estimate_reliable=estimate_reliable(drifted),
         compared_rows=len(current),
         signals=signals,
         html_path=html_path if snapshot is not None else None,

@@ -43,9 +43,19 @@ def check_windows(
     """Check `windows` random windows of `size` rows drawn (without replacement within
     a window) from `pool` against `profile`."""
     rng = np.random.default_rng(seed)
+    drawn = [
+        pool.iloc[rng.choice(len(pool), size=size, replace=False)].reset_index(drop=True)
+        for _ in range(windows)
+    ]
+    return evaluate_windows(settings, profile, drawn)
+
+
+def evaluate_windows(
+    settings: MonitoringContext, profile: ReferenceProfile, windows: Sequence[pd.DataFrame]
+) -> list[WindowOutcome]:
+    """Check each of `windows` (scored log rows with `true_label`) against `profile`."""
     outcomes = []
-    for _ in range(windows):
-        rows = pool.iloc[rng.choice(len(pool), size=size, replace=False)].reset_index(drop=True)
+    for rows in windows:
         _, signals = compare(settings, profile, rows)
         outcomes.append(
             WindowOutcome(

@@ -23,6 +23,9 @@ class DriftResult:
     reference_rows: int
     signals: list[SignalResult] = field(default_factory=list)
     estimated_accuracy: float | None = None
+    estimated_margin: float | None = None  # the estimate's 95% interval: +/- this
+    # False when a signal drifted that breaks the estimate (new topics, a new label mix).
+    estimate_reliable: bool = True
     actual_accuracy: float | None = None
     actual_macro_f1: float | None = None
     labelled_rows: int = 0

@@ -25,10 +25,12 @@ Status = Literal["ok", "drift", "not_enough_data"]
 # Evidently methods whose value is a p-value; every other method used here gives a
 # distance or a ROC AUC, where larger means more different.
 P_VALUE_METHODS: Final = frozenset(
-    {"ks", "anderson", "mannw", "chisquare", "z", "chi2_homogeneity"}
+    {"ks", "anderson", "mannw", "chisquare", "z", "chi2_homogeneity", "knn"}
 )
 TEXT_METHOD: Final = "abs_text_content_drift"  # TF-IDF domain classifier, ROC AUC
-EMBEDDING_METHOD: Final = "model"  # Evidently's embedding domain classifier, ROC AUC
+# Embeddings: refit's nearest-neighbour novelty test (a p-value, monitoring/drift/novelty.py)
+# or Evidently's embedding domain classifier (a ROC AUC).
+EMBEDDING_METHODS: Final = {"knn": "knn", "domain_classifier": "model"}
 # A p-value of exactly 0 (underflow) still needs a finite score.
 _SMALLEST_P: Final = 1e-300
 
@@ -86,15 +88,9 @@ def signal_specs(settings: MonitoringContext) -> list[SignalSpec]:
     specs.append(
         SignalSpec("text", "text", "text", TEXT_METHOD, settings.drift.drift_text_threshold)
     )
-    specs.append(
-        SignalSpec(
-            "embedding",
-            "embedding",
-            "embedding",
-            EMBEDDING_METHOD,
-            settings.drift.drift_embedding_threshold,
-        )
-    )
+    method = EMBEDDING_METHODS[settings.drift.drift_embedding_method]
+    threshold = settings.drift.embedding_threshold()
+    specs.append(SignalSpec("embedding", "embedding", "embedding", method, threshold))
     return specs
 
 

@@ -260,3 +260,24 @@ def test_cli_drift_and_reports(
         assert run.model_version in out
         assert run.html_path is not None
         assert run.html_path.name in out.replace("\n", "")
+
+
+def test_the_html_report_opens_with_refits_verdict_and_agrees_with_the_cli(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = run_refit(capsys, "drift", "--window", "1h", "--json", env=world.env)
+    assert code == 0
+    summary = json.loads(out)
+    page = Path(summary["html_path"]).read_text()
+    head = page[: page.index('id="refit-summary"') + 20_000]
+    assert "<title>refit drift check" in page
+    assert "refit drift check: <span" in head
+    assert summary["model_version"] in head
+    assert f"{summary['window_size']} predictions" in head
+    for signal in summary["signals"]:  # the scores `refit drift` prints, not Evidently's
+        if signal["score"] is not None:
+            assert f"<td>{signal['name']}</td>" in head
+            assert f"{signal['score']:.2f}" in head
+    # Evidently's share-of-columns headline is not refit's rule and must not appear.
+    assert "Dataset Drift is detected" not in page
+    assert "Dataset drift detection threshold" not in page

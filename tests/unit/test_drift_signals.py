@@ -323,6 +323,7 @@ def test_gauges_from_a_summary(tmp_path: Path) -> None:
         ("refit_drift_threshold", "text"): 0.6,
         ("refit_drift_detected", None): 1.0,
         ("refit_drift_estimated_accuracy", None): 0.9,
+        ("refit_drift_estimate_reliable", None): 1.0,
         ("refit_drift_window_size", None): 500.0,
         ("refit_drift_last_check_timestamp_seconds", None): when.timestamp(),
     }
