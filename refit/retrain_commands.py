@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -47,7 +47,11 @@ def history(
     {"time" (ISO 8601, UTC), "event" ("decision", "skipped", "check_failed", "retrain"
     or "retrain_failed"), then the event's details: "action" and "reasons" for a
     decision; "reason", "champion", "challenger", "promoted", "decision": {"reasons",
-    ...}, "sizes", "seconds" for a retrain; "error" for a failure}.
+    ...}, "sizes", "seconds" and "shadow" (the shadow replay's whole report: "replayed",
+    "reason", "rows", "agreement", "agreement_by_label", "changes", "examples",
+    "confident_rows", "confident_changes", "confident_change_share", "mean_confidence",
+    "estimated_accuracy", "latency_ms_per_1000", "feedback", ...) for a retrain;
+    "error" for a failure}.
     """
     from retraining.audit import AuditLog
 
@@ -56,7 +60,7 @@ def history(
         print_json(records)
         return
     table = Table(title="retraining audit log")
-    for header in ("time", "event", "outcome", "reasons"):
+    for header in ("time", "event", "outcome", "agreement", "confident changes", "reasons"):
         table.add_column(header)
     for r in records:
         outcome = r.get("action") or ("promoted" if r.get("promoted") else "")
@@ -64,8 +68,23 @@ def history(
             outcome = "champion kept"
         reasons = r.get("reasons") or (r.get("decision") or {}).get("reasons") or []
         detail = "; ".join(reasons) if reasons else r.get("error", r.get("reason", ""))
-        table.add_row(r["time"], r["event"], outcome, detail)
+        table.add_row(r["time"], r["event"], outcome, *shadow_cells(r.get("shadow")), detail)
     console.print(table)
+
+
+def shadow_cells(shadow: dict[str, Any] | None) -> tuple[str, str]:
+    """(agreement, confident changes) of a retrain's shadow replay, for the history table."""
+    if not isinstance(shadow, dict):
+        return "", ""
+    if not shadow.get("replayed"):
+        return "not replayed", ""
+    agreement = shadow.get("agreement")
+    share = shadow.get("confident_change_share")
+    counts = f"({shadow.get('confident_changes', 0)}/{shadow.get('confident_rows', 0)})"
+    return (
+        "n/a" if agreement is None else f"{agreement:.3f}",
+        "n/a" if share is None else f"{share:.1%} {counts}",
+    )
 
 
 def watch(

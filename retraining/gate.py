@@ -23,11 +23,25 @@ class GateRules:
     max_loss_original: float
     # ... and its time on a fixed batch may be at most this multiple of the champion's.
     max_latency_ratio: float
+    # ... and may change at most this share of the champion's confident predictions
+    # (score >= confident_score) in the shadow replay, unless feedback supports it:
+    max_confident_changes: float = 0.10
+    confident_score: float = 0.9
+    # Support: on labelled rows the challenger did not train on where the two disagree,
+    # the challenger is right at least this often, and more often than the champion.
+    min_support_rows: int = 10
 
     @classmethod
     def from_settings(cls, retraining: RetrainingSettings) -> GateRules:
         r = retraining
-        return cls(r.gate_min_gain, r.gate_max_loss, r.gate_max_latency_ratio)
+        return cls(
+            r.gate_min_gain,
+            r.gate_max_loss,
+            r.gate_max_latency_ratio,
+            r.gate_max_confident_changes,
+            r.gate_confident_score,
+            r.gate_shadow_min_support,
+        )
 
 
 @dataclass(frozen=True)
@@ -37,6 +51,30 @@ class Scores:
     recent_macro_f1: float
     original_macro_f1: float
     batch_seconds: float  # median time to classify the fixed latency batch
+
+
+@dataclass(frozen=True)
+class ShadowFigures:
+    """What the shadow replay found, as far as the confident-changes rule reads it.
+
+    `confident_*`: replayed predictions the champion made with a score of at least
+    the rules' `confident_score`, and how many of them the challenger labels
+    otherwise. `support_rows`: replayed rows with a feedback label, which the
+    challenger did not train on, where the two models disagree; `*_right`: how many
+    of those each model got right.
+    """
+
+    replayed: bool
+    reason: str = ""  # why there was no replay
+    confident_rows: int = 0
+    confident_changes: int = 0
+    support_rows: int = 0
+    champion_right: int = 0
+    challenger_right: int = 0
+
+    @property
+    def confident_change_share(self) -> float:
+        return self.confident_changes / self.confident_rows if self.confident_rows else 0.0
 
 
 @dataclass
@@ -55,8 +93,17 @@ class GateDecision:
         }
 
 
-def judge(champion: Scores, challenger: Scores, rules: GateRules) -> GateDecision:
-    """Promote only if every rule passes; the reasons say which held and which failed."""
+def judge(
+    champion: Scores,
+    challenger: Scores,
+    rules: GateRules,
+    shadow: ShadowFigures | None = None,
+) -> GateDecision:
+    """Promote only if every rule passes; the reasons say which held and which failed.
+
+    Without a shadow replay (`shadow` None or not replayed) the confident-changes
+    rule passes, and its reason says why there was nothing to compare.
+    """
     reasons: list[str] = []
     gain = challenger.recent_macro_f1 - champion.recent_macro_f1
     gain_ok = gain >= rules.min_gain_recent - _EPS
@@ -77,7 +124,47 @@ def judge(champion: Scores, challenger: Scores, rules: GateRules) -> GateDecisio
         f"{challenger.batch_seconds * 1000:.1f} ms (x{ratio:.2f}; may be <= "
         f"x{rules.max_latency_ratio})"
     )
-    verdicts = {"recent gain": gain_ok, "original loss": loss_ok, "latency": latency_ok}
+    shadow_ok, shadow_reason = confident_changes_rule(
+        shadow or ShadowFigures(False, "no shadow replay was run"), rules
+    )
+    reasons.append(shadow_reason)
+    verdicts = {
+        "recent gain": gain_ok,
+        "original loss": loss_ok,
+        "latency": latency_ok,
+        "confident changes": shadow_ok,
+    }
     failed = [name for name, ok in verdicts.items() if not ok]
     summary = "all rules pass" if not failed else "failed: " + ", ".join(failed)
     return GateDecision(not failed, [summary, *reasons], champion, challenger)
+
+
+def confident_changes_rule(shadow: ShadowFigures, rules: GateRules) -> tuple[bool, str]:
+    """(passes, reason): refuse a challenger that would relabel too many of the
+    champion's confident predictions, unless held-out feedback says it is right to."""
+    if not shadow.replayed:
+        return True, f"shadow replay: not replayed: {shadow.reason}"
+    share = shadow.confident_change_share
+    head = (
+        f"shadow replay: {shadow.confident_changes} of {shadow.confident_rows} confident "
+        f"champion predictions (score >= {rules.confident_score}) would change ({share:.1%}; "
+        f"may be <= {rules.max_confident_changes:.1%}"
+    )
+    if share <= rules.max_confident_changes + _EPS:
+        return True, head + ")"
+    supported = (
+        shadow.challenger_right >= rules.min_support_rows
+        and shadow.challenger_right > shadow.champion_right
+    )
+    evidence = (
+        f"on {shadow.support_rows} labelled rows where the models disagree and the challenger "
+        f"did not train, the challenger is right {shadow.challenger_right} times, the champion "
+        f"{shadow.champion_right}"
+    )
+    if supported:
+        return True, f"{head} unless feedback supports it): supported: {evidence}"
+    return False, (
+        f"{head} unless feedback supports it): not supported: {evidence} (needs >= "
+        f"the challenger right on >= {rules.min_support_rows} of them and more often than "
+        "the champion)"
+    )

@@ -24,8 +24,10 @@ from retraining.challenger import Challenger, train_challenger
 from retraining.gate import GateDecision, GateRules, judge
 from retraining.lock import exclusive
 from retraining.recent_data import gather_recent, retire
+from retraining.replay import replay
 from retraining.scoring import score_both
 from retraining.settings import RetrainingContext
+from retraining.shadow import ShadowReport
 from training.epochs import Progress
 
 logger = logging.getLogger(__name__)
@@ -39,6 +41,7 @@ class RetrainResult:
     promoted: bool
     sizes: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    shadow: ShadowReport | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -48,6 +51,7 @@ class RetrainResult:
             "decision": self.decision.to_dict(),
             "sizes": self.sizes,
             "seconds": round(self.seconds, 1),
+            "shadow": self.shadow.to_dict() if self.shadow else None,
         }
 
 
@@ -68,7 +72,7 @@ def run_retrain(
             f"{len(recent.files)} incoming file(s), {len(recent.frame)} rows in all"
         )
         try:
-            result = retrain(settings, recent.frame, progress=progress, note=note)
+            result = retrain(settings, recent.frame, log=reader, progress=progress, note=note)
         except RefitError as exc:
             audit.append("retrain_failed", reason=reason, error=str(exc))
             raise
@@ -82,15 +86,19 @@ def retrain(
     settings: RetrainingContext,
     recent: pd.DataFrame,
     *,
+    log: PredictionLog | None = None,
     progress: Progress | None = None,
     note: Callable[[str], None] = logger.info,
 ) -> RetrainResult:
-    """Train a challenger on the champion's data plus `recent`; promote it if the gate passes."""
+    """Train a challenger on the champion's data plus `recent`; promote it if the gate passes.
+
+    The shadow replay reads `log`, or the prediction log of the settings."""
     started = time.perf_counter()
     registry = Registry.from_settings(settings.core)
     champion = registry.get()
     challenger = train_challenger(settings, champion, recent, progress=progress, note=note)
-    decision = gate(settings, champion, challenger)
+    with borrowed_log(settings, log) as reader:
+        decision, shadow = gate(settings, champion, challenger, reader)
     if decision.promote:
         registry.promote(
             challenger.version.version, reason="retrain: gate passed", actor="refit retrain"
@@ -102,13 +110,18 @@ def retrain(
         decision.promote,
         challenger.sizes,
         time.perf_counter() - started,
+        shadow,
     )
 
 
 def gate(
-    settings: RetrainingContext, champion: ModelVersion, challenger: Challenger
-) -> GateDecision:
-    """Score both models on the same held-out data and apply the gate's rules."""
+    settings: RetrainingContext,
+    champion: ModelVersion,
+    challenger: Challenger,
+    log: PredictionLog,
+) -> tuple[GateDecision, ShadowReport]:
+    """Score both models on the same held-out data, replay the champion's logged
+    traffic through the challenger (`retraining.replay`), and apply the gate's rules."""
     device = settings.core.device
     old = TextClassifier.from_folder(
         champion.path, device=device, max_length=champion.max_length(settings.training.max_length)
@@ -117,4 +130,12 @@ def gate(
         challenger.version.path, device=device, max_length=settings.training.max_length
     )
     scores = score_both(old, new, challenger.holdout, challenger.original_test)
-    return judge(*scores, GateRules.from_settings(settings.retraining))
+    shadow = replay(
+        settings.retraining,
+        settings.monitoring.log_text,
+        log,
+        (champion, challenger.version),
+        (old, new),
+    )
+    rules = GateRules.from_settings(settings.retraining)
+    return judge(*scores, rules, shadow.figures()), shadow

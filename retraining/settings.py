@@ -43,6 +43,21 @@ class RetrainingSettings(Section):
     """Most macro-F1 the challenger may lose on the original test split."""
     gate_max_latency_ratio: float = Field(1.5, gt=0)
     """Most the challenger's time on a fixed batch may be, as a multiple of the champion's."""
+    gate_shadow_rows: int = Field(2000, ge=0)
+    """Newest predictions of the champion (from the prediction log) the challenger re-scores
+    before the gate decides: the shadow replay (0: no replay).
+    """
+    gate_confident_score: float = Field(0.9, gt=0, le=1)
+    """A champion prediction with at least this score counts as confident in the shadow replay."""
+    gate_max_confident_changes: float = Field(0.10, ge=0, le=1)
+    """Most of the champion's confident replayed predictions the challenger may label otherwise,
+    unless feedback supports the change.
+    """
+    gate_shadow_min_support: int = Field(10, ge=1)
+    """Fewest labelled replayed rows, unseen by the challenger, where the two models disagree
+    and the challenger is right, that support more confident changes (it must also be right
+    on more of them than the champion).
+    """
 
 
 class RetrainingContext(MonitoringContext, Protocol):

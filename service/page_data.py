@@ -23,6 +23,7 @@ from core.settings import CoreSettings
 from monitoring.drift.export import LatestSummary
 from monitoring.drift.history import reports_dir
 from retraining.audit import audit_path
+from retraining.shadow import describe as describe_shadow
 from service.live_rates import LiveRates
 from service.page_files import REPORT_NAME, VERSION_NAME
 
@@ -57,6 +58,8 @@ class DriftView:
     window: str
     window_size: int | None
     estimated_accuracy: float | None
+    estimated_margin: float | None  # +/- of its 95% interval
+    estimate_reliable: bool  # False when a drifted signal breaks the estimate
     actual_accuracy: float | None
     drifted: list[SignalRow]
     signals_checked: int
@@ -76,6 +79,7 @@ class AuditRow:
     event: str
     outcome: str
     reasons: list[str]
+    shadow: list[str] = field(default_factory=list)  # a retrain's shadow replay, described
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,8 @@ def drift_view(summary: dict[str, Any] | None) -> DriftView | None:
         window=str(summary.get("window", "")),
         window_size=None if size is None else int(size),
         estimated_accuracy=_number(summary.get("estimated_accuracy")),
+        estimated_margin=_number(summary.get("estimated_margin")),
+        estimate_reliable=summary.get("estimate_reliable") is not False,
         actual_accuracy=_number(summary.get("actual_accuracy")),
         drifted=drifted,
         signals_checked=len(signals),
@@ -197,7 +203,8 @@ def audit_row(record: dict[str, Any]) -> AuditRow:
         reasons = [f"trigger: {record['reason']}", *reasons]
     if record.get("error"):
         reasons.append(f"error: {record['error']}")
-    return AuditRow(str(record.get("time", "")), event, outcome, reasons)
+    shadow = describe_shadow(record.get("shadow"))
+    return AuditRow(str(record.get("time", "")), event, outcome, reasons, shadow)
 
 
 class PageSources:

@@ -172,11 +172,29 @@ def drift_section(drift: DriftView | None, reports: list[ReportRun], now: dateti
         ("checked at", _ago(drift.checked_at, now)),
         ("model version", _e(drift.model_version)),
         ("window", _e(drift.window) + _e(size)),
-        ("estimated accuracy", _num(drift.estimated_accuracy)),
+        ("estimated accuracy", _estimate(drift)),
         ("actual accuracy", _num(drift.actual_accuracy, missing="no feedback in the window")),
     ]
     message = f"<p>{_e(drift.message)}</p>" if drift.message else ""
     return _section("Drift", _rows(rows) + message + _signals_table(drift) + _reports_list(reports))
+
+
+def _estimate(drift: DriftView) -> str:
+    if drift.estimated_accuracy is None:
+        return "n/a"
+    text = _num(drift.estimated_accuracy)
+    if drift.estimated_margin is not None:
+        text += f" ± {_num(drift.estimated_margin)}"
+    if not drift.estimate_reliable:
+        text += ' <span class="bad">(unreliable: the inputs drifted; only feedback can tell)</span>'
+    return text
+
+
+def _shadow(lines: list[str]) -> str:
+    if not lines:
+        return ""
+    items = "".join(f"<li>{_e(line)}</li>" for line in lines)
+    return f"<details open><summary>shadow replay</summary><ul>{items}</ul></details>"
 
 
 def retraining_section(rows: list[AuditRow], now: datetime) -> str:
@@ -185,7 +203,8 @@ def retraining_section(rows: list[AuditRow], now: datetime) -> str:
     head = "<thead><tr><th>time</th><th>event</th><th>outcome</th><th>reasons</th></tr></thead>"
     body = "".join(
         f"<tr><td>{_ago(r.time, now)}</td><td>{_e(r.event)}</td><td>{_e(r.outcome)}</td>"
-        f"<td><ul>{''.join(f'<li>{_e(x)}</li>' for x in r.reasons)}</ul></td></tr>"
+        f"<td><ul>{''.join(f'<li>{_e(x)}</li>' for x in r.reasons)}</ul>"
+        f"{_shadow(r.shadow)}</td></tr>"
         for r in rows
     )
     return _section("Retraining decisions", f"<table>{head}<tbody>{body}</tbody></table>")

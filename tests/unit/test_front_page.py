@@ -76,7 +76,9 @@ def live(requests: int = 120) -> LiveRates:
 
 def drift(status: str = "drift", name: str = "embedding") -> DriftView:
     drifted = [SignalRow(name, 0.71, 0.6)] if status == "drift" else []
-    return DriftView(status, "2026-11-30T11:55:00+00:00", "v1", "1h", 512, 0.81, None, drifted, 10)
+    return DriftView(
+        status, "2026-11-30T11:55:00+00:00", "v1", "1h", 512, 0.81, 0.02, True, None, drifted, 10
+    )
 
 
 def page(**changes: object) -> PageData:
@@ -111,6 +113,7 @@ def test_the_page_shows_every_section() -> None:
         "error rate 2.5% (validation: 3)",
         "cost per 1k predictions $0.000021",
         "embedding 0.71 0.6",
+        "estimated accuracy 0.810 ± 0.020",
         "actual accuracy no feedback in the window",
         "drift twice",
     ):
@@ -201,6 +204,12 @@ def test_a_drift_summary_becomes_a_verdict_and_junk_becomes_nothing() -> None:
     assert view.drifted == [SignalRow("embedding", 0.71, 0.6)]
     assert view.signals_checked == 2
     assert view.actual_accuracy is None
+    assert (view.estimated_margin, view.estimate_reliable) == (None, True)
+    unreliable = drift_view({**summary, "estimated_margin": 0.03, "estimate_reliable": False})
+    assert unreliable is not None
+    assert (unreliable.estimated_margin, unreliable.estimate_reliable) == (0.03, False)
+    text = text_of(render(page(drift=unreliable)))
+    assert "estimated accuracy 0.810 ± 0.030 (unreliable: the inputs drifted" in text
     assert drift_view(None) is None
     assert drift_view({"status": 3}) is None
 
@@ -225,6 +234,51 @@ def test_audit_records_read_as_the_cli_reads_them(folder: Path) -> None:
         AuditRow("t3", "retrain_failed", "failed", ["trigger: drift", "error: boom"]),
     ]
     assert tail_records(folder / "missing.jsonl", 5) == []
+
+
+SHADOW = {
+    "replayed": True,
+    "rows": 600,
+    "agreement": 0.9,
+    "agreement_by_label": {"billing": {"rows": 400, "agreement": 0.95}, "x": "junk"},
+    "changes": [{"champion": "billing", "challenger": "data_privacy", "rows": 40}],
+    "examples": [
+        {
+            "text": "<b>delete my data</b>",
+            "champion_label": "billing",
+            "champion_score": 0.93,
+            "challenger_label": "data_privacy",
+            "challenger_score": 0.8,
+            "true_label": "data_privacy",
+        }
+    ],
+    "confident_rows": 420,
+    "confident_changes": 21,
+    "mean_confidence": {"champion": 0.91, "challenger": 0.9, "change": -0.01},
+    "estimated_accuracy": None,
+    "latency_ms_per_1000": {"champion": 2100.0, "challenger": 2150.4},
+}
+
+
+def test_a_retrains_shadow_replay_is_shown(folder: Path) -> None:
+    record = {"time": "t", "event": "retrain", "promoted": True, "shadow": SHADOW}
+    row = audit_row(record)
+    assert row.shadow == [
+        "shadow replay of 600 served texts: agreement 0.900 (by champion label: billing 0.950)",
+        "confident predictions that would change: 21 of 420",
+        "would relabel: billing -> data_privacy (40)",
+        "mean confidence 0.910 -> 0.900; estimated accuracy n/a -> n/a; ms per 1,000 texts "
+        "2100 -> 2150",
+        'example: "<b>delete my data</b>" billing (0.93) -> data_privacy (0.80), feedback says '
+        "data_privacy",
+    ]
+    html = render(page(retraining=[row]))
+    assert "&lt;b&gt;delete my data&lt;/b&gt;" in html
+    assert "<b>delete" not in html
+    assert "confident predictions that would change: 21 of 420" in text_of(html)
+    skipped = audit_row({**record, "shadow": {"replayed": False, "reason": "hashed log"}})
+    assert skipped.shadow == ["shadow replay: not replayed: hashed log"]
+    assert audit_row({**record, "shadow": "junk"}).shadow == []
 
 
 def test_reports_are_listed_newest_first_by_run(folder: Path) -> None:

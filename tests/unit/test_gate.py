@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from retraining.gate import GateRules, Scores, judge
+from retraining.gate import GateRules, Scores, ShadowFigures, judge
 
 RULES = GateRules(min_gain_recent=0.02, max_loss_original=0.01, max_latency_ratio=1.5)
 CHAMPION = Scores(recent_macro_f1=0.70, original_macro_f1=0.90, batch_seconds=0.100)
@@ -46,3 +46,31 @@ def test_decision_serialises_with_its_numbers() -> None:
         "original_macro_f1": 0.90,
         "batch_seconds": 0.100,
     }
+
+
+BETTER = Scores(0.85, 0.905, 0.110)
+
+
+@pytest.mark.parametrize(
+    ("shadow", "promote", "verdict"),
+    [
+        # 10 of 100 confident predictions change: exactly the tolerated share.
+        (ShadowFigures(True, "", 100, 10), True, "(10.0%; may be <= 10.0%)"),
+        # 11 of 100, and no feedback on the disagreements.
+        (ShadowFigures(True, "", 100, 11), False, "not supported"),
+        # 30 of 100; the challenger is right on 12 labelled disagreements, the champion on 3.
+        (ShadowFigures(True, "", 100, 30, 20, 3, 12), True, "supported"),
+        # Right more often than the champion, but on too few rows to count as support.
+        (ShadowFigures(True, "", 100, 30, 12, 0, 9), False, "not supported"),
+        # Right on enough rows, but the champion is right as often.
+        (ShadowFigures(True, "", 100, 30, 30, 15, 15), False, "not supported"),
+        # Without a replay there is nothing to hold against the challenger.
+        (ShadowFigures(False, "a hashed log"), True, "not replayed: a hashed log"),
+    ],
+)
+def test_the_confident_changes_rule(shadow: ShadowFigures, promote: bool, verdict: str) -> None:
+    decision = judge(CHAMPION, BETTER, RULES, shadow)
+    assert decision.promote is promote
+    assert decision.reasons[0] == ("all rules pass" if promote else "failed: confident changes")
+    assert decision.reasons[-1].startswith("shadow replay:")
+    assert verdict in decision.reasons[-1]
