@@ -34,10 +34,7 @@ _HISTORY = 50
 def recent_checks(settings: RetrainingContext) -> list[CheckOutcome]:
     """The latest drift checks of any model version, oldest first."""
     runs = list_runs(reports_dir(settings.core.resolved_state_dir()), limit=_HISTORY)
-    outcomes = [
-        CheckOutcome(r.checked_at, r.status, r.estimated_accuracy, r.actual_accuracy) for r in runs
-    ]
-    return sorted(outcomes, key=lambda c: c.time)
+    return sorted((CheckOutcome.of(r) for r in runs), key=lambda c: c.time)
 
 
 class Watcher:

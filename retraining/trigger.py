@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from monitoring.drift.result import DriftResult
 from retraining.settings import RetrainingSettings
 
 
@@ -38,6 +39,13 @@ class CheckOutcome:
     status: str  # "ok", "drift", "not_enough_data" or "failed"
     estimated_accuracy: float | None = None
     actual_accuracy: float | None = None
+
+    @classmethod
+    def of(cls, result: DriftResult) -> CheckOutcome:
+        """A drift check's outcome; an estimate the check marked unreliable is left out,
+        because on new topics it stays high while the true accuracy collapses."""
+        estimate = result.estimated_accuracy if result.estimate_reliable else None
+        return cls(result.checked_at, result.status, estimate, result.actual_accuracy)
 
 
 @dataclass

@@ -77,11 +77,7 @@ def run_drift_check(
         window_size=len(rows),
         compared_rows=0,
         reference_rows=len(profile.frame),
-        estimated_accuracy=figures.estimated_accuracy,
-        estimated_margin=figures.estimated_margin,
-        actual_accuracy=figures.actual_accuracy,
-        actual_macro_f1=figures.actual_macro_f1,
-        labelled_rows=figures.labelled_rows,
+        **dataclasses.asdict(figures),  # the same field names
         json_path=json_path,
         message=f"not enough data: {len(rows)} predictions in the window, at least "
         f"{settings.drift.drift_min_window_size} needed for a verdict",

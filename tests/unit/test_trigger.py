@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from monitoring.drift.result import DriftResult
 from retraining.trigger import CheckOutcome, TriggerRules, decide
 
 T0 = datetime(2026, 11, 27, 12, tzinfo=UTC)
@@ -65,3 +66,25 @@ def test_no_checks_means_no_action() -> None:
     decision = decide([], now=T0, last_retrain=None, rules=RULES)
     assert decision.action == "none"
     assert decision.reasons[-1] == "no accuracy figure yet"
+
+
+def check_result(estimate_reliable: bool, actual: float | None = None) -> DriftResult:
+    return DriftResult(
+        "drift", T0, "v1", "1h", T0 - timedelta(hours=1), T0, 500, 500, 2000,
+        estimated_accuracy=0.6,
+        estimate_reliable=estimate_reliable,
+        actual_accuracy=actual,
+    )  # fmt: skip
+
+
+def test_an_estimate_marked_unreliable_is_not_read_as_accuracy() -> None:
+    # On topics the model never saw the estimate stays high while the truth collapses.
+    assert CheckOutcome.of(check_result(True)).estimated_accuracy == 0.6
+    assert CheckOutcome.of(check_result(False)).estimated_accuracy is None
+    assert CheckOutcome.of(check_result(False, actual=0.4)).actual_accuracy == 0.4
+    one = [CheckOutcome.of(check_result(False))]
+    assert decide(one, now=T0, last_retrain=None, rules=RULES).action == "none"
+    one = [CheckOutcome.of(check_result(True))]
+    decision = decide(one, now=T0, last_retrain=None, rules=RULES)
+    assert decision.action == "retrain"
+    assert "estimated" in "; ".join(decision.reasons)
