@@ -12,6 +12,7 @@ import sys
 import threading
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from paths import ROOT
@@ -288,3 +289,14 @@ def test_busy_counts_refit_gauges_and_bentoml_requests_in_progress() -> None:
     )
     assert server_metrics.busy_from_text(bentoml) == 2.0
     assert server_metrics.busy_from_text("") == 0.0
+
+
+def test_the_real_text_retrain_split_keeps_each_sections_share_apart() -> None:
+    from real_text_retrain import split_unseen
+
+    frame = pd.DataFrame({"text": [f"t{i}" for i in range(30)], "label": ["a"] * 20 + ["b"] * 10})
+    labelled, held = split_unseen(frame, 0.5, seed=3)
+    assert labelled["label"].value_counts().to_dict() == {"a": 10, "b": 5}
+    assert held["label"].value_counts().to_dict() == {"a": 10, "b": 5}
+    assert set(labelled["text"]).isdisjoint(held["text"])
+    assert len(labelled) + len(held) == len(frame)
