@@ -51,18 +51,41 @@ def server(served_env: dict[str, str], scratch: Path) -> Iterator[RunningServer]
 
 def write_drift_check(state_dir: Path, version: str) -> str:
     """A check that found drift in the embeddings, with its report; the report's name."""
-    result = write_embedding_drift(state_dir, ago=timedelta(minutes=2), rows=512, version=version)
+    result = write_embedding_drift(
+        state_dir, ago=timedelta(minutes=2), rows=512, version=version, estimated_margin=0.021
+    )
     assert result.html_path is not None
     result.html_path.write_text("<!DOCTYPE html><title>report</title><p>drift report</p>")
     return result.html_path.name
 
 
 def write_audit_record(state_dir: Path) -> None:
+    import pandas as pd
+
     from core.settings import CoreSettings
     from retraining.audit import AuditLog
+    from retraining.shadow import compare
 
-    AuditLog(CoreSettings(state_dir=state_dir)).append(
-        "decision", action="retrain", reasons=[REASON], check={"status": "drift"}
+    audit = AuditLog(CoreSettings(state_dir=state_dir))
+    audit.append("decision", action="retrain", reasons=[REASON], check={"status": "drift"})
+    replayed = pd.DataFrame(
+        {
+            "text": ["please delete all my personal data", "where is my parcel??", "refund me"],
+            "champion_label": ["account_access", "shipping", "refund"],
+            "champion_score": [0.93, 0.97, 0.95],
+            "challenger_label": ["data_privacy", "shipping", "refund"],
+            "challenger_score": [0.88, 0.96, 0.94],
+            "true_label": ["data_privacy", None, None],
+            "unseen": [True, True, True],
+        }
+    )
+    shadow = compare(replayed, confident_score=0.9).to_dict()
+    audit.append(
+        "retrain",
+        reason="drift",
+        promoted=True,
+        decision={"reasons": ["all rules pass"]},
+        shadow=shadow,
     )
 
 
@@ -171,6 +194,8 @@ def test_the_front_page_shows_what_the_person_on_call_needs(
     assert "· drift" in text
     assert "embedding" in text
     assert REASON in text
+    assert "estimated accuracy 0.810 ± 0.021" in text
+    assert "confident predictions that would change: 1 of 3" in text
     assert hosts <= {urlsplit(server.url).netloc}, hosts
     assert httpx.get(f"{server.url}/reports/{report}").status_code == 200
     status = httpx.get(f"{server.url}/status.json").json()
