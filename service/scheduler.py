@@ -25,6 +25,7 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 from core.errors import DeadlineExpired, ModelFailure, Overloaded, SchedulerClosed
 from core.inference import BatchOutput
 from service.batch_policy import PassInfo, PassModel, Request, Round, SchedulerConfig, WorkQueue
+from service.heap_trim import HeapTrimmer
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +81,10 @@ class Scheduler(Generic[M]):
         *,
         observer: Observer | None = None,
         clock: Callable[[], float] = time.monotonic,
+        heap: HeapTrimmer | None = None,
     ) -> None:
         self.current_model, self.config = current_model, config
+        self.heap = heap or HeapTrimmer()
         self.observer = observer or Observer()
         self._clock = clock
         self._cond = threading.Condition()  # guards _work and _closed
@@ -170,6 +173,7 @@ class Scheduler(Generic[M]):
                 self._fail(entries, exc)
                 with self._cond:
                     self._work.round_done(0, 0, 0.0)
+            self.heap.after_round(idle=not self._work.waiting)  # a racy read is harmless
 
     def _next_round(self) -> list[Request] | None:
         """Block until something is queued and take the next round; None once closed."""
