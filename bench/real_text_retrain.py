@@ -96,20 +96,7 @@ def log_served(log: Any, classifier: Any, version: str, texts: list[str]) -> lis
 
     out = classifier.predict(texts)
     ids = [uuid.uuid4().hex for _ in texts]
-    seq = log.submit(
-        PredictionBatch(
-            ids=ids,
-            texts=texts,
-            labels=[classifier.labels[k] for k in out.label_ids],
-            scores=out.probs,
-            label_names=classifier.labels,
-            model_version=version,
-            created=time.time(),
-            latency_ms=np.full(len(texts), 10.0),
-            n_tokens=out.n_tokens,
-            truncated=out.truncated,
-        )
-    )
+    seq = log.submit(PredictionBatch.of_output(ids, texts, out, classifier.labels, version, 10.0))
     if not log.wait_durable(seq, 60):
         raise RuntimeError("the prediction log did not confirm the served rows")
     return ids

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.descriptors import EMBEDDING_DIMS, char_counts, pack_embeddings
 from monitoring.log_schema import Record
 from monitoring.redaction import prepare_text, text_hash
+
+if TYPE_CHECKING:  # torch stays unimported for readers of the log
+    from core.inference import BatchOutput
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,34 @@ class PredictionBatch:
     truncated: np.ndarray
     unknown_tokens: np.ndarray | None = None  # (n,) [UNK] tokens per text
     embeddings: np.ndarray | None = None  # (n, d) float16 projected encoder output
+
+    @classmethod
+    def of_output(
+        cls,
+        ids: Sequence[str],
+        texts: Sequence[str],
+        out: BatchOutput,
+        label_names: Sequence[str],
+        model_version: str,
+        latency_ms: float,
+        scores: np.ndarray | None = None,
+    ) -> PredictionBatch:
+        """The batch a model's output makes, finished now; `scores` replace `out.probs`
+        where the answer rounded them."""
+        return cls(
+            ids=ids,
+            texts=texts,
+            labels=[label_names[k] for k in out.label_ids.tolist()],
+            scores=out.probs if scores is None else scores,
+            label_names=label_names,
+            model_version=model_version,
+            created=time.time(),
+            latency_ms=np.full(len(ids), latency_ms),
+            n_tokens=out.n_tokens,
+            truncated=out.truncated,
+            unknown_tokens=out.unknown_tokens,
+            embeddings=out.embeddings,
+        )
 
 
 def sampled(prediction_id: str, rate: float) -> bool:

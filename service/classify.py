@@ -147,7 +147,10 @@ class ClassifyHandler:
         seq = 0
         if self.log is not None:
             elapsed_ms = (time.perf_counter() - started) * 1000.0
-            seq = self.log.submit(_log_batch(ids, texts, out, probs, active, elapsed_ms))
+            batch = PredictionBatch.of_output(
+                ids, texts, out, labels, active.version, elapsed_ms, probs
+            )
+            seq = self.log.submit(batch)
         if active.recorder is not None and self.passes is not None:
             active.recorder.request(texts, out, queue_wait_s)
             self.passes.busy(out.tokenize_seconds)
@@ -168,31 +171,6 @@ def predictions(
         }
         for pid, k, row in zip(ids, top, probs.tolist(), strict=True)
     ]
-
-
-def _log_batch(
-    ids: list[str],
-    texts: Sequence[str],
-    out: BatchOutput,
-    probs: np.ndarray,
-    active: ActiveModel,
-    elapsed_ms: float,
-) -> PredictionBatch:
-    labels = active.classifier.labels
-    return PredictionBatch(
-        ids=ids,
-        texts=texts,
-        labels=[labels[k] for k in out.label_ids.tolist()],
-        scores=probs,
-        label_names=labels,
-        model_version=active.version,
-        created=time.time(),
-        latency_ms=np.full(len(ids), elapsed_ms),
-        n_tokens=out.n_tokens,
-        truncated=out.truncated,
-        unknown_tokens=out.unknown_tokens,
-        embeddings=out.embeddings,
-    )
 
 
 def _pass_recorder(served: ServedModel, settings: Settings) -> PassRecorder:

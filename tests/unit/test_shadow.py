@@ -8,7 +8,6 @@ the unseen-intent half.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -50,18 +49,7 @@ def log_scored(log: PredictionLog, version: ModelVersion, texts: list[str]) -> l
     out = classifier.predict(texts)
     ids = [uuid.uuid4().hex for _ in texts]
     seq = log.submit(
-        PredictionBatch(
-            ids=ids,
-            texts=texts,
-            labels=[classifier.labels[k] for k in out.label_ids],
-            scores=out.probs,
-            label_names=classifier.labels,
-            model_version=version.version,
-            created=time.time(),
-            latency_ms=np.full(len(texts), 5.0),
-            n_tokens=out.n_tokens,
-            truncated=out.truncated,
-        )
+        PredictionBatch.of_output(ids, texts, out, classifier.labels, version.version, 5.0)
     )
     assert log.wait_durable(seq, 10)
     return ids
