@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from rich.table import Table
 
+from monitoring.drift.estimate import estimate_words
 from monitoring.drift.result import DriftResult
 from monitoring.drift.signals import SignalResult
 
@@ -55,13 +56,13 @@ def estimate_text(result: DriftResult) -> str:
     """The label-free estimate with its 95% interval, and why not to trust it when so."""
     if result.estimated_accuracy is None:
         return "-"
-    text = _number(result.estimated_accuracy)
-    if result.estimated_margin is not None:
-        text += f" ± {_number(result.estimated_margin)}"
-    if not result.estimate_reliable:
-        drifted = ", ".join(result.drifted_signals)
-        text += f" (unreliable: inputs drifted in {drifted}; judge by feedback)"
-    return text
+    text, why = estimate_words(
+        result.estimated_accuracy,
+        result.estimated_margin,
+        result.estimate_reliable,
+        result.drifted_signals,
+    )
+    return f"{text} ({why})" if why else text
 
 
 def summary_lines(result: DriftResult) -> list[str]:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from html import escape
 from urllib.parse import quote
 
+from monitoring.drift.estimate import estimate_words
 from service.live_rates import LiveRates
 from service.page_data import AuditRow, DriftView, PageData, ReportRun, ServedInfo
 
@@ -180,14 +181,9 @@ def drift_section(drift: DriftView | None, reports: list[ReportRun], now: dateti
 
 
 def _estimate(drift: DriftView) -> str:
-    if drift.estimated_accuracy is None:
-        return "n/a"
-    text = _num(drift.estimated_accuracy)
-    if drift.estimated_margin is not None:
-        text += f" ± {_num(drift.estimated_margin)}"
-    if not drift.estimate_reliable:
-        text += ' <span class="bad">(unreliable: the inputs drifted; only feedback can tell)</span>'
-    return text
+    words = (drift.estimated_accuracy, drift.estimated_margin, drift.estimate_reliable)
+    text, why = estimate_words(*words, [s.name for s in drift.drifted])
+    return _e(text) + (f' <span class="bad">({_e(why)})</span>' if why else "")
 
 
 def _shadow(lines: list[str]) -> str:

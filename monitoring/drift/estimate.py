@@ -57,6 +57,20 @@ def estimate_reliable(drifted_signals: Sequence[str]) -> bool:
     return not any(name in UNRELIABLE_WHEN for name in drifted_signals)
 
 
+def estimate_words(
+    estimate: float | None, margin: float | None, reliable: bool, drifted: Sequence[str] = ()
+) -> tuple[str, str]:
+    """How the estimate reads wherever refit shows it (CLI, report, front page): the figure
+    with its 95% interval, e.g. "0.810 ± 0.021", and "" or why not to trust it."""
+    if estimate is None:
+        return "n/a", ""
+    text = f"{estimate:.3f}" + ("" if margin is None else f" ± {margin:.3f}")
+    if reliable:
+        return text, ""
+    where = f" in {', '.join(drifted)}" if drifted else ""
+    return text, f"unreliable: the inputs drifted{where}; only feedback can tell"
+
+
 def actual_figures(
     predicted: pd.Series, true: pd.Series, model_labels: Sequence[str]
 ) -> tuple[float | None, float | None, int]:

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 from core.atomic_file import write_atomic
+from monitoring.drift.estimate import estimate_words
 from monitoring.drift.result import DriftResult
 from monitoring.drift.signals import SignalResult
 
@@ -53,13 +54,13 @@ def _signal_row(signal: SignalResult) -> str:
 
 
 def _accuracy(result: DriftResult) -> str:
-    estimate = _number(result.estimated_accuracy)
-    if result.estimated_margin is not None:
-        estimate += f" ± {_number(result.estimated_margin)} (95%)"
-    if not result.estimate_reliable:
-        estimate += " — unreliable: the inputs drifted in " + html.escape(
-            ", ".join(result.drifted_signals)
-        )
+    text, why = estimate_words(
+        result.estimated_accuracy,
+        result.estimated_margin,
+        result.estimate_reliable,
+        result.drifted_signals,
+    )
+    estimate = html.escape(text) + (f" — {html.escape(why)}" if why else "")
     if result.labelled_rows:
         actual = (
             f"{_number(result.actual_accuracy)}, macro-F1 {_number(result.actual_macro_f1)} "
@@ -67,7 +68,10 @@ def _accuracy(result: DriftResult) -> str:
         )
     else:
         actual = "no feedback in the window"
-    return f"<p>Estimated accuracy (from confidence): {estimate}<br>Actual accuracy: {actual}</p>"
+    return (
+        f"<p>Estimated accuracy (from confidence, 95% interval): {estimate}<br>"
+        f"Actual accuracy: {actual}</p>"
+    )
 
 
 def summary_html(result: DriftResult) -> str:

@@ -21,6 +21,7 @@ from core.errors import NoReferenceProfile
 from core.inference import TextClassifier
 from core.registry import ModelVersion, Registry
 from monitoring.drift.check import run_drift_check
+from monitoring.drift.estimate import estimate_words
 from monitoring.drift.export import drift_exposition
 from monitoring.drift.history import LATEST, list_runs, reports_dir
 from monitoring.prediction_log import PredictionBatch, PredictionLog
@@ -278,6 +279,23 @@ def test_the_html_report_opens_with_refits_verdict_and_agrees_with_the_cli(
         if signal["score"] is not None:
             assert f"<td>{signal['name']}</td>" in head
             assert f"{signal['score']:.2f}" in head
+    if summary["estimated_accuracy"] is not None:  # worded as the CLI and front page word it
+        text, _ = estimate_words(
+            summary["estimated_accuracy"],
+            summary["estimated_margin"],
+            summary["estimate_reliable"],
+            summary["drifted_signals"],
+        )
+        assert text in head
     # Evidently's share-of-columns headline is not refit's rule and must not appear.
     assert "Dataset Drift is detected" not in page
     assert "Dataset drift detection threshold" not in page
+
+
+def test_the_estimate_is_worded_the_same_everywhere() -> None:
+    assert estimate_words(None, None, True) == ("n/a", "")
+    assert estimate_words(0.8104, 0.0213, True) == ("0.810 ± 0.021", "")
+    assert estimate_words(0.81, None, False, ["embedding"]) == (
+        "0.810",
+        "unreliable: the inputs drifted in embedding; only feedback can tell",
+    )
