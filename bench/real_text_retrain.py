@@ -80,7 +80,8 @@ def main() -> None:
         shutil.copytree(args.home, home, symlinks=True)
         # BentoML reads its home when first imported: set it before any refit import.
         os.environ["BENTOML_HOME"] = str(home)
-        os.environ["REFIT_STATE_DIR"] = str(Path(work) / "state")
+        # A log of its own: feedback already in HOME's log must not join the retrain.
+        os.environ["REFIT_PREDICTION_LOG_URL"] = f"sqlite:///{Path(work) / 'bench.sqlite3'}"
         os.environ["REFIT_EPOCHS"] = str(args.epochs)
         text = run(args, Path(work))
     print(text)
