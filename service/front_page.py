@@ -64,9 +64,13 @@ class FrontPage:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            # Sample from the worker's start: a worker whose first request is the page
+            # would otherwise have nothing older to compare with and show no traffic.
+            if scope["type"] == "lifespan":
+                self.sampler.start()
             await self.app(scope, receive, send)
             return
-        self.sampler.start()  # once, on the worker's first request
+        self.sampler.start()  # once; also where no lifespan event comes (test clients)
         response = None
         if scope.get("method") in ("GET", "HEAD"):
             response = await run_in_threadpool(self.respond, scope.get("path", ""))

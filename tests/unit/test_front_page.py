@@ -8,6 +8,7 @@ import hashlib
 import json
 import re
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -512,3 +513,30 @@ def test_other_paths_are_left_to_the_service(client: TestClient, path: str) -> N
     front = client.app
     assert isinstance(front, FrontPage)
     assert front.respond(path) is None
+
+
+def test_sampling_starts_with_the_worker_not_with_its_first_page(folder: Path) -> None:
+    # A worker whose first request is the page itself must have a sample from before
+    # the traffic the other workers served, or the page reads "no traffic".
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await receive()
+            await send({"type": "lifespan.startup.complete"})
+            await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+
+    sampler = RateSampler(lambda: [])
+    front = FrontPage(
+        app,
+        core=CoreSettings(state_dir=folder, model_name="m"),
+        served=lambda: None,
+        sampler=sampler,
+    )
+    try:
+        with TestClient(front):  # the lifespan events, and no request
+            deadline = time.monotonic() + 5
+            while not sampler.samples and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert sampler.samples, "no sample taken at startup"
+    finally:
+        sampler.stop()
