@@ -24,7 +24,8 @@ class GateRules:
     # ... and its time on a fixed batch may be at most this multiple of the champion's.
     max_latency_ratio: float
     # ... and may change at most this share of the champion's confident predictions
-    # (score >= confident_score) in the shadow replay, unless feedback supports it:
+    # (calibrated confidence >= confident_score) in the shadow replay, unless feedback
+    # supports it:
     max_confident_changes: float = 0.10
     confident_score: float = 0.9
     # Support: on labelled rows the challenger did not train on where the two disagree,
@@ -147,7 +148,7 @@ def confident_changes_rule(shadow: ShadowFigures, rules: GateRules) -> tuple[boo
     share = shadow.confident_change_share
     head = (
         f"shadow replay: {shadow.confident_changes} of {shadow.confident_rows} confident "
-        f"champion predictions (score >= {rules.confident_score}) would change ({share:.1%}; "
+        f"champion predictions (confidence >= {rules.confident_score}) would change ({share:.1%}; "
         f"may be <= {rules.max_confident_changes:.1%}"
     )
     if share <= rules.max_confident_changes + _EPS:

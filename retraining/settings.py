@@ -48,7 +48,10 @@ class RetrainingSettings(Section):
     before the gate decides: the shadow replay (0: no replay).
     """
     gate_confident_score: float = Field(0.9, gt=0, le=1)
-    """A champion prediction with at least this score counts as confident in the shadow replay."""
+    """A champion prediction counts as confident in the shadow replay when its calibrated
+    confidence (the accuracy the champion's calibration found at its score; the raw score for
+    a version without calibration) is at least this.
+    """
     gate_max_confident_changes: float = Field(0.10, ge=0, le=1)
     """Most of the champion's confident replayed predictions the challenger may label otherwise,
     unless feedback supports the change.

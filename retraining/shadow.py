@@ -71,6 +71,9 @@ class ShadowReport:
     changes: list[dict[str, Any]] = field(default_factory=list)  # per label pair, most first
     examples: list[dict[str, Any]] = field(default_factory=list)
     confident_score: float = 0.9
+    # what confident_score is compared with: the champion's calibrated confidence (the
+    # accuracy its calibration found at that score), or its raw score without one
+    confidence_basis: str = "calibrated"
     confident_rows: int = 0
     confident_changes: int = 0
     confident_change_share: float | None = None
@@ -157,7 +160,12 @@ def compare(
     """The report on `frame` (`FRAME_COLUMNS`), latency left out; `calibrations` are the
     champion's and the challenger's, for the change in estimated accuracy."""
     same = frame["champion_label"] == frame["challenger_label"]
-    confident = frame["champion_score"].to_numpy(dtype=np.float64) >= confident_score
+    # Calibrated, so that "confident" means the same on a model that never scores 0.9
+    # (an under-confident one) as on one that always does.
+    raw = frame["champion_score"].to_numpy(dtype=np.float64)
+    basis = "raw score" if calibrations[0] is None else "calibrated"
+    sure = raw if calibrations[0] is None else calibrations[0].apply(raw)
+    confident = sure >= confident_score
     confident_changes = int((confident & ~same.to_numpy()).sum())
     champion_scores = frame["champion_score"].astype(np.float64)
     challenger_scores = frame["challenger_score"].astype(np.float64)
@@ -169,6 +177,7 @@ def compare(
         changes=label_changes(frame),
         examples=examples(frame),
         confident_score=confident_score,
+        confidence_basis=basis,
         confident_rows=int(confident.sum()),
         confident_changes=confident_changes,
         confident_change_share=_round(confident_changes / confident.sum())
@@ -193,6 +202,14 @@ def _pair(raw: Any, digits: int = 3) -> str:
     return f"{_figure(pair.get('champion'), digits)} -> {_figure(pair.get('challenger'), digits)}"
 
 
+def _confident_rule(raw: dict[str, Any]) -> str:
+    score = raw.get("confident_score")
+    if not isinstance(score, int | float):
+        return ""
+    basis = "raw score" if raw.get("confidence_basis") == "raw score" else "calibrated confidence"
+    return f" ({basis} >= {score})"
+
+
 def describe(raw: Any, examples_shown: int = 3) -> list[str]:
     """A few lines on a shadow report as the audit log keeps it (`ShadowReport.to_dict()`),
     for people; whatever a malformed record lacks reads as n/a."""
@@ -211,7 +228,7 @@ def describe(raw: Any, examples_shown: int = 3) -> list[str]:
         f"{_figure(raw.get('agreement'))}"
         + (f" (by champion label: {per_label})" if per_label else ""),
         f"confident predictions that would change: {raw.get('confident_changes', 'n/a')} of "
-        f"{raw.get('confident_rows', 'n/a')}",
+        f"{raw.get('confident_rows', 'n/a')}{_confident_rule(raw)}",
     ]
     moves = [c for c in raw.get("changes") or [] if isinstance(c, dict)][:5]
     if moves:

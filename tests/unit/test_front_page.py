@@ -253,6 +253,8 @@ SHADOW = {
             "true_label": "data_privacy",
         }
     ],
+    "confident_score": 0.9,
+    "confidence_basis": "calibrated",
     "confident_rows": 420,
     "confident_changes": 21,
     "mean_confidence": {"champion": 0.91, "challenger": 0.9, "change": -0.01},
@@ -266,7 +268,7 @@ def test_a_retrains_shadow_replay_is_shown(folder: Path) -> None:
     row = audit_row(record)
     assert row.shadow == [
         "shadow replay of 600 served texts: agreement 0.900 (by champion label: billing 0.950)",
-        "confident predictions that would change: 21 of 420",
+        "confident predictions that would change: 21 of 420 (calibrated confidence >= 0.9)",
         "would relabel: billing -> data_privacy (40)",
         "mean confidence 0.910 -> 0.900; estimated accuracy n/a -> n/a; ms per 1,000 texts "
         "2100 -> 2150",

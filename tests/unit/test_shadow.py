@@ -28,6 +28,7 @@ from retraining.job import gate, run_retrain
 from retraining.replay import HASHED, replay
 from retraining.shadow import compare
 from service.settings import Settings
+from training.calibration import fit_calibration
 from training.snapshot import read_snapshot
 from training.train import train
 
@@ -233,3 +234,26 @@ def test_the_report_on_hand_made_rows() -> None:
     assert report.mean_confidence is not None
     assert report.mean_confidence.change == -0.086
     assert report.to_dict()["feedback"]["challenger_right"] == 2
+
+
+def test_confident_means_calibrated_confidence_when_the_champion_has_a_calibration() -> None:
+    # An under-confident model: raw scores near 0.6 that were right 19 times in 20.
+    frame = pd.DataFrame(
+        {
+            "text": ["a", "b", "c"],
+            "champion_label": ["billing", "billing", "shipping"],
+            "champion_score": [0.62, 0.61, 0.3],
+            "challenger_label": ["refund", "billing", "shipping"],
+            "challenger_score": [0.7, 0.7, 0.7],
+            "true_label": [None, None, None],
+            "unseen": [True, True, True],
+        }
+    )
+    scores = np.r_[np.full(20, 0.6), np.full(20, 0.3)]
+    correct = np.r_[np.ones(19), 0, np.zeros(15), np.ones(5)]
+    calibration = fit_calibration(scores, correct)
+    raw = compare(frame, confident_score=0.9)
+    assert (raw.confidence_basis, raw.confident_rows) == ("raw score", 0)
+    calibrated = compare(frame, confident_score=0.9, calibrations=(calibration, None))
+    assert calibrated.confidence_basis == "calibrated"
+    assert (calibrated.confident_rows, calibrated.confident_changes) == (2, 1)
