@@ -26,11 +26,11 @@ class GateRules:
     # ... and may change at most this share of the champion's confident predictions
     # (calibrated confidence >= confident_score) in the shadow replay, unless feedback
     # supports it:
-    max_confident_changes: float = 0.10
-    confident_score: float = 0.9
+    max_confident_changes: float
+    confident_score: float
     # Support: on labelled rows the challenger did not train on where the two disagree,
     # the challenger is right at least this often, and more often than the champion.
-    min_support_rows: int = 10
+    min_support_rows: int
 
     @classmethod
     def from_settings(cls, retraining: RetrainingSettings) -> GateRules:

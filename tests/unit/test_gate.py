@@ -6,7 +6,14 @@ import pytest
 
 from retraining.gate import GateRules, Scores, ShadowFigures, judge
 
-RULES = GateRules(min_gain_recent=0.02, max_loss_original=0.01, max_latency_ratio=1.5)
+RULES = GateRules(
+    min_gain_recent=0.02,
+    max_loss_original=0.01,
+    max_latency_ratio=1.5,
+    max_confident_changes=0.10,
+    confident_score=0.9,
+    min_support_rows=10,
+)
 CHAMPION = Scores(recent_macro_f1=0.70, original_macro_f1=0.90, batch_seconds=0.100)
 
 

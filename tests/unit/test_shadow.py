@@ -196,7 +196,7 @@ def test_too_few_logged_texts_are_not_replayed(served: Served) -> None:
     assert report.reason == (
         "only 0 logged predictions of the champion (neverserved) with their text; a replay needs 50"
     )
-    decision = judge(SCORES, SCORES, GateRules(0.0, 0.0, 2.0), report.figures())
+    decision = judge(SCORES, SCORES, GateRules(0.0, 0.0, 2.0, 0.1, 0.9, 10), report.figures())
     assert decision.promote
     assert decision.reasons[-1] == f"shadow replay: not replayed: {report.reason}"
 
