@@ -151,6 +151,11 @@ class PredictionLog:
         """Block up to `timeout` s until `seq` is committed; False if dropped or still pending."""
         return self._queue.wait(seq, timeout)
 
+    @property
+    def closed(self) -> bool:
+        """No record submitted from now on will be written (the worker is stopping)."""
+        return self._queue.closed
+
     async def wait_durable_async(self, seq: int, timeout: float) -> bool:
         """`wait_durable` for asyncio code: the event loop runs on while this waits."""
         return await self._queue.wait_async(seq, timeout)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from core.errors import SchedulerClosed
 from core.inference import BatchOutput, TextClassifier
 from monitoring import prometheus_metrics as metrics
 from monitoring.prediction_log import PredictionBatch, PredictionLog
@@ -110,7 +111,7 @@ class ClassifyHandler:
             metrics.IN_FLIGHT_TEXTS.dec(len(texts))
         results, seq = self._answer(texts, done.output, done.model, started, done.queue_wait_s)
         if self.log is not None and not await self.log.wait_durable_async(seq, self._confirm_s):
-            metrics.LOG_UNCONFIRMED.inc()
+            self._unconfirmed()
         return results
 
     def classify_now(self, texts: Sequence[str]) -> list[dict[str, Any]]:
@@ -123,8 +124,17 @@ class ClassifyHandler:
             self.passes.forward_pass(len(texts), real, out.padded_tokens, out.compute_seconds)
         results, seq = self._answer(texts, out, active, started, None)
         if self.log is not None and not self.log.wait_durable(seq, self._confirm_s):
-            metrics.LOG_UNCONFIRMED.inc()
+            self._unconfirmed()
         return results
+
+    def _unconfirmed(self) -> None:
+        """A record not confirmed written: answer anyway (a slow or failing database must
+        not stop serving), unless the log has closed because this worker is stopping;
+        then the record will never be written, and a 200 would claim a logged
+        prediction that a moment later is lost with the worker: 503, retry elsewhere."""
+        if self.log is not None and self.log.closed:
+            raise SchedulerClosed("the worker is shutting down; retry")
+        metrics.LOG_UNCONFIRMED.inc()
 
     @property
     def _confirm_s(self) -> float:

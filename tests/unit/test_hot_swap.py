@@ -11,8 +11,10 @@ import pytest
 from prometheus_client import REGISTRY
 from tiny_versions import fallback_gauge, served_registry, write_tiny_version
 
+from core.errors import SchedulerClosed
 from core.inference import TextClassifier
 from core.registry import ModelVersion, Registry
+from monitoring.prediction_log import PredictionLog
 from service.classify import ClassifyHandler
 from service.hot_swap import HotSwapper
 from service.predictor import ServedModel
@@ -179,3 +181,16 @@ def test_any_load_failure_is_a_refusal_naming_the_version(
     assert outcome.reason.startswith(f"model version {v1.tag} cannot be served: ")
     assert type(error).__name__ in outcome.reason
     assert _refusals() - before == 1
+
+
+def test_a_prediction_the_closed_log_cannot_keep_is_refused_not_answered(setup, tmp_path) -> None:
+    # A worker stopping (its server killed) closes its log; a request answered after
+    # that would get a 200 for a prediction lost with the worker a moment later.
+    settings, _, (v0, _, _) = setup
+    log = PredictionLog(f"sqlite:///{tmp_path / 'log.sqlite3'}")
+    log.start()
+    handler = ClassifyHandler(ServedModel.load(v0, settings), settings, log=log)
+    assert len(handler.classify_now(["where is my parcel"])) == 1
+    log.close()
+    with pytest.raises(SchedulerClosed):
+        handler.classify_now(["where is my parcel"])
