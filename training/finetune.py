@@ -19,6 +19,7 @@ import torch
 from accelerate import Accelerator
 from torch.utils.data import DataLoader
 from transformers import (
+    AutoConfig,
     AutoModelForSequenceClassification,
     AutoTokenizer,
     PreTrainedModel,
@@ -32,6 +33,7 @@ from core.inference import resolve_device
 from training.base_model import resolve_base_model
 from training.epochs import EpochRecord, Progress, Silent, overfitting_warning, train_epoch
 from training.epochs import validate as validate_epoch
+from training.label_head import can_carry_over, regrow_head
 from training.length_batches import (
     Collate,
     Item,
@@ -216,16 +218,31 @@ def _load_base(
     source = resolve_base_model(base_model)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            source,
-            num_labels=len(labels),
-            id2label=dict(enumerate(labels)),
-            label2id={label: i for i, label in enumerate(labels)},
-            ignore_mismatched_sizes=True,
-        )
+        known = _known_labels(source)
+        if can_carry_over(known, labels):
+            model = AutoModelForSequenceClassification.from_pretrained(source)
+            regrow_head(model, labels)
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(
+                source,
+                num_labels=len(labels),
+                id2label=dict(enumerate(labels)),
+                label2id={label: i for i, label in enumerate(labels)},
+                ignore_mismatched_sizes=True,
+            )
     except OSError as exc:
         raise TrainingError(
             f"cannot load base model {base_model!r}: {exc}. Without network access, set "
             "REFIT_BASE_MODEL to a local Hugging Face model folder."
         ) from exc
     return model, tokenizer
+
+
+def _known_labels(source: str) -> list[str]:
+    """The labels a trained classifier at `source` has; [] for a bare encoder."""
+    config = AutoConfig.from_pretrained(source)
+    if not config.architectures or not any(
+        name.endswith("ForSequenceClassification") for name in config.architectures
+    ):
+        return []
+    return [config.id2label[i] for i in range(config.num_labels)]
