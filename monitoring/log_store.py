@@ -112,15 +112,18 @@ class LogStore:
         model_version: str | None,
         columns: Sequence[str],
         labelled_only: bool = False,
+        newest: int | None = None,
     ) -> Iterator[Sequence[sa.Row[Any]]]:
+        """Rows in (ts, id) order; with `newest`, only that many of the newest, newest
+        first (the (model_version, ts) index serves it without a sort)."""
         where = _window(start, end, model_version)
         if labelled_only:
             where.append(predictions.c.true_label.is_not(None))
-        stmt = (
-            sa.select(*(predictions.c[name] for name in columns))
-            .where(*where)
-            .order_by(predictions.c.ts, predictions.c.id)
-        )
+        stmt = sa.select(*(predictions.c[name] for name in columns)).where(*where)
+        if newest is None:
+            stmt = stmt.order_by(predictions.c.ts, predictions.c.id)
+        else:
+            stmt = stmt.order_by(predictions.c.ts.desc(), predictions.c.id.desc()).limit(newest)
         with self.engine.connect() as conn:
             # stream_results: PostgreSQL uses a server-side cursor, so a million rows
             # never sit in the driver and in Python objects at once.

@@ -209,16 +209,18 @@ class PredictionLog:
         model_version: str | None = None,
         columns: Sequence[str] | None = None,
         labelled_only: bool = False,
+        newest: int | None = None,
     ) -> pd.DataFrame:
         """Rows with start <= ts < end (unix seconds or datetimes; naive ones are UTC),
-        ordered by ts; `scores` as dicts. `labelled_only`: rows with feedback only."""
+        ordered by ts; `scores` as dicts. `labelled_only`: rows with feedback only.
+        `newest`: only that many rows, the newest, newest first."""
         names = list(COLUMNS if columns is None else columns)
         unknown = sorted(set(names) - set(COLUMNS))
         if unknown:
             raise ValueError(f"unknown prediction log columns {unknown}; known: {COLUMNS}")
         with self._database("prediction log not readable"):
             chunks = self._store.read_chunks(
-                epoch(start), epoch(end), model_version, names, labelled_only
+                epoch(start), epoch(end), model_version, names, labelled_only, newest
             )
             return frame(chunks, names)
 

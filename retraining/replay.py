@@ -34,20 +34,13 @@ MIN_REPLAY_ROWS: Final = 50  # fewer logged texts say too little to compare
 LATENCY_TEXTS: Final = 256  # texts of the replay both models are timed on
 HASHED: Final = "no texts to replay: the log keeps hashes only (REFIT_LOG_TEXT=hashed)"
 _COLUMNS: Final = ("ts", "text", "label", "score", "true_label")
-# Windows tried, newest first, to find the newest rows without reading the whole log.
-_SPANS_S: Final = (3600.0, 86400.0, 7 * 86400.0, 30 * 86400.0)
 
 
 def newest_rows(log: PredictionLog, version: str, limit: int) -> pd.DataFrame:
     """The newest `limit` logged predictions of `version`, newest first."""
-    end = time.time() + 1.0
-    start = 0.0
-    for span in _SPANS_S:
-        if log.count(end - span, end, model_version=version) >= limit:
-            start = end - span
-            break
-    rows = log.read(start, end, model_version=version, columns=list(_COLUMNS))
-    return rows.tail(limit).iloc[::-1].reset_index(drop=True)
+    return log.read(
+        0.0, time.time() + 1.0, model_version=version, columns=list(_COLUMNS), newest=limit
+    )
 
 
 def trained_texts(version: ModelVersion) -> set[str]:

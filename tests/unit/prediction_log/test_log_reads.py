@@ -139,6 +139,9 @@ def test_read_by_window_and_model_version(
     assert log.count(model_version="v1") == 8
     with pytest.raises(ValueError, match="unknown prediction log columns"):
         log.read(0, 1, columns=["id", "password"])
+    newest = log.read(0, 10_000, model_version="v1", newest=5)  # what a shadow replay reads
+    assert newest["ts"].tolist() == [3000.0] * 3 + [1500.0, 1000.0]
+    assert len(log.read(0, 10_000, newest=100)) == 10
 
 
 def test_drift_features_are_stored_with_each_prediction(
