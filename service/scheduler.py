@@ -138,6 +138,21 @@ class Scheduler(Generic[M]):
         # request when it reaches the head of the queue, before any compute.
         return await entry.future
 
+    def refuse_if_full(self) -> None:
+        """Raise Overloaded when the queue would refuse any request now.
+
+        Asked with the smallest request there is (one text of one token), so it
+        refuses only what `classify` would refuse too, and it needs no body: the front
+        door (`service.admission`) asks it before a request is read or parsed, where
+        an overloaded worker spends its time otherwise.
+        """
+        with self._cond:
+            cause = None if self._closed else self._work.refusal(1, 1)
+            retry = self._work.retry_after_s()
+        if cause is not None:
+            self._refused(cause, 0, retry)
+            raise Overloaded(retry, cause)
+
     def _enqueue(self, entry: Request) -> None:
         with self._cond:
             if self._closed:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bentoml
 import torch
+from bentoml.exceptions import BentoMLException
 
 from core.errors import ModelLoadError, PredictionLogUnavailable
 from core.model_store import link_model_store
@@ -19,8 +20,9 @@ from monitoring.prometheus_metrics import create_series
 from retraining.watch_state import state_path
 from service.accounting import RequestAccounting
 from service.admin import ADMIN_PREFIX, Guard, TokenGuard
+from service.admission import FrontDoor
 from service.bounded_paths import RestorePath, install_bounded_metrics
-from service.classify import ClassifyHandler
+from service.classify import ActiveModel, ClassifyHandler
 from service.errors import ClientErrorMessages, http_errors, install_log_filters
 from service.front_page import FrontPage
 from service.hot_swap import HotSwapper
@@ -28,6 +30,7 @@ from service.http_limits import BodyLimits
 from service.openapi_doc import OpenAPIStatuses
 from service.parent_watch import watch_parent
 from service.readiness import ReadinessDetails
+from service.scheduler import Scheduler
 from service.schemas import FeedbackItems, FeedbackResult, Prediction, SwapResult, texts_type
 from service.settings import get_settings
 from service.slow_clients import install_head_deadline
@@ -144,6 +147,14 @@ class Classifier:
             self.log.close()
 
 
+def _worker_scheduler() -> Scheduler[ActiveModel] | None:
+    """This worker's scheduler; None while its service instance is being built."""
+    try:
+        return bentoml.get_current_service().handler.scheduler  # type: ignore[no-any-return]
+    except BentoMLException:
+        return None
+
+
 # The decorator made `Classifier` a bentoml Service, which takes ASGI middleware;
 # the first added runs first.
 GUARDS = (
@@ -154,6 +165,7 @@ for middleware, options in (
     (RestorePath, {}),
     (TokenGuard, {"guards": GUARDS}),
     (RequestAccounting, {"endpoints": frozenset(API_ROUTES)}),
+    (FrontDoor, {"path": "/classify", "scheduler": _worker_scheduler}),
     (BodyLimits, {"paths": BODY_ROUTES, "serving": serving}),
     (ClientErrorMessages, {}),
     (OpenAPIStatuses, {}),

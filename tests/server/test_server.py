@@ -90,6 +90,44 @@ def test_after_a_burst_a_lone_request_runs_in_a_pass_of_its_own(server: RunningS
     assert delta("refit_queue_wait_seconds_bucket", le="0.01", **wait) == 1
 
 
+@pytest.fixture(scope="module")
+def small_server(
+    served_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """A server whose scheduler holds at most 16 texts: one 16-text request fills it."""
+    env = {**served_env, "REFIT_MAX_IN_FLIGHT_TEXTS": "16"}
+    running = start_bentoml(env, tmp_path_factory.mktemp("small-server"))
+    yield running
+    running.stop()
+
+
+def test_overload_is_answered_429_with_retry_after_and_counted(
+    small_server: RunningServer,
+) -> None:
+    """Refusals, whether the front door answers them from the head or the scheduler
+    after tokenising, all say when to retry, and each is counted once."""
+    texts = datagen.generate(16, seed=13)["text"].tolist()
+    before = scrape(small_server)
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        responses = list(pool.map(lambda _: _classify(small_server, texts), range(192)))
+    after = scrape(small_server)
+    refused = [r for r in responses if r.status_code != 200]
+    assert {r.status_code for r in refused} == {429}
+    assert len(refused) < len(responses)
+    for response in refused:
+        assert int(response.headers["retry-after"]) >= 1
+        body = response.json()
+        assert body["retry_after_s"] == int(response.headers["retry-after"])
+        assert "at capacity (queue_full)" in body["error"]
+
+    def delta(name: str, **labels: str) -> float:
+        return metric_sum(after, name, **labels) - metric_sum(before, name, **labels)
+
+    assert delta("refit_refusals_total", cause="queue_full") == len(refused)
+    assert delta("refit_request_errors_total", reason="overload") == len(refused)
+    assert "Traceback" not in small_server.log_text()
+
+
 def _classify(server: RunningServer, texts: list[str]) -> httpx.Response:
     return httpx.post(f"{server.url}/classify", json={"texts": texts}, timeout=60)
 

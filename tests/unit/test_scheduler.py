@@ -319,6 +319,31 @@ def test_the_hard_cap_on_held_texts_refuses_with_queue_full(build) -> None:
     assert recorder.refusals == [("queue_full", 2)]
 
 
+def test_refuse_if_full_refuses_only_when_classify_would_refuse_anything(build) -> None:
+    # 0.8 s of 100 tokens/s admits 80 tokens ahead: 1 running + 78 queued leaves room
+    # for the smallest request (1 token), 1 + 79 does not.
+    scheduler, model, recorder, _ = build(tokens_per_s=100.0, latency_budget_s=1.0)
+
+    async def scenario() -> None:
+        scheduler.refuse_if_full()  # idle: admits
+        blocker, gate = await plug(scheduler, model)
+        (first,) = await submit(scheduler, [words(78, "q")])
+        scheduler.refuse_if_full()  # one more token still fits
+        (second,) = await submit(scheduler, [words(1, "last")])
+        with pytest.raises(Overloaded) as caught:
+            scheduler.refuse_if_full()
+        assert caught.value.cause == "over_budget"
+        assert caught.value.retry_after_s >= 1
+        with pytest.raises(Overloaded):  # and classify agrees for any request
+            await scheduler.classify([words(1, "x")])
+        gate.set()
+        await asyncio.gather(blocker, first, second)
+
+    run(scenario())
+    assert recorder.refusals == [("over_budget", 0), ("over_budget", 1)]
+    scheduler.refuse_if_full()  # drained: admits again
+
+
 def test_a_cancelled_request_is_dropped_before_compute(build) -> None:
     scheduler, model, recorder, _ = build()
 
