@@ -83,5 +83,8 @@ def train_challenger(
     start = str(champion.path) if from_champion else settings.training.base_model
     source = f"retrained from {champion.tag} with {len(recent)} new labelled rows"
     prepared = prepare_frame(pd.concat(splits.parts().values(), ignore_index=True), splits, source)
-    trained = fit_and_register(settings, prepared, start, progress=progress, note=note)
+    balance = settings.retraining.retrain_balance_classes
+    trained = fit_and_register(
+        settings, prepared, start, progress=progress, note=note, balance_classes=balance
+    )
     return Challenger(trained.version, holdout, original.test, sizes)

@@ -33,6 +33,10 @@ class RetrainingSettings(Section):
     """Fine-tune the challenger from the champion's weights or from base_model."""
     retrain_min_rows: int = Field(50, ge=10)
     """Fewest new labelled rows (feedback and incoming files) worth a retrain."""
+    retrain_balance_classes: bool = True
+    """Oversample classes with fewer training rows than the median class when training a
+    challenger, so labels that only feedback brought (a few dozen rows) are learned.
+    """
     retrain_holdout_fraction: float = Field(0.3, gt=0, lt=0.6)
     """Share of the new labelled rows held out to compare challenger and champion."""
     gate_min_gain: float = 0.02

@@ -31,6 +31,7 @@ from transformers import (
 from core.errors import ModelLoadError, TrainingError
 from core.inference import resolve_device
 from training.base_model import resolve_base_model
+from training.class_balance import oversampled
 from training.epochs import EpochRecord, Progress, Silent, overfitting_warning, train_epoch
 from training.epochs import validate as validate_epoch
 from training.label_head import can_carry_over, regrow_head
@@ -61,6 +62,7 @@ class TrainingConfig:
     device: str
     weight_decay: float = WEIGHT_DECAY
     warmup_ratio: float = WARMUP_RATIO
+    balance_classes: bool = False  # oversample rare classes (`training.class_balance`)
 
     @classmethod
     def from_settings(cls, training: TrainingSettings, device: str) -> TrainingConfig:
@@ -142,6 +144,8 @@ def fine_tune(
     model, tokenizer = _load_base(base_model, labels)
     train_items = encode_labelled(tokenizer, train_texts, train_labels, label2id, config.max_length)
     val_items = encode_labelled(tokenizer, val_texts, val_labels, label2id, config.max_length)
+    if config.balance_classes:
+        train_items = oversampled(train_items, config.seed)
     run = _prepare(model, train_items, tokenizer.pad_token_id or 0, config)
     started = time.perf_counter()
     history, best_epoch, best_state = _run_epochs(run, val_items, config, progress)

@@ -5,6 +5,7 @@ Usable as a function (`train`) by the CLI and, later, by the retraining trigger.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable
@@ -142,17 +143,20 @@ def fit_and_register(
     *,
     progress: Progress | None = None,
     note: Callable[[str], None] = logger.info,
+    balance_classes: bool = False,
 ) -> Trained:
     """Fine-tune `base_model` on the prepared splits, then evaluate, profile and register
-    the result (not promoted): the one path every new version takes."""
+    the result (not promoted): the one path every new version takes.
+    `balance_classes`: oversample rare classes in training (`training.class_balance`)."""
     splits = prepared.splits
+    config = TrainingConfig.from_settings(settings.training, settings.core.device)
     result = fine_tune(
         splits.train["text"].tolist(),
         splits.train["label"].tolist(),
         splits.validation["text"].tolist(),
         splits.validation["label"].tolist(),
         base_model=base_model,
-        config=TrainingConfig.from_settings(settings.training, settings.core.device),
+        config=dataclasses.replace(config, balance_classes=balance_classes),
         progress=progress,
     )
     if result.overfitting:
