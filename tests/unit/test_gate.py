@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pandas as pd
 import pytest
 
 from retraining.gate import GateRules, Scores, ShadowFigures, judge
@@ -81,3 +86,26 @@ def test_the_confident_changes_rule(shadow: ShadowFigures, promote: bool, verdic
     assert decision.reasons[0] == ("all rules pass" if promote else "failed: confident changes")
     assert decision.reasons[-1].startswith("shadow replay:")
     assert verdict in decision.reasons[-1]
+
+
+def test_gate_macro_f1_averages_over_the_classes_the_frame_holds() -> None:
+    """A challenger that predicts a label the test split lacks is charged the miss in
+    its true class's recall, not a whole extra class of F1 0."""
+    from retraining.scoring import macro_f1
+
+    class Fixed:
+        def __init__(self, guesses: list[int]) -> None:
+            self.labels = ["a", "b", "new"]
+            self.guesses = guesses
+
+        def predict(self, texts: list[str]) -> Any:
+            return SimpleNamespace(label_ids=np.array(self.guesses))
+
+    frame = pd.DataFrame({"text": list("wxyz"), "label": ["a", "a", "b", "b"]})
+    perfect = macro_f1(Fixed([0, 0, 1, 1]), frame)  # type: ignore[arg-type]
+    one_stray = macro_f1(Fixed([0, 2, 1, 1]), frame)  # type: ignore[arg-type]
+    assert perfect == pytest.approx(1.0)
+    # a: precision 1, recall 1/2 -> 2/3; b: 1; averaged over a and b only.
+    assert one_stray == pytest.approx((2 / 3 + 1) / 2)
+    unseen = pd.DataFrame({"text": ["u", "v"], "label": ["new", "other"]})
+    assert macro_f1(Fixed([2, 2]), unseen) == pytest.approx((2 / 3 + 0) / 2)  # type: ignore[arg-type]
