@@ -56,6 +56,9 @@ from typing import Final
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from training.normalize import normalize_text
+
 # Topical, well-populated sections that a reader can tell apart (and a model mostly
 # can, with real overlap: net/admin, sound/games, graphics/science). Language
 # sections (python, perl, rust, ...) and catch-alls (libs, devel, utils, misc, doc)
@@ -244,18 +247,19 @@ def one_per_source(packages: Sequence[Package], rng: np.random.Generator) -> lis
     return chosen
 
 
-def normalized(text: str) -> str:
-    return " ".join(text.lower().split())
-
-
 def unique_texts(packages: Sequence[Package]) -> list[Package]:
-    """Packages whose text is unique: one kept per text, texts under two sections dropped."""
+    """Packages whose text is unique: one kept per text, texts under two sections dropped.
+
+    Texts count as the same under training's own normal form, so no near duplicate can
+    sit in the training file and in a scenario's at once (the split would have kept
+    them together).
+    """
     sections: dict[str, set[str]] = {}
     for package in packages:
-        sections.setdefault(normalized(package.text), set()).add(package.section)
+        sections.setdefault(normalize_text(package.text), set()).add(package.section)
     kept, seen = [], set()
     for package in packages:
-        key = normalized(package.text)
+        key = normalize_text(package.text)
         if len(sections[key]) == 1 and key not in seen:
             seen.add(key)
             kept.append(package)

@@ -300,3 +300,21 @@ def test_the_real_text_retrain_split_keeps_each_sections_share_apart() -> None:
     assert held["label"].value_counts().to_dict() == {"a": 10, "b": 5}
     assert set(labelled["text"]).isdisjoint(held["text"])
     assert len(labelled) + len(held) == len(frame)
+
+
+def test_the_real_text_set_drops_near_duplicates_as_training_counts_them() -> None:
+    from real_text import Package, unique_texts
+
+    def package(name: str, section: str, short: str) -> Package:
+        return Package(name, name, section, short, ("Plays sound files.",))
+
+    kept = unique_texts(
+        [
+            package("a", "sound", "audio player 2"),
+            package("b", "sound", "Audio player, 3!"),  # same text once normalised: dropped
+            package("c", "games", "chess engine"),
+            package("d", "text", "Chess engine."),  # same text under two sections: both go
+            package("e", "net", "web server"),
+        ]
+    )
+    assert [p.name for p in kept] == ["a", "e"]
