@@ -30,6 +30,7 @@ from service.http_limits import BodyLimits
 from service.openapi_doc import OpenAPIStatuses
 from service.parent_watch import watch_parent
 from service.readiness import ReadinessDetails
+from service.response_types import declare_json_responses
 from service.scheduler import Scheduler
 from service.schemas import FeedbackItems, FeedbackResult, Prediction, SwapResult, texts_type
 from service.settings import get_settings
@@ -145,6 +146,10 @@ class Classifier:
         self.handler.close()
         if self.log is not None:
             self.log.close()
+
+
+# The media type of each JSON response, once, instead of from a schema per response.
+declare_json_responses(Classifier.apis)  # type: ignore[attr-defined]
 
 
 def _worker_scheduler() -> Scheduler[ActiveModel] | None:

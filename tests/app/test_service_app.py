@@ -62,6 +62,16 @@ def test_each_text_gets_one_complete_prediction(client: TestClient, served_env) 
     assert len({item["id"] for item in results}) == len(TEXTS)
 
 
+def test_json_responses_declare_their_type_without_a_schema_per_response(
+    client: TestClient,
+) -> None:
+    service = importlib.import_module("service.service").Classifier
+    for name in ("classify", "feedback", "reload"):
+        assert service.apis[name].output_spec.media_type == "application/json"
+    response = client.post("/classify", json={"texts": ["where is my package"]})
+    assert response.headers["content-type"] == "application/json"
+
+
 def test_batched_request_matches_one_text_requests(client: TestClient) -> None:
     batched = classify(client, TEXTS)
     for text, expected in zip(TEXTS, batched, strict=True):
