@@ -72,6 +72,15 @@ def test_json_responses_declare_their_type_without_a_schema_per_response(
     assert response.headers["content-type"] == "application/json"
 
 
+def test_the_front_door_asks_this_workers_scheduler(client: TestClient) -> None:
+    import bentoml
+
+    module = importlib.import_module("service.service")
+    scheduler = module._worker_scheduler()
+    assert scheduler is not None
+    assert scheduler is bentoml.get_current_service().handler.scheduler
+
+
 def test_batched_request_matches_one_text_requests(client: TestClient) -> None:
     batched = classify(client, TEXTS)
     for text, expected in zip(TEXTS, batched, strict=True):
