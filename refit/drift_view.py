@@ -12,17 +12,9 @@ from rich.table import Table
 
 from monitoring.drift.estimate import estimate_words
 from monitoring.drift.result import DriftResult
-from monitoring.drift.signals import SignalResult
+from monitoring.drift.signals import SignalResult, drift_number
 
 _VERDICT = {"ok": "no drift", "drift": "[red]DRIFT[/red]", "not_enough_data": "not enough data"}
-
-
-def _number(value: float | None, digits: int = 3) -> str:
-    if value is None:
-        return "-"
-    if value != 0 and abs(value) < 10 ** (-digits):
-        return f"{value:.1e}"
-    return f"{value:.{digits}f}"
 
 
 def _drifted(signal: SignalResult) -> str:
@@ -43,9 +35,9 @@ def signals_table(result: DriftResult) -> Table:
         table.add_row(
             signal.name,
             signal.method,
-            _number(signal.value),
-            _number(signal.threshold),
-            _number(signal.score, 2),
+            drift_number(signal.value),
+            drift_number(signal.threshold),
+            drift_number(signal.score, 2),
             _drifted(signal),
             signal.note,
         )
@@ -76,8 +68,8 @@ def summary_lines(result: DriftResult) -> list[str]:
     ]
     if result.labelled_rows:
         lines.append(
-            f"actual accuracy: {_number(result.actual_accuracy)}, macro-F1 "
-            f"{_number(result.actual_macro_f1)} (on {result.labelled_rows} predictions "
+            f"actual accuracy: {drift_number(result.actual_accuracy)}, macro-F1 "
+            f"{drift_number(result.actual_macro_f1)} (on {result.labelled_rows} predictions "
             "with feedback)"
         )
     else:
@@ -103,7 +95,7 @@ def runs_table(runs: Sequence[DriftResult]) -> Table:
             str(run.window_size),
             _VERDICT.get(run.status, run.status),
             ", ".join(run.drifted_signals) or "-",
-            _number(run.estimated_accuracy),
+            drift_number(run.estimated_accuracy),
             _file_name(run),
         )
     return table

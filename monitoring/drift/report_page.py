@@ -16,7 +16,7 @@ from pathlib import Path
 from core.atomic_file import write_atomic
 from monitoring.drift.estimate import estimate_words
 from monitoring.drift.result import DriftResult
-from monitoring.drift.signals import SignalResult
+from monitoring.drift.signals import SignalResult, drift_number
 
 RULE = (
     "Drift when any signal crosses its threshold. Scores are on one scale, higher is more "
@@ -31,11 +31,7 @@ _STYLE = (
 
 
 def _number(value: float | None, digits: int = 3) -> str:
-    if value is None:
-        return "–"
-    if value != 0 and abs(value) < 10 ** (-digits):
-        return f"{value:.1e}"
-    return f"{value:.{digits}f}"
+    return drift_number(value, digits, missing="–")
 
 
 def _signal_row(signal: SignalResult) -> str:

@@ -71,6 +71,16 @@ class SignalResult:
         return cls(**raw)
 
 
+def drift_number(value: float | None, digits: int = 3, missing: str = "-") -> str:
+    """A drift figure as the CLI and the report page show it: fixed point, or
+    scientific where fixed point would read 0 (a p-value of 2e-9 is not 0.000)."""
+    if value is None:
+        return missing
+    if value != 0 and abs(value) < 10 ** (-digits):
+        return f"{value:.1e}"
+    return f"{value:.{digits}f}"
+
+
 def signal_specs(settings: MonitoringContext) -> list[SignalSpec]:
     """Every signal a check computes, with its method and threshold from settings."""
     numeric, threshold = settings.drift.drift_numeric_method, settings.drift.drift_numeric_threshold

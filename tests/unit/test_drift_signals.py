@@ -358,3 +358,14 @@ def test_a_signal_evidently_cannot_compute_spares_the_others() -> None:
     assert numeric.drifted is True
     assert text.drifted is None
     assert "Evidently failed" in text.note
+
+
+def test_drift_numbers_read_the_same_in_the_cli_and_the_report() -> None:
+    from monitoring.drift.signals import drift_number
+
+    assert drift_number(0.04567) == "0.046"
+    assert drift_number(2e-9) == "2.0e-09"  # not 0.000
+    assert drift_number(0.0) == "0.000"
+    assert drift_number(0.734, 2) == "0.73"
+    assert drift_number(None) == "-"
+    assert drift_number(None, missing="–") == "–"
