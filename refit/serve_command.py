@@ -14,6 +14,7 @@ import typer
 
 from refit.console import console, err, settings_from_env
 from refit.training_commands import train_default
+from service.parent_watch import SERVER_PID_VAR
 from service.settings import Settings
 
 
@@ -100,6 +101,8 @@ def _exec_bentoml(settings: Settings) -> None:
         "REFIT_PORT": str(settings.serving.port),
     }
     env["REFIT_WORKERS"] = str(settings.serving.resolved_workers())
+    # After the exec this process is BentoML's arbiter: its workers watch this pid.
+    env[SERVER_PID_VAR] = str(os.getpid())
     bentoml = shutil.which("bentoml", path=str(Path(sys.executable).parent)) or "bentoml"
     args = [bentoml, "serve", "service.service:Classifier"]
     args += ["--host", settings.serving.host, "--port", str(settings.serving.port)]
