@@ -220,3 +220,11 @@ def test_length_mismatch_names_the_argument(kwargs, name):
     slices = args.pop("slices", None)
     with pytest.raises(ValueError, match=name):
         evaluate_predictions(labels=["a", "b"], slices=slices, **args)
+
+
+def test_truth_macro_f1_leaves_out_labels_only_predicted() -> None:
+    from training.scores import scores_with_new_labels
+
+    m = scores_with_new_labels(["a", "a", "b", "b"], ["a", "new", "b", "b"], ["a", "b", "new"])
+    assert m.macro_f1 == pytest.approx((2 / 3 + 1 + 0) / 3)  # "new" counted at F1 0
+    assert m.truth_macro_f1 == pytest.approx((2 / 3 + 1) / 2)
