@@ -22,6 +22,7 @@ from transformers import (
     AutoConfig,
     AutoModelForSequenceClassification,
     AutoTokenizer,
+    PretrainedConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     get_linear_schedule_with_warmup,
@@ -222,9 +223,9 @@ def _load_base(
     source = resolve_base_model(base_model)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
-        known = _known_labels(source)
-        if can_carry_over(known, labels):
-            model = AutoModelForSequenceClassification.from_pretrained(source)
+        config = AutoConfig.from_pretrained(source)
+        if can_carry_over(_known_labels(config), labels):
+            model = AutoModelForSequenceClassification.from_pretrained(source, config=config)
             regrow_head(model, labels)
         else:
             model = AutoModelForSequenceClassification.from_pretrained(
@@ -242,9 +243,8 @@ def _load_base(
     return model, tokenizer
 
 
-def _known_labels(source: str) -> list[str]:
-    """The labels a trained classifier at `source` has; [] for a bare encoder."""
-    config = AutoConfig.from_pretrained(source)
+def _known_labels(config: PretrainedConfig) -> list[str]:
+    """The labels of a trained classifier's config; [] for a bare encoder's."""
     if not config.architectures or not any(
         name.endswith("ForSequenceClassification") for name in config.architectures
     ):
