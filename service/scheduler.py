@@ -146,12 +146,13 @@ class Scheduler(Generic[M]):
         door (`service.admission`) asks it before a request is read or parsed, where
         an overloaded worker spends its time otherwise.
         """
-        with self._cond:
+        with self._cond:  # on every request's path: compute the retry only to refuse
             cause = None if self._closed else self._work.refusal(1, 1)
+            if cause is None:
+                return
             retry = self._work.retry_after_s()
-        if cause is not None:
-            self._refused(cause, 0, retry)
-            raise Overloaded(retry, cause)
+        self._refused(cause, 0, retry)
+        raise Overloaded(retry, cause)
 
     def _enqueue(self, entry: Request) -> None:
         with self._cond:
