@@ -366,36 +366,8 @@ def start_replica(
     return _serve_classifier(env, home, log, port or free_port(), timeout, append=True)
 
 
-HAPROXY_CONFIG = """\
-global
-    maxconn 4096
-defaults
-    mode http
-    timeout connect 1s
-    timeout client 60s
-    timeout server 60s
-    # A request whose replica died before answering is sent again, to another
-    # replica: refused connections, and connections closed without a response.
-    # The body must be buffered to be sent twice.
-    option http-buffer-request
-    retries 3
-    retry-on conn-failure empty-response response-timeout
-    option redispatch 1
-frontend refit
-    bind 127.0.0.1:{port}
-    default_backend replicas
-frontend stats
-    bind 127.0.0.1:{stats_port}
-    stats enable
-    stats uri /stats
-    stats refresh 1s
-backend replicas
-    balance roundrobin
-    option httpchk GET /readyz
-    http-check expect status 200
-    default-server inter {check_ms}ms fall 2 rise 2
-{servers}
-"""
+# The configuration users run (README: "Replicas"); the tests add only the replicas.
+HAPROXY_CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "haproxy" / "haproxy.cfg"
 
 
 @dataclass
@@ -403,7 +375,7 @@ class RunningHAProxy:
     process: subprocess.Popen[bytes]
     url: str
     stats_url: str
-    config: Path
+    config: Path  # the replicas file, beside deploy/haproxy/haproxy.cfg
     log: Path
 
     def server_states(self) -> dict[str, dict[str, str]]:
@@ -430,26 +402,39 @@ def haproxy_binary() -> str | None:
 
 
 def start_haproxy(
-    backends: dict[str, str], workdir: Path, *, check_ms: int = 500, timeout: float = 30
+    backends: dict[str, str],
+    workdir: Path,
+    *,
+    check_ms: int = 500,
+    maxconn: int = 64,
+    queue_timeout_ms: int = 2000,
+    timeout: float = 30,
 ) -> RunningHAProxy:
-    """HAProxy (Debian package `haproxy`) on a free loopback port, balancing over
-    `backends` (name -> http://host:port) with `/readyz` health checks."""
+    """HAProxy (Debian package `haproxy`) with deploy/haproxy/haproxy.cfg on a free
+    loopback port, in front of `backends` (name -> http://host:port); returns once
+    every backend passes its `/readyz` check."""
     binary = haproxy_binary()
     if binary is None:
         raise FileNotFoundError("no `haproxy` (.ci/run installs the Debian package)")
     workdir.mkdir(parents=True, exist_ok=True)
     port, stats_port = free_port(), free_port()
-    servers = "\n".join(
-        f"    server {name} {url.removeprefix('http://')} check" for name, url in backends.items()
+    servers = "".join(
+        f"    server {name} {url.removeprefix('http://')}\n" for name, url in backends.items()
     )
-    config = workdir / "haproxy.cfg"
-    config.write_text(
-        HAPROXY_CONFIG.format(port=port, stats_port=stats_port, check_ms=check_ms, servers=servers)
-    )
+    replicas = workdir / "replicas.cfg"
+    replicas.write_text(f"backend replicas\n{servers}")
+    env = {
+        **os.environ,
+        "REFIT_LB_BIND": f"127.0.0.1:{port}",
+        "REFIT_LB_STATS_BIND": f"127.0.0.1:{stats_port}",
+        "REFIT_LB_MAXCONN": str(maxconn),
+        "REFIT_LB_QUEUE_TIMEOUT": f"{queue_timeout_ms}ms",
+        "REFIT_LB_CHECK_INTERVAL": f"{check_ms}ms",
+    }
     log = workdir / "haproxy.log"
-    process = _launch([binary, "-db", "-f", str(config)], log)
+    process = _launch([binary, "-db", "-f", str(HAPROXY_CONFIG), "-f", str(replicas)], log, env=env)
     proxy = RunningHAProxy(
-        process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{stats_port}/stats", config, log
+        process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{stats_port}/stats", replicas, log
     )
 
     def all_up() -> bool:
