@@ -18,11 +18,12 @@ from pathlib import Path
 
 from harness import chunks, request_bodies, run_wrk, start_server
 from raw import load_champion, raw_latency, raw_limit
-from report import SERVED, TINY_PAIR, Baselines
+from report import FRONTED, SERVED, TINY_PAIR, Baselines
 from scenarios import ContenderResult, Plan, lone, point, saturation, spike_then_lone, sweep
+from servers import start_haproxy
 
 HERE = Path(__file__).resolve().parent
-CONTENDERS = ("raw", *SERVED, *TINY_PAIR)
+CONTENDERS = ("raw", *SERVED, FRONTED, *TINY_PAIR)
 WARMUP = 3  # lone requests sent first and discarded
 
 
@@ -72,6 +73,8 @@ def run_all(
             if name in TINY_PAIR:
                 tiny_home = tiny_home or build_tiny_home(work / "tiny-home")
                 runs[name] = run_tiny(name, plan, inputs, work, tiny_home, legacy)
+            elif name == FRONTED:
+                runs[name] = run_fronted(plan, inputs, work, legacy)
             else:
                 runs[name] = run_served(name, plan, inputs, work, legacy)
         except Exception:  # one contender failing must not lose the others' results
@@ -134,6 +137,28 @@ def run_served(name: str, plan: Plan, inputs: Inputs, work: Path, legacy: bool) 
     batched = [r.server.mean_batch for r in result.loads if r.kind == "1-text"]
     if name == "off" and any(b > 1.05 for b in batched):
         print("WARNING: REFIT_BATCHING=off formed batches: is the variable ignored?", flush=True)
+    return result
+
+
+def run_fronted(plan: Plan, inputs: Inputs, work: Path, legacy: bool) -> ContenderResult:
+    """The scheduler behind deploy/haproxy/haproxy.cfg (its defaults): the one-text
+    sweep through HAProxy, to find saturation there, then the impolite points."""
+    print(f"== {FRONTED}: REFIT_BATCHING=scheduler behind deploy/haproxy/haproxy.cfg", flush=True)
+    server = start_server(work / FRONTED, batching="scheduler", legacy=legacy)
+    result = ContenderResult(FRONTED, "scheduler", "champion", workers())
+    try:
+        proxy = start_haproxy({"r0": server.url}, work / FRONTED / "haproxy")
+        try:
+            path = inputs.paths["1-text"]
+            run_wrk(proxy.url, path, connections=8, seconds=plan.warmup_s)  # warm-up
+            result.loads = [
+                point(proxy, path, "1-text", c, plan.seconds, FRONTED) for c in plan.levels
+            ]
+            result.saturation = saturation(proxy, path, result.loads, plan, work)
+        finally:
+            proxy.stop()
+    finally:
+        server.stop()
     return result
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -120,6 +121,7 @@ class LoadResult:
     accepted_p99_lo_ms: float = float("nan")  # bounds on the 2xx answers' p99 (classify.lua)
     accepted_p99_hi_ms: float = float("nan")
     polite: bool = True  # the client waited for Retry-After after a refusal
+    client_cpu_s: float = float("nan")  # wrk's own CPU time: what the load cost this machine
     server: PointMetrics = field(default_factory=PointMetrics)
 
     def attach(
@@ -204,10 +206,18 @@ def run_wrk(
         f"{url}/classify",
     ]
     env = {**os.environ, "BODIES": str(bodies), "IGNORE_RETRY_AFTER": "0" if polite else "1"}
+    before = _children_cpu_s()
     done = subprocess.run(
         cmd, env=env, capture_output=True, text=True, check=True, timeout=seconds + 60
     )
     try:
-        return parse_wrk(done.stdout)
+        result = parse_wrk(done.stdout)
     except RuntimeError as exc:
         raise RuntimeError(f"{exc}\n{done.stderr}") from None
+    result.client_cpu_s = _children_cpu_s() - before  # wrk is the only child waited for
+    return result
+
+
+def _children_cpu_s() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime

@@ -12,13 +12,20 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol
 
-from harness import LoadResult, RunningServer, run_wrk
+from harness import LoadResult, run_wrk
 from probe import Sample, percentile, series, summarise
 from server_metrics import snapshot, wait_idle
 
 HERE = Path(__file__).resolve().parent
 KINDS = {"1-text": 1, "32-text": 32}
+
+
+class Endpoint(Protocol):
+    """Where the load goes: a server (harness.RunningServer) or a proxy in front of one."""
+
+    url: str
 
 
 @dataclass
@@ -126,7 +133,7 @@ def lone(url: str, measured: list[bytes], warmup: list[bytes]) -> LoneResult:
 
 
 def point(
-    server: RunningServer,
+    server: Endpoint,
     path: Path,
     kind: str,
     connections: int,
@@ -148,7 +155,7 @@ def point(
 
 
 def sweep(
-    server: RunningServer, paths: dict[str, Path], levels: list[int], plan: Plan, tag: str
+    server: Endpoint, paths: dict[str, Path], levels: list[int], plan: Plan, tag: str
 ) -> list[LoadResult]:
     """Each request kind at each connection count, politely (Retry-After honoured)."""
     results = []
@@ -160,7 +167,7 @@ def sweep(
 
 
 def spike_then_lone(
-    server: RunningServer, path: Path, measured: list[bytes], plan: Plan, tag: str
+    server: Endpoint, path: Path, measured: list[bytes], plan: Plan, tag: str
 ) -> tuple[LoadResult, LoneResult]:
     """A spike of one-text requests, a pause, then lone requests (the first of
     `measured`, the idle scenario's texts) spread over a while."""
@@ -173,7 +180,7 @@ def spike_then_lone(
 
 
 def probed_point(
-    server: RunningServer, path: Path, connections: int, plan: Plan, tag: str, work: Path
+    server: Endpoint, path: Path, connections: int, plan: Plan, tag: str, work: Path
 ) -> tuple[LoadResult, dict[str, float]]:
     """An impolite one-text point, with the probe process timing requests inside it."""
     wait_idle(server.url)
@@ -196,7 +203,7 @@ def probed_point(
 
 
 def saturation(
-    server: RunningServer, path: Path, sweep_loads: list[LoadResult], plan: Plan, work: Path
+    server: Endpoint, path: Path, sweep_loads: list[LoadResult], plan: Plan, work: Path
 ) -> SaturationResult:
     """Find saturation from the one-text sweep, then overload it 8x with a client
     that ignores Retry-After."""

@@ -14,6 +14,9 @@ Contenders, all on the same machine in one run:
   scheduler       the service with REFIT_BATCHING=scheduler (refit's queue),
   bentoml         ... REFIT_BATCHING=bentoml (BentoML's adaptive batching),
   off             ... REFIT_BATCHING=off (each request alone), all with the same workers;
+  haproxy         the scheduler behind deploy/haproxy/haproxy.cfg (its defaults: 64
+                  requests at a time per server, 429 from HAProxy once one more waits):
+                  the one-text sweep through HAProxy, then saturation and 8x;
   tiny-scheduler  the service on a tiny random model (2 layers, 32 wide) in a private
   tiny-bentoml    BENTOML_HOME: the serving overhead a GPU's fast passes leave exposed.
 Scenarios per served contender (about 3.5 minutes each): 50 lone one-text requests

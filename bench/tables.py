@@ -78,6 +78,7 @@ def _saturation_row(name: str, s: SaturationResult) -> str:
         b.connections,
         fmt(b.texts_per_s),
         fmt(s.goodput_ratio, ".2f"),
+        fmt(b.client_cpu_s / b.seconds if b.seconds > 0 else None, ".2f"),
         f"{fmt(b.accepted_p99_lo_ms)}–{fmt(b.accepted_p99_hi_ms)}",
         fmt(p.get("ok_p99_ms")),
         b.status_429,
@@ -123,10 +124,11 @@ SATURATION_INTRO = (
     "8x saturation, one-text requests, a client that ignores Retry-After. Accepted p99: "
     "bounds from wrk's latencies of all answers, assuming 429s come faster than any 2xx. "
     "Probe: a separate process timing each of its requests (about 10 a second, open "
-    "loop) during the 8x point."
+    "loop) during the 8x point. wrk cores: the load generator's own CPU time over the 8x "
+    "point's length, taken from the same cores as the server's."
 )
 SATURATION_COLUMNS = (
-    "contender,sat. conns,goodput,8x conns,goodput,8x/sat,accepted p99 ms,probe 2xx p99,"
+    "contender,sat. conns,goodput,8x conns,goodput,8x/sat,wrk cores,accepted p99 ms,probe 2xx p99,"
     "429,503,other 5xx,no Retry-After,probe 429 p99 (n),probe 503 p99 (n),"
     "probe no Retry-After"
 )
@@ -148,7 +150,7 @@ def render(base: Baselines, runs: dict[str, ContenderResult]) -> str:
         *_table(
             "Lone requests (ms; one at a time, keep-alive connection):",
             LONE_COLUMNS.split(","),
-            [_lone_row(c) for c in runs.values()],
+            [_lone_row(c) for c in runs.values() if c.lone is not None],
         ),
         *_table(SATURATION_INTRO, SATURATION_COLUMNS.split(","), saturation_rows),
         *_table(

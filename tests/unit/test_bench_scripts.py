@@ -153,6 +153,7 @@ def test_saturation_is_where_goodput_stops_rising() -> None:
 def test_contenders_flag() -> None:
     assert serve_bench.contenders("tiny,raw") == ["raw", "tiny-scheduler", "tiny-bentoml"]
     assert serve_bench.contenders(" bentoml , scheduler") == ["scheduler", "bentoml"]
+    assert serve_bench.contenders("haproxy,off") == ["off", "haproxy"]
     with pytest.raises(ValueError, match="unknown contenders: batched"):
         serve_bench.contenders("batched")
     quick = serve_bench.make_plan(serve_bench.parse_args(["--quick", "--concurrency", "4,16"]))
@@ -207,6 +208,27 @@ def test_ratios_and_targets_against_the_same_run() -> None:
     text = tables.render(base, runs)
     assert "| target (refit's scheduler) | measured | verdict |" in text
     assert "texts/s/core" in text
+
+
+def test_the_scheduler_behind_haproxy_gets_its_own_overload_targets() -> None:
+    base = report.Baselines(budget_ms=2000.0, cores=2)
+    runs = _runs()
+    fronted = scenarios.ContenderResult(report.FRONTED, "scheduler", "champion", 2)
+    sat_load = _load("1-text", 64, 150, polite=False)
+    over = _load("1-text", 512, 120, polite=False, status_429=30000, accepted_p99_hi_ms=900.0)
+    probed = {"429_p99_ms": 70.0, "status_429": 60, "no_retry_after": 0, "status_5xx": 0}
+    fronted.saturation = scenarios.SaturationResult(64, [], sat_load, over, {}, probed)
+    fronted.loads = [_load("1-text", 64, 150)]
+    runs[report.FRONTED] = fronted
+    assert report.ratios(base, runs)["haproxy goodput 8x / saturation"] == pytest.approx(0.8)
+    verdicts = {t.target: t.verdict for t in report.targets(base, runs)}
+    assert verdicts["behind HAProxy: goodput at 8x >= 0.9 of saturation"] == "FAIL"
+    assert verdicts["behind HAProxy: 429 answered p99 <= 50 ms (probe, n=60)"] == "FAIL"
+    assert verdicts["behind HAProxy: refusals without Retry-After (429/503)"] == "pass"
+    assert verdicts["goodput at 8x >= 0.9 of saturation"] == "pass"  # the scheduler's own
+    text = tables.render(base, runs)
+    assert "| haproxy | 64 |" in text  # its saturation row
+    assert "| haproxy | – |" not in text  # no row of lone requests: none were measured
 
 
 def test_targets_without_measurements_are_not_applicable() -> None:
