@@ -1,7 +1,8 @@
 """Refit's own request scheduler: one queue and one model thread per worker process.
 
-A request is tokenised once on arrival, on the event loop (fast tokenizers release
-the GIL, so this overlaps the running forward pass), and admitted or refused at
+A request is tokenised once on arrival, on the event loop (several texts in one
+call that releases the GIL, overlapping the running forward pass; one text holding
+it, which costs less: `core.one_text_encoder`), and admitted or refused at
 once from exact counts of the tokens queued ahead and the measured throughput.
 The model thread never waits to fill a batch: whenever it is free it takes a
 round (`batch_policy`) and runs its passes. The served model is read once per

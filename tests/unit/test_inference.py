@@ -163,3 +163,15 @@ def test_int8_backend_quantizes_the_attention_projections_and_still_predicts(
     assert weight.qscheme() == torch.per_channel_affine
     assert isinstance(int8.model.get_submodule("classifier"), torch.nn.Linear)
     np.testing.assert_allclose(int8.predict(TEXTS).probs, fp32.predict(TEXTS).probs, atol=0.05)
+
+
+def test_one_text_encodes_as_it_would_in_a_batch(classifier: TextClassifier) -> None:
+    """A lone text takes the GIL-holding path; a batch the tokenizer's own call."""
+    texts = ["word " * 300, "short one", "🚚 配送 [SEP]"]
+    together = classifier.encode(texts)
+    for i, text in enumerate(texts):
+        alone = classifier.encode([text])
+        assert alone.rows == [together.rows[i]]
+        assert alone.lengths.tolist() == [together.lengths[i]]
+        assert alone.truncated.tolist() == [together.truncated[i]]
+        assert alone.unknown_tokens.tolist() == [together.unknown_tokens[i]]
