@@ -425,11 +425,11 @@ def start_haproxy(
     replicas.write_text(f"backend replicas\n{servers}")
     env = {
         **os.environ,
-        "REFIT_LB_BIND": f"127.0.0.1:{port}",
-        "REFIT_LB_STATS_BIND": f"127.0.0.1:{stats_port}",
-        "REFIT_LB_MAXCONN": str(maxconn),
-        "REFIT_LB_QUEUE_TIMEOUT": f"{queue_timeout_ms}ms",
-        "REFIT_LB_CHECK_INTERVAL": f"{check_ms}ms",
+        "LB_BIND": f"127.0.0.1:{port}",
+        "LB_STATS_BIND": f"127.0.0.1:{stats_port}",
+        "LB_MAXCONN": str(maxconn),
+        "LB_QUEUE_TIMEOUT": f"{queue_timeout_ms}ms",
+        "LB_CHECK_INTERVAL": f"{check_ms}ms",
     }
     log = workdir / "haproxy.log"
     process = _launch([binary, "-db", "-f", str(HAPROXY_CONFIG), "-f", str(replicas)], log, env=env)
