@@ -16,10 +16,20 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+from cpu_meter import CpuMeter
 from harness import chunks, request_bodies, run_wrk, start_server
 from raw import load_champion, raw_latency, raw_limit
 from report import FRONTED, SERVED, TINY_PAIR, Baselines
-from scenarios import ContenderResult, Plan, lone, point, saturation, spike_then_lone, sweep
+from scenarios import (
+    ContenderResult,
+    Plan,
+    lone,
+    point,
+    saturation,
+    spaced_lone,
+    spike_then_lone,
+    sweep,
+)
 from servers import start_haproxy
 
 HERE = Path(__file__).resolve().parent
@@ -125,13 +135,20 @@ def run_served(name: str, plan: Plan, inputs: Inputs, work: Path, legacy: bool) 
     try:
         result.lone = lone(server.url, inputs.lone, inputs.lone_warmup)
         result.lone32 = lone(server.url, inputs.lone32, inputs.lone32_warmup)
-        print(f"lone p50 {result.lone.p50_ms:.1f} ms; 32-text {result.lone32.p50_ms:.0f} ms")
+        result.spaced = spaced_lone(server, inputs.lone, plan)
+        print(
+            f"lone p50 {result.lone.p50_ms:.1f} ms; 32-text {result.lone32.p50_ms:.0f} ms; "
+            f"spaced {result.spaced.p50_ms:.1f} ms",
+            flush=True,
+        )
         result.loads = sweep(server, inputs.paths, plan.levels, plan, name)
         result.spike, result.after_spike = spike_then_lone(
             server, inputs.paths["1-text"], inputs.lone, plan, name
         )
         print(f"after spike p50 {result.after_spike.p50_ms:.1f} ms", flush=True)
-        result.saturation = saturation(server, inputs.paths["1-text"], result.loads, plan, work)
+        meter = CpuMeter({"server": server.process.pid})  # with its workers
+        path = inputs.paths["1-text"]
+        result.saturation = saturation(server, path, result.loads, plan, work, meter)
     finally:
         server.stop()
     batched = [r.server.mean_batch for r in result.loads if r.kind == "1-text"]
@@ -154,7 +171,8 @@ def run_fronted(plan: Plan, inputs: Inputs, work: Path, legacy: bool) -> Contend
             result.loads = [
                 point(proxy, path, "1-text", c, plan.seconds, FRONTED) for c in plan.levels
             ]
-            result.saturation = saturation(proxy, path, result.loads, plan, work)
+            meter = CpuMeter({"server": server.process.pid, "haproxy": proxy.process.pid})
+            result.saturation = saturation(proxy, path, result.loads, plan, work, meter)
         finally:
             proxy.stop()
     finally:

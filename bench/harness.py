@@ -122,6 +122,7 @@ class LoadResult:
     accepted_p99_hi_ms: float = float("nan")
     polite: bool = True  # the client waited for Retry-After after a refusal
     client_cpu_s: float = float("nan")  # wrk's own CPU time: what the load cost this machine
+    cpu_s: dict[str, float] = field(default_factory=dict)  # by process tree (cpu_meter)
     server: PointMetrics = field(default_factory=PointMetrics)
 
     def attach(

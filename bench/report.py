@@ -76,6 +76,7 @@ def ratios(base: Baselines, runs: dict[str, ContenderResult]) -> dict[str, float
         out[f"{FRONTED} 1-text c={c} served/raw"] = div(fronted, raw)
     if (front := runs.get(FRONTED)) is not None and front.saturation is not None:
         out[f"{FRONTED} goodput 8x / saturation"] = front.saturation.goodput_ratio
+        out[f"{FRONTED} server CPU per 2xx, 8x / saturation"] = front.saturation.server_cpu_ratio
     for name in SERVED:
         run = runs.get(name)
         if run is None:
@@ -84,10 +85,16 @@ def ratios(base: Baselines, runs: dict[str, ContenderResult]) -> dict[str, float
             b1 = lat.batch1_p50_ms if lat else None
             out[f"{name} lone p50 / raw batch-1 ({label})"] = div(p50(run.lone), b1)
             out[f"{name} after-spike p50 / raw batch-1 ({label})"] = div(p50(run.after_spike), b1)
+            out[f"{name} spaced idle p50 / raw batch-1 ({label})"] = div(p50(run.spaced), b1)
             b32 = lat.batch32_p50_ms if lat else None
             out[f"{name} lone-32 p50 / raw batch-32 ({label})"] = div(p50(run.lone32), b32)
+        # The spike's own effect: the same spaced series after it and on an idle server.
+        out[f"{name} after-spike p50 / spaced idle p50"] = div(
+            p50(run.after_spike), p50(run.spaced)
+        )
         if run.saturation is not None:
             out[f"{name} goodput 8x / saturation"] = run.saturation.goodput_ratio
+            out[f"{name} server CPU per 2xx, 8x / saturation"] = run.saturation.server_cpu_ratio
     tiny_s, tiny_b = (runs.get(n) for n in TINY_PAIR)
     for c in sorted({r.connections for n in TINY_PAIR if n in runs for r in runs[n].loads}):
         ts, tb = (x.load("1-text", c) if x else None for x in (tiny_s, tiny_b))

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from cpu_meter import CpuMeter
 from harness import LoadResult, run_wrk
 from probe import Sample, percentile, series, summarise
 from server_metrics import snapshot, wait_idle
@@ -115,6 +116,20 @@ class SaturationResult:
         base = self.at_saturation.texts_per_s
         return self.at_8x.texts_per_s / base if base > 0 else float("nan")
 
+    @property
+    def server_cpu_ratio(self) -> float:
+        """The server's CPU time per answered request at 8x over the same at saturation:
+        about 1 when overload costs the server nothing beyond the work it still does."""
+        at8, base = (cpu_ms_per_ok(x, "server") for x in (self.at_8x, self.at_saturation))
+        return at8 / base if base > 0 else float("nan")
+
+
+def cpu_ms_per_ok(load: LoadResult, group: str) -> float:
+    """CPU milliseconds `group` spent per 2xx answer over `load`; NaN if not measured."""
+    if group not in load.cpu_s or load.ok_requests <= 0:
+        return float("nan")
+    return 1000 * load.cpu_s[group] / load.ok_requests
+
 
 def saturation_level(points: list[tuple[int, float]], share: float = 0.95) -> int | None:
     """The fewest connections whose goodput reaches `share` of the sweep's best: where
@@ -169,21 +184,36 @@ def sweep(
 def spike_then_lone(
     server: Endpoint, path: Path, measured: list[bytes], plan: Plan, tag: str
 ) -> tuple[LoadResult, LoneResult]:
-    """A spike of one-text requests, a pause, then lone requests (the first of
-    `measured`, the idle scenario's texts) spread over a while."""
+    """A spike of one-text requests, a pause, then `spaced_lone` requests."""
     spike = point(server, path, "1-text", plan.spike_connections, plan.spike_s, f"{tag} spike")
     time.sleep(plan.after_spike_wait_s)
+    return spike, spaced_lone(server, measured, plan)
+
+
+def spaced_lone(server: Endpoint, measured: list[bytes], plan: Plan) -> LoneResult:
+    """Lone requests (the first of `measured`, the idle scenario's texts) spread over
+    `plan.after_spike_s`, as after the spike. On an idle server, the same series tells
+    what the spike leaves behind from what the pauses between requests cost alone."""
     spacing = plan.after_spike_s / max(1, plan.after_spike_n)
     picked = [measured[i % len(measured)] for i in range(plan.after_spike_n)]
-    after = series(server.url, picked, spacing_s=spacing, max_seconds=plan.after_spike_s + 60)
-    return spike, LoneResult(after)
+    return LoneResult(
+        series(server.url, picked, spacing_s=spacing, max_seconds=plan.after_spike_s + 60)
+    )
 
 
 def probed_point(
-    server: Endpoint, path: Path, connections: int, plan: Plan, tag: str, work: Path
+    server: Endpoint,
+    path: Path,
+    connections: int,
+    plan: Plan,
+    tag: str,
+    work: Path,
+    meter: CpuMeter | None = None,
 ) -> tuple[LoadResult, dict[str, float]]:
-    """An impolite one-text point, with the probe process timing requests inside it."""
+    """An impolite one-text point, with the probe process timing requests inside it,
+    and the CPU time of `meter`'s process groups over the load."""
     wait_idle(server.url)
+    meter = meter or CpuMeter({})
     start_after = min(1.5, plan.saturation_s * 0.2)
     probe_s = max(1.0, plan.saturation_s - start_after - 0.5)
     out = work / f"probe-{tag}-{connections}.json".replace(" ", "_")
@@ -192,7 +222,9 @@ def probed_point(
     cmd += ["--start-after", f"{start_after}", "--out", str(out)]
     probe = subprocess.Popen(cmd)
     try:
+        meter.start()
         load = point(server, path, "1-text", connections, plan.saturation_s, tag, polite=False)
+        load.cpu_s = meter.read()
         probe.wait(timeout=probe_s + start_after + 150)
     finally:
         if probe.poll() is None:
@@ -203,18 +235,23 @@ def probed_point(
 
 
 def saturation(
-    server: Endpoint, path: Path, sweep_loads: list[LoadResult], plan: Plan, work: Path
+    server: Endpoint,
+    path: Path,
+    sweep_loads: list[LoadResult],
+    plan: Plan,
+    work: Path,
+    meter: CpuMeter | None = None,
 ) -> SaturationResult:
     """Find saturation from the one-text sweep, then overload it 8x with a client
-    that ignores Retry-After."""
+    that ignores Retry-After; `meter` times the server's (and a proxy's) CPU."""
     found = sorted(
         (r.connections, r.texts_per_s) for r in sweep_loads if r.kind == "1-text" and r.polite
     )
     level = plan.saturation or saturation_level(found) or 64
     over = min(8 * level, plan.max_connections)
     tag = sweep_loads[0].tag if sweep_loads else "served"
-    at_sat, probe_sat = probed_point(server, path, level, plan, f"{tag} impolite", work)
-    at_8x, probe_8x = probed_point(server, path, over, plan, f"{tag} impolite", work)
+    at_sat, probe_sat = probed_point(server, path, level, plan, f"{tag} impolite", work, meter)
+    at_8x, probe_8x = probed_point(server, path, over, plan, f"{tag} impolite", work, meter)
     return SaturationResult(level, found, at_sat, at_8x, probe_sat, probe_8x)
 
 
@@ -229,6 +266,7 @@ class ContenderResult:
     loads: list[LoadResult] = field(default_factory=list)
     lone: LoneResult | None = None
     lone32: LoneResult | None = None
+    spaced: LoneResult | None = None  # idle, spaced as after the spike
     spike: LoadResult | None = None
     after_spike: LoneResult | None = None
     saturation: SaturationResult | None = None
@@ -258,6 +296,7 @@ class ContenderResult:
             "loads": [_load_json(r) for r in self.loads],
             "lone": lone_json(self.lone),
             "lone32": lone_json(self.lone32),
+            "spaced": lone_json(self.spaced),
             "spike": _load_json(self.spike) if self.spike else None,
             "after_spike": lone_json(self.after_spike),
             "saturation": None
@@ -270,6 +309,7 @@ class ContenderResult:
                 "probe_saturation": sat.probe_saturation,
                 "probe_8x": sat.probe_8x,
                 "goodput_ratio": sat.goodput_ratio,
+                "server_cpu_ratio": sat.server_cpu_ratio,
             },
         }
 

@@ -19,8 +19,9 @@ Contenders, all on the same machine in one run:
                   the one-text sweep through HAProxy, then saturation and 8x;
   tiny-scheduler  the service on a tiny random model (2 layers, 32 wide) in a private
   tiny-bentoml    BENTOML_HOME: the serving overhead a GPU's fast passes leave exposed.
-Scenarios per served contender (about 3.5 minutes each): 50 lone one-text requests
-on the idle server; 10 lone 32-text requests; wrk at 1, 8, 64, 256, 1024
+Scenarios per served contender (about 4 minutes each): 50 lone one-text requests
+on the idle server; 10 lone 32-text requests; the 40 lone requests of the spike
+scenario below, spaced the same, on the idle server; wrk at 1, 8, 64, 256, 1024
 connections with one-text and 32-text requests (8 s a point, Retry-After honoured,
 each point on an idle server); a 30 s spike at 64 connections, then 40 lone
 requests from 5 s after it, over 20 s; saturation (the fewest connections reaching

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from harness import LoadResult
 from report import TINY_PAIR, Baselines, fmt, latencies, p50, ratios, targets
-from scenarios import ContenderResult, SaturationResult
+from scenarios import ContenderResult, SaturationResult, cpu_ms_per_ok
 
 
 def _row(*cells: object) -> str:
@@ -54,14 +54,15 @@ def _raw_lines(base: Baselines) -> list[str]:
 
 
 def _lone_row(c: ContenderResult) -> str:
-    idle, b32, after = c.lone, c.lone32, c.after_spike
-    failed = sum(x.failed for x in (idle, b32, after) if x is not None)
+    idle, b32, spaced, after = c.lone, c.lone32, c.spaced, c.after_spike
+    failed = sum(x.failed for x in (idle, b32, spaced, after) if x is not None)
     first = ", ".join(f"{x:.0f}" for x in after.first()) if after else "–"
     return _row(
         c.name,
         fmt(p50(idle), ".1f"),
         fmt(idle.p90_ms if idle else None, ".1f"),
         fmt(p50(b32)),
+        fmt(p50(spaced), ".1f"),
         fmt(p50(after), ".1f"),
         fmt(after.p90_ms if after else None, ".1f"),
         first,
@@ -79,6 +80,8 @@ def _saturation_row(name: str, s: SaturationResult) -> str:
         fmt(b.texts_per_s),
         fmt(s.goodput_ratio, ".2f"),
         fmt(b.client_cpu_s / b.seconds if b.seconds > 0 else None, ".2f"),
+        *(fmt(_cores(b, group), ".2f") for group in ("server", "haproxy")),
+        f"{fmt(cpu_ms_per_ok(a, 'server'), '.1f')} → {fmt(cpu_ms_per_ok(b, 'server'), '.1f')}",
         f"{fmt(b.accepted_p99_lo_ms)}–{fmt(b.accepted_p99_hi_ms)}",
         fmt(p.get("ok_p99_ms")),
         b.status_429,
@@ -89,6 +92,13 @@ def _saturation_row(name: str, s: SaturationResult) -> str:
         f"{fmt(p.get('503_p99_ms'))} ({p.get('status_503', 0):.0f})",
         f"{p.get('no_retry_after', 0):.0f}",
     )
+
+
+def _cores(load: LoadResult, group: str) -> float | None:
+    """Cores `group` kept busy on average over `load`; None where not measured."""
+    if group not in load.cpu_s or load.seconds <= 0:
+        return None
+    return load.cpu_s[group] / load.seconds
 
 
 def _tiny_rows(base: Baselines, runs: dict[str, ContenderResult]) -> list[str]:
@@ -117,18 +127,21 @@ def _table(intro: str, columns: list[str], rows: list[str]) -> list[str]:
 
 LOAD_COLUMNS = "contender,request,conc.,client,texts/s,req/s,p50 ms,p99 ms,errors,429,503"
 LONE_COLUMNS = (
-    "contender,idle p50,idle p90,32-text p50,after spike p50,p90,after spike first 5,failed"
+    "contender,idle p50,idle p90,32-text p50,idle spaced p50,after spike p50,p90,"
+    "after spike first 5,failed"
 )
 TINY_COLUMNS = "contender,conc.,req/s,req/s/core,texts/s/core,p99 ms,texts/pass"
 SATURATION_INTRO = (
     "8x saturation, one-text requests, a client that ignores Retry-After. Accepted p99: "
     "bounds from wrk's latencies of all answers, assuming 429s come faster than any 2xx. "
     "Probe: a separate process timing each of its requests (about 10 a second, open "
-    "loop) during the 8x point. wrk cores: the load generator's own CPU time over the 8x "
-    "point's length, taken from the same cores as the server's."
+    "loop) during the 8x point. Cores: each part's CPU time over the 8x point's length, "
+    "all from the same cores (wrk: the load generator; server: bentoml serve and its "
+    "workers; HAProxy, where in front)."
 )
 SATURATION_COLUMNS = (
-    "contender,sat. conns,goodput,8x conns,goodput,8x/sat,wrk cores,accepted p99 ms,probe 2xx p99,"
+    "contender,sat. conns,goodput,8x conns,goodput,8x/sat,wrk cores,server cores,HAProxy cores,"
+    "server CPU ms per 2xx (sat. → 8x),accepted p99 ms,probe 2xx p99,"
     "429,503,other 5xx,no Retry-After,probe 429 p99 (n),probe 503 p99 (n),"
     "probe no Retry-After"
 )

@@ -175,6 +175,7 @@ def _runs() -> dict[str, scenarios.ContenderResult]:
     sched = scenarios.ContenderResult("scheduler", "scheduler", "champion", 2)
     sched.loads = [_load("1-text", 64, 180)]
     sched.lone, sched.after_spike, sched.lone32 = _lone(11, 12, 13), _lone(12), _lone(300)
+    sched.spaced = _lone(16, 15, 17)
     sat_load = _load("1-text", 64, 180, polite=False)
     over = _load("1-text", 512, 171, polite=False, status_429=900, accepted_p99_hi_ms=2050.0)
     over.server = server_metrics.PointMetrics(compute_count=10, compute_s=1.0)
@@ -200,6 +201,8 @@ def test_ratios_and_targets_against_the_same_run() -> None:
     assert r["scheduler lone p50 / raw batch-1 (worker threads)"] == pytest.approx(1.2)
     assert r["scheduler lone-32 p50 / raw batch-32 (worker threads)"] == pytest.approx(1.25)
     assert r["scheduler goodput 8x / saturation"] == pytest.approx(0.95)
+    assert r["scheduler spaced idle p50 / raw batch-1 (worker threads)"] == pytest.approx(1.6)
+    assert r["scheduler after-spike p50 / spaced idle p50"] == pytest.approx(0.75)
     assert r["tiny 1-text c=64 scheduler/bentoml req/s"] == pytest.approx(3.6)
     verdicts = {t.target: t.verdict for t in report.targets(base, runs)}
     assert set(verdicts.values()) == {"pass"}, verdicts
@@ -216,11 +219,15 @@ def test_the_scheduler_behind_haproxy_gets_its_own_overload_targets() -> None:
     fronted = scenarios.ContenderResult(report.FRONTED, "scheduler", "champion", 2)
     sat_load = _load("1-text", 64, 150, polite=False)
     over = _load("1-text", 512, 120, polite=False, status_429=30000, accepted_p99_hi_ms=900.0)
+    sat_load.cpu_s, over.cpu_s = {"server": 1.5}, {"server": 1.5, "haproxy": 0.25}
     probed = {"429_p99_ms": 70.0, "status_429": 60, "no_retry_after": 0, "status_5xx": 0}
     fronted.saturation = scenarios.SaturationResult(64, [], sat_load, over, {}, probed)
     fronted.loads = [_load("1-text", 64, 150)]
     runs[report.FRONTED] = fronted
-    assert report.ratios(base, runs)["haproxy goodput 8x / saturation"] == pytest.approx(0.8)
+    ratios = report.ratios(base, runs)
+    assert ratios["haproxy goodput 8x / saturation"] == pytest.approx(0.8)
+    # 10 ms of server CPU per answer at saturation, 12.5 ms at 8x
+    assert ratios["haproxy server CPU per 2xx, 8x / saturation"] == pytest.approx(1.25)
     verdicts = {t.target: t.verdict for t in report.targets(base, runs)}
     assert verdicts["behind HAProxy: goodput at 8x >= 0.9 of saturation"] == "FAIL"
     assert verdicts["behind HAProxy: 429 answered p99 <= 50 ms (probe, n=60)"] == "FAIL"
@@ -228,6 +235,7 @@ def test_the_scheduler_behind_haproxy_gets_its_own_overload_targets() -> None:
     assert verdicts["goodput at 8x >= 0.9 of saturation"] == "pass"  # the scheduler's own
     text = tables.render(base, runs)
     assert "| haproxy | 64 |" in text  # its saturation row
+    assert "| 0.25 | 10.0 → 12.5 |" in text  # HAProxy's cores; the server's ms per answer
     assert "| haproxy | – |" not in text  # no row of lone requests: none were measured
 
 
@@ -340,3 +348,22 @@ def test_the_real_text_set_drops_near_duplicates_as_training_counts_them() -> No
         ]
     )
     assert [p.name for p in kept] == ["a", "e"]
+
+
+def test_cpu_meter_reads_a_process_tree(tmp_path: Path) -> None:
+    """A fake /proc: a root, its child, a grandchild, and an unrelated process."""
+    from cpu_meter import TICKS_PER_S, tree_cpu_s
+
+    rows = {  # pid: (name, ppid, utime, stime)
+        10: ("bentoml", 1, 100, 50),
+        11: ("python (worker) x", 10, 300, 20),  # a name with spaces and parentheses
+        12: ("python", 11, 5, 5),
+        20: ("wrk", 1, 999, 999),
+    }
+    for pid, (name, ppid, utime, stime) in rows.items():
+        (tmp_path / str(pid)).mkdir()
+        fields = ["S", ppid, pid, 0, 0, 0, 0, 0, 0, 0, 0, utime, stime, 0, 0]
+        (tmp_path / str(pid) / "stat").write_text(f"{pid} ({name}) {' '.join(map(str, fields))}")
+    assert tree_cpu_s(10, tmp_path) == pytest.approx(480 / TICKS_PER_S)
+    assert tree_cpu_s(11, tmp_path) == pytest.approx(330 / TICKS_PER_S)
+    assert tree_cpu_s(99, tmp_path) == 0
