@@ -35,8 +35,8 @@ from transformers import (
 from core.descriptors import EMBEDDING_DIMS
 from core.errors import ModelLoadError
 from core.load_errors import load_step
-from core.one_text_encoder import one_text_encoder
 from core.quantization import quantize_int8
+from core.token_ids import TokenIds
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ class TextClassifier:
         self.overhead_tokens = overhead_tokens or (8192 if device.type == "cuda" else 48)
         self._pad_id = tokenizer.pad_token_id or 0
         self._unk_id = tokenizer.unk_token_id
-        self._encode_one = one_text_encoder(tokenizer, max_length + 1)
+        self._token_ids = TokenIds(tokenizer, max_length + 1)
         self._projection: torch.Tensor | None = None
         if capture_embeddings:
             hidden = int(model.config.hidden_size)
@@ -217,20 +217,9 @@ class TextClassifier:
 
         The tokenizer keeps one token past `max_length` so that truncation can be
         detected; a row that long is cut back to `max_length`, keeping its final
-        [SEP], which is what the tokenizer's own truncation would give. One text is
-        tokenised holding the GIL (`core.one_text_encoder` says why).
+        [SEP], which is what the tokenizer's own truncation would give.
         """
-        ids: list[list[int]]
-        if len(texts) == 1 and self._encode_one is not None:
-            ids = [self._encode_one(texts[0])]
-        else:
-            ids = self.tokenizer(
-                list(texts),
-                truncation=True,
-                max_length=self.max_length + 1,
-                return_attention_mask=False,
-                return_token_type_ids=False,
-            )["input_ids"]
+        ids = self._token_ids(texts)
         raw = np.fromiter((len(row) for row in ids), dtype=np.int64, count=len(ids))
         keep = self.max_length
         rows = [row if len(row) <= keep else [*row[: keep - 1], row[-1]] for row in ids]

@@ -2,7 +2,7 @@
 
 A request is tokenised once on arrival, on the event loop (several texts in one
 call that releases the GIL, overlapping the running forward pass; one text holding
-it, which costs less: `core.one_text_encoder`), and admitted or refused at
+it, which costs less: `core.token_ids`), and admitted or refused at
 once from exact counts of the tokens queued ahead and the measured throughput.
 The model thread never waits to fill a batch: whenever it is free it takes a
 round (`batch_policy`) and runs its passes. The served model is read once per

@@ -166,7 +166,7 @@ def test_int8_backend_quantizes_the_attention_projections_and_still_predicts(
 
 
 def test_one_text_encodes_as_it_would_in_a_batch(classifier: TextClassifier) -> None:
-    """A lone text takes the GIL-holding path; a batch the tokenizer's own call."""
+    """A lone text takes the GIL-holding path (core.token_ids), a batch the tokenizer's call."""
     texts = ["word " * 300, "short one", "🚚 配送 [SEP]"]
     together = classifier.encode(texts)
     for i, text in enumerate(texts):
