@@ -124,11 +124,12 @@ class SaturationResult:
         return at8 / base if base > 0 else float("nan")
 
 
-def cpu_ms_per_ok(load: LoadResult, group: str) -> float:
-    """CPU milliseconds `group` spent per 2xx answer over `load`; NaN if not measured."""
-    if group not in load.cpu_s or load.ok_requests <= 0:
+def cpu_ms_per_ok(load: LoadResult, part: str) -> float:
+    """CPU milliseconds `part` (a process tree) spent per 2xx answer over `load`; NaN
+    where not measured."""
+    if part not in load.cpu_s or load.ok_requests <= 0:
         return float("nan")
-    return 1000 * load.cpu_s[group] / load.ok_requests
+    return 1000 * load.cpu_s[part] / load.ok_requests
 
 
 def saturation_level(points: list[tuple[int, float]], share: float = 0.95) -> int | None:
@@ -211,7 +212,7 @@ def probed_point(
     meter: CpuMeter | None = None,
 ) -> tuple[LoadResult, dict[str, float]]:
     """An impolite one-text point, with the probe process timing requests inside it,
-    and the CPU time of `meter`'s process groups over the load."""
+    and the CPU time of `meter`'s process trees over the load."""
     wait_idle(server.url)
     meter = meter or CpuMeter({})
     start_after = min(1.5, plan.saturation_s * 0.2)

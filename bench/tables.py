@@ -80,7 +80,7 @@ def _saturation_row(name: str, s: SaturationResult) -> str:
         fmt(b.texts_per_s),
         fmt(s.goodput_ratio, ".2f"),
         fmt(b.client_cpu_s / b.seconds if b.seconds > 0 else None, ".2f"),
-        *(fmt(_cores(b, group), ".2f") for group in ("server", "haproxy")),
+        *(fmt(_cores(b, part), ".2f") for part in ("server", "haproxy")),
         f"{fmt(cpu_ms_per_ok(a, 'server'), '.1f')} → {fmt(cpu_ms_per_ok(b, 'server'), '.1f')}",
         f"{fmt(b.accepted_p99_lo_ms)}–{fmt(b.accepted_p99_hi_ms)}",
         fmt(p.get("ok_p99_ms")),
@@ -94,11 +94,11 @@ def _saturation_row(name: str, s: SaturationResult) -> str:
     )
 
 
-def _cores(load: LoadResult, group: str) -> float | None:
-    """Cores `group` kept busy on average over `load`; None where not measured."""
-    if group not in load.cpu_s or load.seconds <= 0:
+def _cores(load: LoadResult, part: str) -> float | None:
+    """Cores `part` kept busy on average over `load`; None where not measured."""
+    if part not in load.cpu_s or load.seconds <= 0:
         return None
-    return load.cpu_s[group] / load.seconds
+    return load.cpu_s[part] / load.seconds
 
 
 def _tiny_rows(base: Baselines, runs: dict[str, ContenderResult]) -> list[str]:
