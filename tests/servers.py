@@ -378,18 +378,20 @@ class RunningHAProxy:
     config: Path  # the replicas file, beside deploy/haproxy/haproxy.cfg
     log: Path
 
-    def server_states(self) -> dict[str, dict[str, str]]:
-        """Each backend server's row of HAProxy's CSV statistics, by server name
-        (`status` is UP, DOWN, ...; `stot` the sessions it took)."""
+    def replicas_stats(self) -> dict[str, dict[str, str]]:
+        """The `replicas` backend's rows of HAProxy's CSV statistics, by `svname`: one
+        per server (`status` is UP, DOWN, ...; `stot` the sessions it took), and
+        `BACKEND` for the whole (`qcur`: requests waiting in its queue)."""
         text = httpx.get(f"{self.stats_url};csv", timeout=5).text
         header, *rows = [line for line in text.splitlines() if line]
         names = header.lstrip("# ").split(",")
-        found = {}
-        for row in rows:
-            record = dict(zip(names, row.split(","), strict=False))
-            if record["pxname"] == "replicas" and record["svname"] not in ("FRONTEND", "BACKEND"):
-                found[record["svname"]] = record
-        return found
+        records = (dict(zip(names, row.split(","), strict=False)) for row in rows)
+        return {r["svname"]: r for r in records if r["pxname"] == "replicas"}
+
+    def server_states(self) -> dict[str, dict[str, str]]:
+        """Each backend server's row of the statistics, by server name."""
+        rows = self.replicas_stats()
+        return {name: r for name, r in rows.items() if name not in ("FRONTEND", "BACKEND")}
 
     def stop(self) -> None:
         _stop_group(self.process, signal.SIGTERM, grace=10)

@@ -93,14 +93,7 @@ def classify(url: str) -> httpx.Response:
 
 
 def backend_row(proxy: RunningHAProxy) -> dict[str, str]:
-    text = httpx.get(f"{proxy.stats_url};csv", timeout=5).text
-    header, *rows = [line for line in text.splitlines() if line]
-    names = header.lstrip("# ").split(",")
-    for row in rows:
-        record = dict(zip(names, row.split(","), strict=False))
-        if record["pxname"] == "replicas" and record["svname"] == "BACKEND":
-            return record
-    raise AssertionError(f"no replicas backend in HAProxy's statistics:\n{text}")
+    return proxy.replicas_stats()["BACKEND"]
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
