@@ -34,6 +34,7 @@ from transformers import (
 
 from core.descriptors import EMBEDDING_DIMS
 from core.errors import ModelLoadError
+from core.forward_pass import PassModule, projection_matrix, trace_checked
 from core.load_errors import load_step
 from core.quantization import quantize_int8
 from core.token_ids import TokenIds
@@ -127,24 +128,6 @@ def plan_buckets(
     return buckets
 
 
-# A fixed Gaussian random projection to EMBEDDING_DIMS (32, stored with every logged
-# prediction) preserves distances well enough for drift detection
-# (Johnson-Lindenstrauss) and needs no fitting.
-def projection_matrix(hidden_size: int, dims: int = EMBEDDING_DIMS) -> np.ndarray:
-    """The same (hidden_size, dims) projection for a given width, in every process."""
-    rng = np.random.default_rng(20261127)
-    return (rng.standard_normal((hidden_size, dims)) / np.sqrt(dims)).astype(np.float32)
-
-
-def pooled_projection(
-    hidden: torch.Tensor, attention: torch.Tensor, projection: torch.Tensor
-) -> np.ndarray:
-    """Mean of the last layer over real tokens, projected to `EMBEDDING_DIMS`."""
-    weights = attention.unsqueeze(-1).to(hidden.dtype)
-    pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
-    return (pooled.float() @ projection).to(torch.float16).cpu().numpy()
-
-
 class TextClassifier:
     """A tokenizer and a sequence-classification model, ready to predict."""
 
@@ -172,10 +155,24 @@ class TextClassifier:
         self._pad_id = tokenizer.pad_token_id or 0
         self._unk_id = tokenizer.unk_token_id
         self._token_ids = TokenIds(tokenizer, max_length + 1)
-        self._projection: torch.Tensor | None = None
+        projection = None
         if capture_embeddings:
             hidden = int(model.config.hidden_size)
-            self._projection = torch.from_numpy(projection_matrix(hidden)).to(device)
+            projection = torch.from_numpy(projection_matrix(hidden)).to(device)
+        self._module = PassModule(self.model, projection)
+        self._forward: torch.nn.Module | torch.jit.ScriptModule = self._module
+        self.traced = False
+
+    def trace(self) -> None:
+        """Run forward passes as one TorchScript call (`core.forward_pass`). Where the
+        trace fails or differs from the eager pass, keep the eager pass and say why."""
+        try:
+            self._forward = trace_checked(
+                self._module, pad_id=self._pad_id, max_length=self.max_length
+            )
+            self.traced = True
+        except Exception as exc:  # any failure leaves the eager pass serving
+            logger.warning("forward passes stay eager: the TorchScript trace failed: %r", exc)
 
     @classmethod
     def from_folder(
@@ -187,11 +184,12 @@ class TextClassifier:
         max_batch_tokens: int = 16384,
         capture_embeddings: bool = False,
         cpu_backend: str = "fp32",
+        trace: bool = False,
     ) -> TextClassifier:
         """Load a Hugging Face model folder (safetensors weights only).
 
         `cpu_backend="int8"` quantizes the linear layers' weights to int8 when serving
-        on a CPU (dynamic quantization: activations stay float).
+        on a CPU (dynamic quantization: activations stay float). `trace`: see `trace()`.
         """
         torch_device = resolve_device(device)
         dtype = torch.bfloat16 if torch_device.type == "cuda" else torch.float32
@@ -203,7 +201,7 @@ class TextClassifier:
             )
         if cpu_backend == "int8" and torch_device.type == "cpu":
             model = quantize_int8(model)
-        return cls(
+        classifier = cls(
             model.to(torch_device),
             tokenizer,
             max_length=max_length,
@@ -211,6 +209,9 @@ class TextClassifier:
             max_batch_tokens=max_batch_tokens,
             capture_embeddings=capture_embeddings,
         )
+        if trace:
+            classifier.trace()
+        return classifier
 
     def encode(self, texts: Sequence[str]) -> Encoded:
         """Tokenise `texts` in one tokenizer call, ready for `run_pass`.
@@ -238,16 +239,11 @@ class TextClassifier:
             input_ids[i, :length] = row
         mask = (np.arange(width) < lengths[:, None]).astype(np.int64)
         with torch.inference_mode():
-            attention = torch.from_numpy(mask).to(self.device)
-            out = self.model(
-                input_ids=torch.from_numpy(input_ids).to(self.device),
-                attention_mask=attention,
-                output_hidden_states=self._projection is not None,
+            out = self._forward(
+                torch.from_numpy(input_ids).to(self.device), torch.from_numpy(mask).to(self.device)
             )
-            probs = torch.softmax(out.logits.float(), dim=-1).cpu().numpy()
-            if self._projection is None:
-                return PassOutput(probs, None)
-            pooled = pooled_projection(out.hidden_states[-1], attention, self._projection)
+            probs = out[0].cpu().numpy()
+            pooled = out[1].to(torch.float16).cpu().numpy() if len(out) > 1 else None
         return PassOutput(probs, pooled)
 
     def predict(self, texts: Sequence[str]) -> BatchOutput:
@@ -258,7 +254,7 @@ class TextClassifier:
         lengths = encoded.lengths
         probs = np.empty((len(lengths), len(self.labels)), dtype=np.float32)
         embeddings = None
-        if self._projection is not None:
+        if self._module.pooled:
             embeddings = np.empty((len(lengths), EMBEDDING_DIMS), dtype=np.float16)
         buckets = plan_buckets(
             lengths, max_batch_tokens=self.max_batch_tokens, overhead_tokens=self.overhead_tokens

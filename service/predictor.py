@@ -39,13 +39,17 @@ class ServedModel:
             # forward pass that serves the request, so they cost no second model.
             capture_embeddings=settings.monitoring.enabled,
             cpu_backend=settings.serving.cpu_backend,
+            trace=settings.serving.forward_pass == "traced",
         )
         try:
             classifier.warm_up()
         except Exception as exc:
             cause = describe_cause(exc, version.path)
             raise ModelLoadError(f"model version {version.tag} fails to warm up: {cause}") from exc
-        logger.info("loaded %s on %s", version.tag, classifier.device)
+        logger.info(
+            "loaded %s on %s, %s forward passes",
+            *(version.tag, classifier.device, "traced" if classifier.traced else "eager"),
+        )
         return cls(classifier, version)
 
 

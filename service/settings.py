@@ -48,6 +48,11 @@ class ServingSettings(Section):
     bench/int8_bench.py to measure its label agreement with fp32 on your test split before
     turning it on).
     """
+    forward_pass: Literal["traced", "eager"] = "traced"
+    """How a worker runs the model: traced (one TorchScript call per forward pass, which lets go
+    of Python's GIL once, so a busy event loop cannot stall it; checked against eager at load,
+    and eager where the trace fails or differs), or eager (PyTorch op by op from Python).
+    """
     max_batch_tokens: int = Field(16384, ge=64)
     """Most padded tokens (texts x the longest) in one forward pass; texts are sorted by length
     across requests and cut into passes that fit.
