@@ -13,11 +13,13 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from cpu_meter import CpuMeter
-from harness import chunks, request_bodies, run_wrk, start_server
+from harness import RunningServer, chunks, request_bodies, run_wrk, start_server
 from raw import load_champion, raw_latency, raw_limit
 from report import FRONTED, SERVED, TINY_PAIR, Baselines
 from scenarios import (
@@ -130,9 +132,8 @@ def workers() -> int:
 
 def run_served(name: str, plan: Plan, inputs: Inputs, work: Path, legacy: bool) -> ContenderResult:
     print(f"== {name}: REFIT_BATCHING={name}", flush=True)
-    server = start_server(work / name, batching=name, legacy=legacy)
     result = ContenderResult(name, name, "champion", workers())
-    try:
+    with started(work / name, name, legacy) as server:
         result.lone = lone(server.url, inputs.lone, inputs.lone_warmup)
         result.lone32 = lone(server.url, inputs.lone32, inputs.lone32_warmup)
         result.spaced = spaced_lone(server, inputs.lone, plan)
@@ -149,8 +150,6 @@ def run_served(name: str, plan: Plan, inputs: Inputs, work: Path, legacy: bool) 
         meter = CpuMeter({"server": server.process.pid})  # with its workers
         path = inputs.paths["1-text"]
         result.saturation = saturation(server, path, result.loads, plan, work, meter)
-    finally:
-        server.stop()
     batched = [r.server.mean_batch for r in result.loads if r.kind == "1-text"]
     if name == "off" and any(b > 1.05 for b in batched):
         print("WARNING: REFIT_BATCHING=off formed batches: is the variable ignored?", flush=True)
@@ -161,9 +160,8 @@ def run_fronted(plan: Plan, inputs: Inputs, work: Path, legacy: bool) -> Contend
     """The scheduler behind deploy/haproxy/haproxy.cfg (its defaults): the one-text
     sweep through HAProxy, to find saturation there, then the impolite points."""
     print(f"== {FRONTED}: REFIT_BATCHING=scheduler behind deploy/haproxy/haproxy.cfg", flush=True)
-    server = start_server(work / FRONTED, batching="scheduler", legacy=legacy)
     result = ContenderResult(FRONTED, "scheduler", "champion", workers())
-    try:
+    with started(work / FRONTED, "scheduler", legacy) as server:
         proxy = start_haproxy({"r0": server.url}, work / FRONTED / "haproxy")
         try:
             path = inputs.paths["1-text"]
@@ -175,8 +173,6 @@ def run_fronted(plan: Plan, inputs: Inputs, work: Path, legacy: bool) -> Contend
             result.saturation = saturation(proxy, path, result.loads, plan, work, meter)
         finally:
             proxy.stop()
-    finally:
-        server.stop()
     return result
 
 
@@ -185,18 +181,28 @@ def run_tiny(
 ) -> ContenderResult:
     mode = name.removeprefix("tiny-")
     print(f"== {name}: tiny model, REFIT_BATCHING={mode}", flush=True)
-    server = start_server(work / name, batching=mode, home=home, legacy=legacy)
     result = ContenderResult(name, mode, "tiny", workers())
     path = inputs.paths["1-text"]
-    try:
+    with started(work / name, mode, legacy, home) as server:
         result.lone = lone(server.url, inputs.lone, inputs.lone_warmup)
         run_wrk(server.url, path, connections=8, seconds=plan.warmup_s)  # warm-up, discarded
         result.loads = [
             point(server, path, "1-text", c, plan.seconds, name) for c in plan.tiny_levels
         ]
+    return result
+
+
+@contextmanager
+def started(
+    work: Path, batching: str, legacy: bool, home: Path | None = None
+) -> Iterator[RunningServer]:
+    """A server of `home`'s champion (default: this BENTOML_HOME's) in `batching` mode,
+    stopped when the block ends, whatever happened in it."""
+    server = start_server(work, batching=batching, home=home, legacy=legacy)
+    try:
+        yield server
     finally:
         server.stop()
-    return result
 
 
 def build_tiny_home(home: Path) -> Path:

@@ -121,8 +121,9 @@ class LoadResult:
     accepted_p99_lo_ms: float = float("nan")  # bounds on the 2xx answers' p99 (classify.lua)
     accepted_p99_hi_ms: float = float("nan")
     polite: bool = True  # the client waited for Retry-After after a refusal
-    client_cpu_s: float = float("nan")  # wrk's own CPU time: what the load cost this machine
-    cpu_s: dict[str, float] = field(default_factory=dict)  # by process tree (cpu_meter)
+    # CPU seconds by part: "wrk" (the load's own cost to this machine), and the process
+    # trees a `cpu_meter` read over the load ("server", "haproxy")
+    cpu_s: dict[str, float] = field(default_factory=dict)
     server: PointMetrics = field(default_factory=PointMetrics)
 
     def attach(
@@ -215,7 +216,7 @@ def run_wrk(
         result = parse_wrk(done.stdout)
     except RuntimeError as exc:
         raise RuntimeError(f"{exc}\n{done.stderr}") from None
-    result.client_cpu_s = _children_cpu_s() - before  # wrk is the only child waited for
+    result.cpu_s["wrk"] = _children_cpu_s() - before  # wrk is the only child waited for
     return result
 
 

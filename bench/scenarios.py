@@ -225,7 +225,7 @@ def probed_point(
     try:
         meter.start()
         load = point(server, path, "1-text", connections, plan.saturation_s, tag, polite=False)
-        load.cpu_s = meter.read()
+        load.cpu_s.update(meter.read())
         probe.wait(timeout=probe_s + start_after + 150)
     finally:
         if probe.poll() is None:

@@ -34,7 +34,7 @@ class TokenIds:
 
     def __call__(self, texts: Sequence[str]) -> list[list[int]]:
         if len(texts) == 1 and self._one is not None:
-            return [list(self._one.encode(texts[0]).ids)]
+            return [self._one.encode(texts[0]).ids]  # a new list each call
         ids: list[list[int]] = self.tokenizer(
             list(texts),
             truncation=True,

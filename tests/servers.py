@@ -375,7 +375,6 @@ class RunningHAProxy:
     process: subprocess.Popen[bytes]
     url: str
     stats_url: str
-    config: Path  # the replicas file, beside deploy/haproxy/haproxy.cfg
     log: Path
 
     def replicas_stats(self) -> dict[str, dict[str, str]]:
@@ -436,7 +435,7 @@ def start_haproxy(
     log = workdir / "haproxy.log"
     process = _launch([binary, "-db", "-f", str(HAPROXY_CONFIG), "-f", str(replicas)], log, env=env)
     proxy = RunningHAProxy(
-        process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{stats_port}/stats", replicas, log
+        process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{stats_port}/stats", log
     )
 
     def all_up() -> bool:

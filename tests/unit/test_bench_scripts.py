@@ -367,3 +367,20 @@ def test_cpu_meter_reads_a_process_tree(tmp_path: Path) -> None:
     assert tree_cpu_s(10, tmp_path) == pytest.approx(480 / TICKS_PER_S)
     assert tree_cpu_s(11, tmp_path) == pytest.approx(330 / TICKS_PER_S)
     assert tree_cpu_s(99, tmp_path) == 0
+
+
+def test_gil_bench_times_both_forward_passes_without_recording() -> None:
+    results = (BENCH / "RESULTS.md").read_text()
+    args = ["--model", "tiny", "--texts", "3", "--passes", "5", "--no-record"]
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "gil_bench.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith(("| eager", "| traced"))]
+    assert [row.split(" | ")[0] for row in rows] == ["| eager", "| traced"] * 2  # live, then table
+    assert "tiny, 3 texts" in done.stdout
+    assert (BENCH / "RESULTS.md").read_text() == results
