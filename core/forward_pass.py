@@ -6,11 +6,12 @@ Serving traces it. A worker runs its passes on a model thread while its event
 loop answers HTTP on another thread of the same process. Eagerly, a pass is
 hundreds of PyTorch calls made from Python: each call lets go of Python's GIL and
 has to win it back, and while the event loop is busy every such wait can last the
-interpreter's switch interval (5 ms). A trace runs the whole pass in one call into
-C++ that lets go of the GIL once. Measured on this project's 2-core machine, one
-torch thread, a MiniLM pass over 8 texts of 32 tokens took 78 ms alone and 779 ms
-next to a Python thread spinning in a loop; traced, 74 and 73 ms. The tiny test
-model's 4-text pass took 0.9 ms and 268 ms eagerly, 0.45 and 6.5 ms traced.
+interpreter's switch interval (5 ms). A trace runs the whole model in one call into
+C++ that lets go of the GIL once. `python bench/gil_bench.py` on this project's
+2-core machine, one torch thread: a MiniLM pass over 8 texts took 71 ms alone; beside
+a thread spinning in Python, 698 ms eagerly and 90 ms traced (what is left is the
+pass's own Python around the call). The tiny model's 4-text pass: 1.0 ms alone, 303
+ms eagerly and 17 ms traced beside the spinning thread.
 
 `torch.jit.trace` is deprecated in torch 2.13 in favour of `torch.export` and
 `torch.compile`. Neither offers that single call on a CPU without a C++ toolchain

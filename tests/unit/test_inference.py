@@ -163,6 +163,12 @@ def test_int8_backend_quantizes_the_attention_projections_and_still_predicts(
     assert weight.qscheme() == torch.per_channel_affine
     assert isinstance(int8.model.get_submodule("classifier"), torch.nn.Linear)
     np.testing.assert_allclose(int8.predict(TEXTS).probs, fp32.predict(TEXTS).probs, atol=0.05)
+    # Serving traces the quantized model too (core/forward_pass.py): the same scores.
+    traced = TextClassifier.from_folder(
+        folder, device="cpu", max_length=32, cpu_backend="int8", trace=True
+    )
+    assert traced.traced
+    np.testing.assert_allclose(traced.predict(TEXTS).probs, int8.predict(TEXTS).probs, atol=1e-5)
 
 
 def test_one_text_encodes_as_it_would_in_a_batch(classifier: TextClassifier) -> None:
