@@ -1,5 +1,4 @@
-"""The prediction log's bounded queue, the durability of what passes through it, and
-the writer's rate-limited warnings.
+"""The prediction log's bounded queue and the durability of what passes through it.
 
 Every accepted batch gets a sequence number. The writer takes queued items in
 order, in groups, and settles each group as written or failed; callers ask
@@ -10,15 +9,14 @@ the database, so the bookkeeping is the same whatever the backend.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import threading
 import time
 from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
+from core.loop_handoff import settle, settle_all
 from monitoring import prometheus_metrics as metrics
 
 T = TypeVar("T")
@@ -98,7 +96,7 @@ class LogQueue(Generic[T]):
         self._in_flight: list[int] = []  # seqs of the group being written, ascending
         self._failed = SeqRanges()
         self._sync_waiting = 0
-        self._async_waiting: list[_Waiter] = []
+        self._async_waiting: dict[int, _Waiter] = {}  # by id of the future
         self.closed = False
         self._closed_at = 0.0  # time.monotonic() of close()
 
@@ -158,17 +156,17 @@ class LogQueue(Generic[T]):
             if state is not None:
                 return state
             future: asyncio.Future[bool] = loop.create_future()
-            waiter = (seq, loop, future)
-            self._async_waiting.append(waiter)
+            self._async_waiting[id(future)] = (seq, loop, future)
             self._work.notify()
+        # A timer on the future itself: lighter than asyncio.wait_for, which wraps it
+        # in a second future and callbacks, once per request.
+        timer = loop.call_later(max(timeout, 0.0), settle, future, False)
         try:
-            return await asyncio.wait_for(future, max(timeout, 0.0))
-        except TimeoutError:
-            return False
+            return await future
         finally:
-            with self._lock:
-                if waiter in self._async_waiting:
-                    self._async_waiting.remove(waiter)
+            timer.cancel()
+            with self._lock:  # timed out or cancelled: settle() has not removed it
+                self._async_waiting.pop(id(future), None)
 
     def close(self) -> None:
         """Refuse new items; the writer empties the queue, then `take` returns None."""
@@ -246,43 +244,9 @@ class LogQueue(Generic[T]):
                 self._failed.add(seq)
             self._in_flight = []
             self._done.notify_all()
-            pending = []
-            for seq, loop, future in self._async_waiting:
+            for key, (seq, loop, future) in list(self._async_waiting.items()):
                 state = self._state(seq)
-                if state is None:
-                    pending.append((seq, loop, future))
-                else:
+                if state is not None:
                     ready.append((loop, future, state))
-            self._async_waiting = pending
-        for loop, future, state in ready:
-            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody to tell
-                loop.call_soon_threadsafe(_resolve, future, state)
-
-
-class QuietWarning:
-    """Logs a warning at most once per `every` seconds, counting the ones held back,
-    so that a database that is down for an hour costs the log one line a minute."""
-
-    def __init__(self, logger: logging.Logger, every: float = 60.0) -> None:
-        self._logger = logger
-        self._every = every
-        self._last = -float("inf")
-        self._held_back = 0
-        self._lock = threading.Lock()
-
-    def __call__(self, message: str, *args: Any, exc_info: bool = False) -> None:
-        now = time.monotonic()
-        with self._lock:
-            if now - self._last < self._every:
-                self._held_back += 1
-                return
-            self._last, held_back, self._held_back = now, self._held_back, 0
-        if held_back:
-            message += " (%d like it held back)"
-            args = (*args, held_back)
-        self._logger.warning(message, *args, exc_info=exc_info)
-
-
-def _resolve(future: asyncio.Future[bool], state: bool) -> None:
-    if not future.done():  # it may have timed out meanwhile
-        future.set_result(state)
+                    del self._async_waiting[key]
+        settle_all(ready)  # one wake-up per loop, not per waiter

@@ -48,11 +48,12 @@ class PredictionBatch:
         out: BatchOutput,
         label_names: Sequence[str],
         model_version: str,
-        latency_ms: float,
+        latency_ms: float | np.ndarray,
         scores: np.ndarray | None = None,
     ) -> PredictionBatch:
-        """The batch a model's output makes, finished now; `scores` replace `out.probs`
-        where the answer rounded them."""
+        """The batch a model's output makes, finished now; `latency_ms` is one figure
+        for all or one per text, and `scores` replace `out.probs` where the answer
+        rounded them."""
         return cls(
             ids=ids,
             texts=texts,
@@ -61,7 +62,7 @@ class PredictionBatch:
             label_names=label_names,
             model_version=model_version,
             created=time.time(),
-            latency_ms=np.full(len(ids), latency_ms),
+            latency_ms=np.broadcast_to(np.asarray(latency_ms, dtype=np.float64), (len(ids),)),
             n_tokens=out.n_tokens,
             truncated=out.truncated,
             unknown_tokens=out.unknown_tokens,

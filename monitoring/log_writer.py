@@ -25,9 +25,10 @@ from typing import Final
 
 import sqlalchemy as sa
 
+from core.quiet_log import QuietLog
 from monitoring import prometheus_metrics as metrics
 from monitoring.log_engine import is_data_error
-from monitoring.log_queue import LogQueue, Queued, QuietWarning
+from monitoring.log_queue import LogQueue, Queued
 from monitoring.log_records import PredictionBatch, batch_rows
 from monitoring.log_schema import Record
 from monitoring.log_store import LogStore
@@ -70,7 +71,7 @@ class LogWriter:
         *,
         text_mode: str,
         retention_s: float,
-        warn: QuietWarning,
+        warn: QuietLog,
     ) -> None:
         self._queue = queue
         self._store = store

@@ -22,8 +22,9 @@ import pandas as pd
 import sqlalchemy as sa
 
 from core.errors import ConfigError, PredictionLogUnavailable
+from core.quiet_log import QuietLog
 from monitoring import prometheus_metrics as metrics
-from monitoring.log_queue import LogQueue, QuietWarning
+from monitoring.log_queue import LogQueue
 from monitoring.log_records import PredictionBatch, sampled
 from monitoring.log_schema import COLUMNS
 from monitoring.log_store import LogStore, epoch, frame
@@ -79,7 +80,7 @@ class PredictionLog:
         )
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._warn = QuietWarning(_logger)
+        self._warn = QuietLog(_logger)
         self._writer = LogWriter(
             self._queue,
             self._store,

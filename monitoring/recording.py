@@ -1,5 +1,6 @@
 """Turn served work into metric updates: a handful of calls per forward pass and per
-request, never one per text (arrays go into histograms in one call)."""
+group of requests answered together, never one per text (arrays go into histograms
+in one call)."""
 
 from __future__ import annotations
 
@@ -75,10 +76,19 @@ class PredictionRecorder:
         self._queue = metrics.QUEUE_WAIT_SECONDS.labels(endpoint)
         self._per_label = [metrics.PREDICTIONS.labels(label) for label in self.labels]
 
-    def request(self, texts: Sequence[str], out: BatchOutput, queue_wait_s: float | None) -> None:
-        self._tokenize.observe(out.tokenize_seconds)
-        if queue_wait_s is not None:
-            self._queue.observe(queue_wait_s)
+    def requests(
+        self,
+        texts: Sequence[str],
+        out: BatchOutput,
+        tokenize_seconds: Sequence[float],
+        queue_waits: Sequence[float],
+    ) -> None:
+        """Requests answered together: `texts` and `out` hold all their rows, the
+        sequences one figure per request (no queue waits without refit's scheduler)."""
+        for seconds in tokenize_seconds:
+            self._tokenize.observe(seconds)
+        for seconds in queue_waits:
+            self._queue.observe(seconds)
         metrics.observe_many(metrics.INPUT_TOKENS, out.n_tokens)
         metrics.observe_many(
             metrics.INPUT_CHARS, np.fromiter(map(len, texts), dtype=np.float64, count=len(texts))

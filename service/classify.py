@@ -1,16 +1,18 @@
 """What /classify does with a request: compute, answer, log durably, measure.
 
 Two ways in. With refit's scheduler (`REFIT_BATCHING=scheduler`, the default) the
-request waits in the worker's queue for the model thread and comes back with its
-own rows, its queue wait and the model version that computed it. The comparison
-modes (`bentoml`: BentoML's adaptive batching; `off`: each request alone) call the
-model directly on whatever texts BentoML hands over. Either way a successful
-response goes out only once its predictions are written to the prediction log (or
-`REFIT_LOG_CONFIRM_TIMEOUT_S` has passed, which is counted).
+request waits in the worker's queue, and the model thread answers every request a
+forward pass completes together: one prediction-log record and one round of metric
+updates for all of them, since per request this work cost more than a small
+model's pass. The comparison modes (`bentoml`: BentoML's adaptive batching; `off`:
+each request alone) call the model directly on whatever texts BentoML hands over.
+Either way a successful response goes out only once its predictions are written to
+the prediction log (or `REFIT_LOG_CONFIRM_TIMEOUT_S` has passed, which is counted).
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from collections.abc import Sequence
@@ -31,7 +33,7 @@ from monitoring.recording import (
 )
 from service.batch_policy import SchedulerConfig
 from service.predictor import ServedModel
-from service.scheduler import Scheduler
+from service.scheduler import Classified, Scheduler
 from service.scheduler_metrics import SchedulerMetrics
 from service.settings import Settings
 
@@ -54,6 +56,25 @@ class ActiveModel:
         return self.served.version.version
 
 
+@dataclass(frozen=True)
+class Answer:
+    """A request's response objects, and the log sequence number that must be durable
+    before they go out."""
+
+    results: list[dict[str, Any]]
+    seq: int
+
+
+@dataclass(frozen=True)
+class Done:
+    """A request computed and still to answer."""
+
+    texts: Sequence[str]
+    output: BatchOutput
+    queue_wait_s: float | None  # None without refit's scheduler
+    elapsed_s: float  # from arrival to the end of its compute
+
+
 class ClassifyHandler:
     def __init__(self, served: ServedModel, settings: Settings, log: PredictionLog | None) -> None:
         self.settings = settings
@@ -61,7 +82,7 @@ class ClassifyHandler:
         self.monitoring = settings.monitoring.enabled
         self.passes = _pass_recorder(served, settings) if self.monitoring else None
         self.active = self._prepare(served, previous=None)
-        self.scheduler: Scheduler[ActiveModel] | None = None
+        self.scheduler: Scheduler[ActiveModel, Answer] | None = None
 
     @property
     def served(self) -> ServedModel:
@@ -77,7 +98,9 @@ class ClassifyHandler:
             max_held_texts=serving.max_in_flight_texts,
         )
         observer = SchedulerMetrics(self.passes) if self.passes is not None else None
-        self.scheduler = Scheduler(lambda: self.active, config, observer=observer)
+        self.scheduler = Scheduler(
+            lambda: self.active, config, finish=self.answer_pass, observer=observer
+        )
         self.scheduler.start()
         if observer is not None:
             observer.follow(self.scheduler)
@@ -103,16 +126,28 @@ class ClassifyHandler:
     async def classify(self, texts: Sequence[str]) -> list[dict[str, Any]]:
         """One response object per text, through the scheduler."""
         assert self.scheduler is not None, "start_scheduler() first"
-        started = time.perf_counter()
         metrics.IN_FLIGHT_TEXTS.inc(len(texts))
         try:
-            done = await self.scheduler.classify(texts)
+            answer = await self.scheduler.classify(texts)
         finally:
             metrics.IN_FLIGHT_TEXTS.dec(len(texts))
-        results, seq = self._answer(texts, done.output, done.model, started, done.queue_wait_s)
-        if self.log is not None and not await self.log.wait_durable_async(seq, self._confirm_s):
+        if self.log is not None and not await self.log.wait_durable_async(
+            answer.seq, self._confirm_s
+        ):
             self._unconfirmed()
-        return results
+        return answer.results
+
+    def answer_pass(self, done: Sequence[Classified[ActiveModel]]) -> list[Answer]:
+        """The answers of the requests one forward pass completed, in order (called on
+        the model thread). A round has one model; grouping is only a safeguard."""
+        answers: list[Answer] = []
+        for _, group in itertools.groupby(done, key=lambda d: id(d.model)):
+            items = list(group)
+            answers += self._answer(
+                items[0].model,
+                [Done(d.texts, d.output, d.queue_wait_s, d.elapsed_s) for d in items],
+            )
+        return answers
 
     def classify_now(self, texts: Sequence[str]) -> list[dict[str, Any]]:
         """One response object per text, computed in this call (no refit scheduler)."""
@@ -122,10 +157,11 @@ class ClassifyHandler:
         if self.passes is not None:
             real = int(out.n_tokens.sum())
             self.passes.forward_pass(len(texts), real, out.padded_tokens, out.compute_seconds)
-        results, seq = self._answer(texts, out, active, started, None)
-        if self.log is not None and not self.log.wait_durable(seq, self._confirm_s):
+        elapsed = time.perf_counter() - started
+        (answer,) = self._answer(active, [Done(texts, out, None, elapsed)])
+        if self.log is not None and not self.log.wait_durable(answer.seq, self._confirm_s):
             self._unconfirmed()
-        return results
+        return answer.results
 
     def _unconfirmed(self) -> None:
         """A record not confirmed written: answer anyway (a slow or failing database must
@@ -140,15 +176,11 @@ class ClassifyHandler:
     def _confirm_s(self) -> float:
         return self.settings.monitoring.log_confirm_timeout_s
 
-    def _answer(
-        self,
-        texts: Sequence[str],
-        out: BatchOutput,
-        active: ActiveModel,
-        started: float,
-        queue_wait_s: float | None,
-    ) -> tuple[list[dict[str, Any]], int]:
-        """The response objects, and the log sequence number that must be durable first."""
+    def _answer(self, active: ActiveModel, done: Sequence[Done]) -> list[Answer]:
+        """The answers of requests computed by `active`: one log record, one sequence
+        number and one round of metric updates for all of them."""
+        texts = [text for d in done for text in d.texts]
+        out = done[0].output if len(done) == 1 else joined([d.output for d in done])
         ids = [uuid.uuid4().hex for _ in texts]
         labels = active.classifier.labels
         # Rounding once on the whole matrix keeps the JSON short without a per-item loop.
@@ -156,15 +188,42 @@ class ClassifyHandler:
         results = predictions(ids, probs, out.label_ids.tolist(), labels, active.version)
         seq = 0
         if self.log is not None:
-            elapsed_ms = (time.perf_counter() - started) * 1000.0
+            sizes = [len(d.texts) for d in done]
+            latency_ms = np.repeat([d.elapsed_s * 1000.0 for d in done], sizes)
             batch = PredictionBatch.of_output(
-                ids, texts, out, labels, active.version, elapsed_ms, probs
+                ids, texts, out, labels, active.version, latency_ms, probs
             )
             seq = self.log.submit(batch)
         if active.recorder is not None and self.passes is not None:
-            active.recorder.request(texts, out, queue_wait_s)
-            self.passes.busy(out.tokenize_seconds)
-        return results, seq
+            tokenize = [d.output.tokenize_seconds for d in done]
+            waits = [d.queue_wait_s for d in done if d.queue_wait_s is not None]
+            active.recorder.requests(texts, out, tokenize, waits)
+            self.passes.busy(sum(tokenize))
+        answers, start = [], 0
+        for d in done:
+            answers.append(Answer(results[start : start + len(d.texts)], seq))
+            start += len(d.texts)
+        return answers
+
+
+def joined(outputs: Sequence[BatchOutput]) -> BatchOutput:
+    """Several requests' outputs as one, rows in order; their token counts and
+    seconds add up."""
+
+    def stacked(arrays: list[np.ndarray | None]) -> np.ndarray | None:
+        present = [a for a in arrays if a is not None]
+        return np.concatenate(present) if len(present) == len(arrays) else None
+
+    return BatchOutput(
+        probs=np.concatenate([o.probs for o in outputs]),
+        n_tokens=np.concatenate([o.n_tokens for o in outputs]),
+        truncated=np.concatenate([o.truncated for o in outputs]),
+        padded_tokens=sum(o.padded_tokens for o in outputs),
+        tokenize_seconds=sum(o.tokenize_seconds for o in outputs),
+        compute_seconds=sum(o.compute_seconds for o in outputs),
+        unknown_tokens=stacked([o.unknown_tokens for o in outputs]),
+        embeddings=stacked([o.embeddings for o in outputs]),
+    )
 
 
 def predictions(

@@ -5,7 +5,7 @@ call that releases the GIL, overlapping the running forward pass; one text holdi
 it, which costs less: `core.token_ids`), and admitted or refused at
 once from exact counts of the tokens queued ahead and the measured throughput.
 The model thread never waits to fill a batch: whenever it is free it takes a
-round (`batch_policy`) and runs its passes. The served model is read once per
+round (`work_queue`, `batch_policy`) and runs its passes. The served model is read once per
 round and every request finishes within its round, so a hot-swap never mixes two
 versions in one response. Requests past their deadline, or whose client went
 away, are dropped before any compute.
@@ -14,25 +14,26 @@ away, are dropped before any compute.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Generic, Literal, Protocol, TypeVar
 
 from core.errors import DeadlineExpired, ModelFailure, Overloaded, SchedulerClosed
 from core.inference import BatchOutput
-from service.batch_policy import PassInfo, PassModel, Request, Round, SchedulerConfig, WorkQueue
+from core.loop_handoff import settle_all
+from core.quiet_log import QuietLog
+from service.batch_policy import PassInfo, PassModel, Round, SchedulerConfig
 from service.heap_trim import HeapTrimmer
+from service.work_queue import Request, WorkQueue
 
 logger = logging.getLogger(__name__)
 
 Cause = Literal["over_budget", "queue_full", "deadline", "model_error", "cancelled", "closed"]
 CALIBRATION = ((8, 24), (32, 60), (32, 60))  # warm-up rounds (texts, words each) of start()
-LOG_INTERVAL_S = 60.0
 
 
 class Served(Protocol):
@@ -66,25 +67,35 @@ class Observer:
 class Classified(Generic[M]):
     """One request's results: row i of `output` belongs to text i."""
 
+    texts: Sequence[str]
     output: BatchOutput  # compute_seconds: the passes that held its texts
     model: M  # the served model, and so the version, that computed every row
     queue_wait_s: float  # from enqueueing (after tokenising) to the start of its round
     passes: tuple[PassInfo, ...]  # the passes that held its texts
+    elapsed_s: float  # from arrival (before tokenising) to the end of its last pass
 
 
-class Scheduler(Generic[M]):
-    """The queue and model thread of one worker; `current_model` is read once per round."""
+R = TypeVar("R")
+# Turns the requests one pass finished into their answers, on the model thread: work
+# done once per pass (a log record, metric updates) instead of once per request.
+Finish = Callable[[Sequence[Classified[M]]], Sequence[R]]
+
+
+class Scheduler(Generic[M, R]):
+    """The queue and model thread of one worker; `current_model` is read once per round,
+    and `finish` makes the answers of the requests each pass completes."""
 
     def __init__(
         self,
         current_model: Callable[[], M],
         config: SchedulerConfig,
         *,
+        finish: Finish[M, R],
         observer: Observer | None = None,
         clock: Callable[[], float] = time.monotonic,
         heap: HeapTrimmer | None = None,
     ) -> None:
-        self.current_model, self.config = current_model, config
+        self.current_model, self.config, self.finish = current_model, config, finish
         self.heap = heap or HeapTrimmer()
         self.observer = observer or Observer()
         self._clock = clock
@@ -93,7 +104,9 @@ class Scheduler(Generic[M]):
         self._closed = False
         self._thread: threading.Thread | None = None
         self._pass_ids = itertools.count(1)
-        self._logs = {kind: [float("-inf"), 0] for kind in ("refused", "failed")}  # last, held
+        # One line a minute for refusals and failures; the observer counts each one.
+        self._refusal_log = QuietLog(logger, clock=clock)
+        self._failure_log = QuietLog(logger, logging.ERROR, clock=clock)
 
     @property
     def tokens_per_s(self) -> float | None:
@@ -113,14 +126,16 @@ class Scheduler(Generic[M]):
             left = self._work.drain()
             self._cond.notify_all()
         self.observer.queue_depth(0, 0)
+        _answer_all(
+            [(entry, SchedulerClosed("the worker is shutting down; retry")) for entry in left]
+        )
         for entry in left:
-            _answer(entry, SchedulerClosed("the worker is shutting down; retry"))
             self.observer.refused("closed", entry.size)
         if self._thread is not None:
             self._thread.join(timeout_s)
 
-    async def classify(self, texts: Sequence[str]) -> Classified[M]:
-        """Results for `texts` (at least one), once the model thread has computed them.
+    async def classify(self, texts: Sequence[str]) -> R:
+        """The answer for `texts` (at least one), once the model thread has made it.
 
         Raises Overloaded at once; later DeadlineExpired, ModelFailure or SchedulerClosed.
         """
@@ -173,12 +188,7 @@ class Scheduler(Generic[M]):
     def _refused(self, cause: Cause, texts: int, retry: int) -> None:
         """Count a refusal; warn at most once a minute, never with a traceback."""
         self.observer.refused(cause, texts)
-        held = self._log_due("refused")
-        if held is not None:
-            logger.warning(
-                "refused %d texts (%s), retry in %d s; %d more refusals in the last minute",
-                *(texts, cause, retry, held),
-            )
+        self._refusal_log("refused %d texts (%s), retry in %d s", texts, cause, retry)
 
     def _run(self) -> None:
         while (entries := self._next_round()) is not None:
@@ -202,9 +212,10 @@ class Scheduler(Generic[M]):
             entries, dropped = self._work.take_round(self._clock())
             depth, retry = self._work.queued, self._work.retry_after_s()
         self.observer.queue_depth(*depth)
+        expired = [entry for entry, cause in dropped if cause == "deadline"]
+        _answer_all([(entry, DeadlineExpired(retry)) for entry in expired])
         for entry, cause in dropped:
             if cause == "deadline":
-                _answer(entry, DeadlineExpired(retry))
                 self._refused("deadline", entry.size, retry)
             else:
                 self.observer.refused("cancelled", entry.size)
@@ -224,10 +235,8 @@ class Scheduler(Generic[M]):
             if (info := result.info) is not None:
                 self.observer.forward_pass(info)
                 tokens += info.tokens
-            for r in result.finished:
-                output, passes = round_.output(r, entries[r].tokenize_s)
-                waited = started - entries[r].enqueued
-                _answer(entries[r], Classified(output, served, waited, passes))
+            if result.finished:
+                self._finish(served, round_, entries, result.finished, started)
             if result.error is not None:
                 self._fail([entries[r] for r in result.failed], result.error)
             with self._cond:
@@ -236,18 +245,30 @@ class Scheduler(Generic[M]):
         with self._cond:
             self._work.round_done(sum(e.size for e in entries), tokens, busy)
 
+    def _finish(
+        self, served: M, round_: Round, entries: list[Request], finished: list[int], started: float
+    ) -> None:
+        """Answer the requests a pass completed (indices into the round's `entries`); if
+        making their answers fails, only they fail."""
+        done, results, now = [entries[r] for r in finished], [], self._clock()
+        for r, entry in zip(finished, done, strict=True):
+            output, passes = round_.output(r, entry.tokenize_s)
+            waited, elapsed = started - entry.enqueued, now - entry.arrived
+            results.append(Classified(entry.texts, output, served, waited, passes, elapsed))
+        try:
+            answers = self.finish(results)
+        except Exception as exc:
+            self._fail(done, exc)
+            return
+        _answer_all(list(zip(done, answers, strict=True)))
+
     def _fail(self, entries: list[Request], exc: Exception) -> None:
-        held = self._log_due("failed")
-        if held is not None:  # one traceback a minute; the observer counts every failure
-            logger.error(
-                "a forward pass failed for %d requests (%d more failures in the last minute)",
-                *(len(entries), held),
-                exc_info=exc,
-            )
-        for entry in entries:
-            if not entry.answered:
-                _answer(entry, ModelFailure(f"the model failed on this request: {exc!r}"))
-                self.observer.refused("model_error", entry.size)
+        self._failure_log("a forward pass failed for %d requests", len(entries), exc_info=exc)
+        left = [entry for entry in entries if not entry.answered]
+        message = f"the model failed on this request: {exc!r}"
+        _answer_all([(entry, ModelFailure(message)) for entry in left])  # one each: tracebacks
+        for entry in left:
+            self.observer.refused("model_error", entry.size)
 
     def _calibrate(self) -> None:
         """Seed the throughput from timed warm-up rounds, so admission works at once."""
@@ -262,25 +283,9 @@ class Scheduler(Generic[M]):
             seconds = self._clock() - began
         self._work.throughput.update(int(encoded.lengths.sum()), seconds, fullness=1.0)
 
-    def _log_due(self, kind: str) -> int | None:
-        """None to stay quiet (one line a minute); else how many were held back."""
-        now, log = self._clock(), self._logs[kind]
-        if now - log[0] < LOG_INTERVAL_S:
-            log[1] += 1
-            return None
-        held, log[:] = int(log[1]), [now, 0]
-        return held
 
-
-def _answer(entry: Request, outcome: object) -> None:
-    entry.answered = True
-    with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting now
-        entry.loop.call_soon_threadsafe(_resolve, entry.future, outcome)
-
-
-def _resolve(future: asyncio.Future[Any], outcome: object) -> None:
-    if not future.done():  # else cancelled by its client meanwhile
-        if isinstance(outcome, BaseException):
-            future.set_exception(outcome)
-        else:
-            future.set_result(outcome)
+def _answer_all(answers: Sequence[tuple[Request, object]]) -> None:
+    """Hand each request its outcome (`core.loop_handoff`: one wake-up per loop)."""
+    for entry, _ in answers:
+        entry.answered = True
+    settle_all((entry.loop, entry.future, outcome) for entry, outcome in answers)

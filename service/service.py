@@ -22,7 +22,7 @@ from service.accounting import RequestAccounting
 from service.admin import ADMIN_PREFIX, Guard, TokenGuard
 from service.admission import FrontDoor
 from service.bounded_paths import RestorePath, install_bounded_metrics
-from service.classify import ActiveModel, ClassifyHandler
+from service.classify import ActiveModel, Answer, ClassifyHandler
 from service.errors import ClientErrorMessages, http_errors, install_log_filters
 from service.front_page import FrontPage
 from service.hot_swap import HotSwapper
@@ -152,7 +152,7 @@ class Classifier:
 declare_json_responses(Classifier.apis)  # type: ignore[attr-defined]
 
 
-def _worker_scheduler() -> Scheduler[ActiveModel] | None:
+def _worker_scheduler() -> Scheduler[ActiveModel, Answer] | None:
     """This worker's scheduler; None while its service instance is being built."""
     try:
         return bentoml.get_current_service().handler.scheduler  # type: ignore[no-any-return]

@@ -81,7 +81,7 @@ def test_a_pass_and_a_request_move_the_counters_and_histograms_they_should() -> 
     }
     passes.forward_pass(len(texts), int(out.n_tokens.sum()), out.padded_tokens, 0.19)
     passes.busy(out.tokenize_seconds)
-    recorder.request(texts, out, queue_wait_s=None)
+    recorder.requests(texts, out, [out.tokenize_seconds], [])
     assert _value("refit_predictions_total", {"label": "a"}) - before["a"] == 2
     assert _value("refit_predictions_total", {"label": "b"}) - before["b"] == 1
     assert _value("refit_real_tokens_total") - before["real"] == 78
@@ -101,14 +101,17 @@ def test_a_pass_and_a_request_move_the_counters_and_histograms_they_should() -> 
     assert _value("refit_machine_hourly_price_usd", {"device": "cpu"}) == 3.6
 
 
-def test_queue_waits_are_observed_per_request() -> None:
+def test_requests_answered_together_are_observed_per_request_and_per_text() -> None:
     recorder = PredictionRecorder(endpoint="/wait", labels=["a"])
-    out = BatchOutput(
-        probs=np.array([[1.0]], dtype=np.float32),
-        n_tokens=np.array([3]),
-        truncated=np.array([False]),
+    joined = BatchOutput(  # two one-text requests answered after one pass
+        probs=np.array([[1.0], [1.0]], dtype=np.float32),
+        n_tokens=np.array([3, 4]),
+        truncated=np.array([False, False]),
     )
-    recorder.request(["x"], out, queue_wait_s=0.01)
-    recorder.request(["y"], out, queue_wait_s=0.2)
+    before = _value("refit_prediction_confidence_count")
+    recorder.requests(["x", "y"], joined, [0.001, 0.003], [0.01, 0.2])
     assert _value("refit_queue_wait_seconds_count", {"endpoint": "/wait"}) == 2
     assert _value("refit_queue_wait_seconds_sum", {"endpoint": "/wait"}) == pytest.approx(0.21)
+    assert _value("refit_tokenize_seconds_count", {"endpoint": "/wait"}) == 2
+    assert _value("refit_tokenize_seconds_sum", {"endpoint": "/wait"}) == pytest.approx(0.004)
+    assert _value("refit_prediction_confidence_count") - before == 2

@@ -21,16 +21,9 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from core.errors import DeadlineExpired, ModelFailure, Overloaded, SchedulerClosed
 from core.inference import Encoded, PassOutput, TextClassifier
-from service.batch_policy import (
-    PassInfo,
-    PlannedPass,
-    Request,
-    SchedulerConfig,
-    Throughput,
-    WorkQueue,
-    plan_round,
-)
-from service.scheduler import Observer, Scheduler
+from service.batch_policy import PassInfo, PlannedPass, SchedulerConfig, plan_round
+from service.scheduler import Classified, Observer, Scheduler
+from service.work_queue import Request, Throughput, WorkQueue
 
 
 class FakeClock:
@@ -132,7 +125,7 @@ def build() -> Iterator[Callable[..., tuple[Scheduler, FakeModel, Recorder, list
         recorder = Recorder()
         config = SchedulerConfig(**{"tokens_per_s": 1000.0, **limits})  # type: ignore[arg-type]
         scheduler = Scheduler(
-            lambda: current[0], config, observer=recorder, clock=clock or FakeClock()
+            lambda: current[0], config, finish=list, observer=recorder, clock=clock or FakeClock()
         )
         scheduler.start()
         made.append((scheduler, model))
@@ -539,7 +532,9 @@ REAL_TEXTS = [
 def test_results_through_the_scheduler_equal_predict(tiny: TextClassifier) -> None:
     served = Served(tiny)
     config = SchedulerConfig(max_batch_size=4, max_batch_tokens=64)
-    scheduler: Scheduler[Served] = Scheduler(lambda: served, config)
+    scheduler: Scheduler[Served, Classified[Served]] = Scheduler(
+        lambda: served, config, finish=list
+    )
     scheduler.start()  # measures the throughput: no seed given
     assert scheduler.tokens_per_s is not None
     assert scheduler.tokens_per_s > 0
