@@ -12,7 +12,6 @@ the prediction log (or `REFIT_LOG_CONFIRM_TIMEOUT_S` has passed, which is counte
 
 from __future__ import annotations
 
-import itertools
 import time
 import uuid
 from collections.abc import Sequence
@@ -139,15 +138,9 @@ class ClassifyHandler:
 
     def answer_pass(self, done: Sequence[Classified[ActiveModel]]) -> list[Answer]:
         """The answers of the requests one forward pass completed, in order (called on
-        the model thread). A round has one model; grouping is only a safeguard."""
-        answers: list[Answer] = []
-        for _, group in itertools.groupby(done, key=lambda d: id(d.model)):
-            items = list(group)
-            answers += self._answer(
-                items[0].model,
-                [Done(d.texts, d.output, d.queue_wait_s, d.elapsed_s) for d in items],
-            )
-        return answers
+        the model thread, once per pass: every request in it has the round's model)."""
+        parts = [Done(d.texts, d.output, d.queue_wait_s, d.elapsed_s) for d in done]
+        return self._answer(done[0].model, parts)
 
     def classify_now(self, texts: Sequence[str]) -> list[dict[str, Any]]:
         """One response object per text, computed in this call (no refit scheduler)."""
