@@ -35,7 +35,7 @@ from training.base_model import resolve_base_model
 from training.class_balance import oversampled
 from training.epochs import EpochRecord, Progress, Silent, overfitting_warning, train_epoch
 from training.epochs import validate as validate_epoch
-from training.label_head import can_carry_over, regrow_head
+from training.label_head import can_carry_over, config_labels, regrow_head
 from training.length_batches import (
     Collate,
     Item,
@@ -249,4 +249,4 @@ def _known_labels(config: PretrainedConfig) -> list[str]:
         name.endswith("ForSequenceClassification") for name in config.architectures
     ):
         return []
-    return [config.id2label[i] for i in range(config.num_labels)]
+    return config_labels(config)

@@ -12,10 +12,17 @@ the new order, and only rows for new labels start from fresh weights.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
-from transformers import PreTrainedModel
+from transformers import PretrainedConfig, PreTrainedModel
+
+
+def config_labels(config: PretrainedConfig) -> list[str]:
+    """A classifier config's labels in output order (transformers keys them by int)."""
+    id2label: dict[Any, str] = dict(config.id2label or {})
+    return [id2label[i] for i in range(len(id2label))]
 
 
 def output_layer(model: PreTrainedModel) -> tuple[nn.Module, str, nn.Linear]:
@@ -48,7 +55,7 @@ def regrow_head(model: PreTrainedModel, labels: Sequence[str], *, seed: int = 0)
     Rows for labels the model already knows are copied; new rows start like a new
     head does in transformers (normal with the config's initializer range, bias 0).
     """
-    old = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    old = config_labels(model.config)
     if not can_carry_over(old, labels):
         raise ValueError(f"cannot carry labels {old} over to {list(labels)}")
     parent, name, layer = output_layer(model)
@@ -70,4 +77,6 @@ def regrow_head(model: PreTrainedModel, labels: Sequence[str], *, seed: int = 0)
     model.config.num_labels = len(labels)
     model.config.id2label = dict(enumerate(labels))
     model.config.label2id = {label: i for i, label in enumerate(labels)}
-    model.num_labels = len(labels)
+    # The forward pass reads it to pick the loss; torch types unknown attributes as
+    # Tensor | Module.
+    model.num_labels = len(labels)  # type: ignore[assignment]
