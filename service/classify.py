@@ -64,16 +64,6 @@ class Answer:
     seq: int
 
 
-@dataclass(frozen=True)
-class Done:
-    """A request computed and still to answer."""
-
-    texts: Sequence[str]
-    output: BatchOutput
-    queue_wait_s: float | None  # None without refit's scheduler
-    elapsed_s: float  # from arrival to the end of its compute
-
-
 class ClassifyHandler:
     def __init__(self, served: ServedModel, settings: Settings, log: PredictionLog | None) -> None:
         self.settings = settings
@@ -139,8 +129,7 @@ class ClassifyHandler:
     def answer_pass(self, done: Sequence[Classified[ActiveModel]]) -> list[Answer]:
         """The answers of the requests one forward pass completed, in order (called on
         the model thread, once per pass: every request in it has the round's model)."""
-        parts = [Done(d.texts, d.output, d.queue_wait_s, d.elapsed_s) for d in done]
-        return self._answer(done[0].model, parts)
+        return self._answer(done[0].model, done)
 
     def classify_now(self, texts: Sequence[str]) -> list[dict[str, Any]]:
         """One response object per text, computed in this call (no refit scheduler)."""
@@ -151,7 +140,7 @@ class ClassifyHandler:
             real = int(out.n_tokens.sum())
             self.passes.forward_pass(len(texts), real, out.padded_tokens, out.compute_seconds)
         elapsed = time.perf_counter() - started
-        (answer,) = self._answer(active, [Done(texts, out, None, elapsed)])
+        (answer,) = self._answer(active, [Classified(texts, out, active, None, (), elapsed)])
         if self.log is not None and not self.log.wait_durable(answer.seq, self._confirm_s):
             self._unconfirmed()
         return answer.results
@@ -169,7 +158,7 @@ class ClassifyHandler:
     def _confirm_s(self) -> float:
         return self.settings.monitoring.log_confirm_timeout_s
 
-    def _answer(self, active: ActiveModel, done: Sequence[Done]) -> list[Answer]:
+    def _answer(self, active: ActiveModel, done: Sequence[Classified[ActiveModel]]) -> list[Answer]:
         """The answers of requests computed by `active`: one log record, one sequence
         number and one round of metric updates for all of them."""
         texts = [text for d in done for text in d.texts]

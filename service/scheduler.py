@@ -70,7 +70,9 @@ class Classified(Generic[M]):
     texts: Sequence[str]
     output: BatchOutput  # compute_seconds: the passes that held its texts
     model: M  # the served model, and so the version, that computed every row
-    queue_wait_s: float  # from enqueueing (after tokenising) to the start of its round
+    # From enqueueing (after tokenising) to the start of its round. A request computed
+    # without this queue (`REFIT_BATCHING=bentoml` or `off`) has None, and no passes.
+    queue_wait_s: float | None
     passes: tuple[PassInfo, ...]  # the passes that held its texts
     elapsed_s: float  # from arrival (before tokenising) to the end of its last pass
 
