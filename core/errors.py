@@ -155,6 +155,7 @@ class RetryLater(RefitError):
 
     status = 503
     reason = "overload"
+    retry_after_s: int  # always known here
 
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(f"{message}; retry in {retry_after_s} s")

@@ -128,7 +128,7 @@ class Registry:
     # --- writing -------------------------------------------------------------
     def register(
         self,
-        write: Callable[[Path], None],
+        write: Callable[[Path], object],
         *,
         metadata: dict[str, Any],
         labels: dict[str, str] | None = None,

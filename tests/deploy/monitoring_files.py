@@ -198,5 +198,5 @@ def declared_refit_metrics() -> set[str]:
         metric._name + suffix
         for metric in vars(metrics).values()
         if isinstance(metric, MetricWrapperBase)
-        for suffix in suffixes.get(metric._type, ("",))
+        for suffix in suffixes.get(metric._type or "", ("",))
     } | set(DRIFT_GAUGES)

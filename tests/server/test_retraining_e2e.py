@@ -215,22 +215,18 @@ def test_a_corrupt_version_is_refused_on_hot_swap(served: Served) -> None:
     settings = served.settings
     registry = Registry.from_settings(settings.core)
     champion = registry.get()
-    broken = registry.register(
-        lambda folder: (
-            [
-                (folder / name).write_bytes((champion.path / name).read_bytes())
-                for name in (
-                    "config.json",
-                    "labels.json",
-                    "model.safetensors",
-                    "tokenizer.json",
-                    "tokenizer_config.json",
-                )
-            ]
-            and None
-        ),
-        metadata=dict(champion.metadata),
-    )
+
+    def copy_champion(folder: Path) -> None:
+        for name in (
+            "config.json",
+            "labels.json",
+            "model.safetensors",
+            "tokenizer.json",
+            "tokenizer_config.json",
+        ):
+            (folder / name).write_bytes((champion.path / name).read_bytes())
+
+    broken = registry.register(copy_champion, metadata=dict(champion.metadata))
     (broken.path / "model.safetensors").write_bytes(b"not a safetensors file")
     pointer = (
         settings.core.resolved_state_dir() / "models" / settings.core.model_name / "champion.json"

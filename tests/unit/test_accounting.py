@@ -83,7 +83,8 @@ def test_requests_are_timed_and_failures_counted_by_reason() -> None:
     asyncio.run(scenario())
     assert _errors("validation") - before["validation"] == 1
     assert _errors("model") - before["model"] == 0
-    assert REGISTRY.get_sample_value(timed, {"endpoint": "/classify"}) - count_before == 2
+    count_after = REGISTRY.get_sample_value(timed, {"endpoint": "/classify"}) or 0.0
+    assert count_after - count_before == 2
 
 
 def test_an_exception_before_the_response_counts_as_a_model_failure() -> None:
@@ -116,7 +117,7 @@ def test_refit_errors_map_to_statuses_through_the_hierarchy() -> None:
     response = error_response(PredictionLogUnavailable("the log is down"))
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
-    assert json.loads(response.body) == {"error": "the log is down"}
+    assert json.loads(bytes(response.body)) == {"error": "the log is down"}
 
 
 def test_admin_token_check() -> None:

@@ -43,7 +43,8 @@ async def _post(app: FrontDoor, method: str = "POST") -> httpx.Response:
 
 @pytest.mark.anyio
 async def test_a_full_scheduler_is_answered_429_without_reading_the_body() -> None:
-    switch, reads = Switch(), []
+    switch = Switch()
+    reads: list[bytes] = []
     switch.full = True
     response = await _post(_app(switch, reads))
     assert response.status_code == 429
@@ -56,7 +57,8 @@ async def test_a_full_scheduler_is_answered_429_without_reading_the_body() -> No
 
 @pytest.mark.anyio
 async def test_with_room_the_request_goes_through_untouched() -> None:
-    switch, reads = Switch(), []
+    switch = Switch()
+    reads: list[bytes] = []
     response = await _post(_app(switch, reads))
     assert response.status_code == 200
     assert json.loads(reads[0]) == {"texts": ["hello"]}
@@ -66,7 +68,8 @@ async def test_with_room_the_request_goes_through_untouched() -> None:
 @pytest.mark.anyio
 @pytest.mark.parametrize("scheduler", [None, "get"])
 async def test_no_scheduler_yet_or_another_method_passes(scheduler: str | None) -> None:
-    switch, reads = Switch(), []
+    switch = Switch()
+    reads: list[bytes] = []
     switch.full = True
     app = _app(None if scheduler is None else switch, reads)
     response = await _post(app, method="POST" if scheduler is None else "GET")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -20,13 +21,13 @@ GOOD_ROWS = [
 ]
 
 
-def write_csv(path: Path, rows: list[list[object]]) -> Path:
+def write_csv(path: Path, rows: Sequence[Sequence[object]]) -> Path:
     with path.open("w", newline="", encoding="utf-8") as handle:
         csv.writer(handle).writerows(rows)
     return path
 
 
-def write_jsonl(path: Path, lines: list[object]) -> Path:
+def write_jsonl(path: Path, lines: Sequence[object]) -> Path:
     # A str is written as is (to make broken lines); anything else as JSON.
     text = "\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines)
     path.write_text(text + "\n", encoding="utf-8")
@@ -83,7 +84,7 @@ def test_csv_keeps_na_like_texts_and_labels_as_strings(tmp_path: Path) -> None:
 
 
 def test_configured_columns_are_renamed_and_other_columns_kept(tmp_path: Path) -> None:
-    rows = [
+    rows: list[list[object]] = [
         ["id", "body", "text", "intent"],
         [1, " hello ", "raw 1", "greet"],
         [2, "bye", "raw 2", "leave"],

@@ -16,8 +16,8 @@ from core.errors import ERROR_REASONS, RefitError
 MEANT_AS_500 = {"RefitError", "ConfigError", "TrainingError", "ModelFailure"}
 
 
-def every_subclass(cls: type) -> set[type]:
-    found = set()
+def every_subclass(cls: type[RefitError]) -> set[type[RefitError]]:
+    found: set[type[RefitError]] = set()
     for sub in cls.__subclasses__():
         found |= {sub, *every_subclass(sub)}
     return found
@@ -70,7 +70,7 @@ def test_the_response_carries_the_status_and_retry_after() -> None:
     overloaded = error_response(errors.Overloaded(7))
     assert overloaded.status_code == 429
     assert overloaded.headers["retry-after"] == "7"
-    assert json.loads(overloaded.body)["retry_after_s"] == 7
+    assert json.loads(bytes(overloaded.body))["retry_after_s"] == 7
     busy = error_response(errors.Busy("another retrain is running"))
     assert busy.status_code == 409
     assert "retry-after" not in busy.headers

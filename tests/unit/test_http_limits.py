@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import pytest
+from starlette.types import Message
 
 from service.bounded_paths import UNKNOWN, RestorePath, route_label
 from service.http_limits import BodyLimits
@@ -28,17 +30,24 @@ class _Echo:
         await send({"type": "http.response.body", "body": message["body"]})
 
 
-def _limits(app: _Echo, **serving: object) -> BodyLimits:
+def _limits(app: _Echo, **serving: Any) -> BodyLimits:
     settings = ServingSettings(max_request_bytes=2048, request_read_timeout_s=0.2, **serving)
     return BodyLimits(app, paths=frozenset({"/classify"}), serving=settings)
 
 
-async def _send(app, headers, chunks, *, path="/classify", pause_s=0.0):
-    sent: list[dict] = []
+async def _send(
+    app: BodyLimits,
+    headers: list[tuple[bytes, bytes]],
+    chunks: list[bytes],
+    *,
+    path: str = "/classify",
+    pause_s: float = 0.0,
+) -> tuple[int, dict[bytes, bytes], bytes, int]:
+    sent: list[Message] = []
     remaining = list(chunks)
     reads = 0
 
-    async def receive() -> dict:
+    async def receive() -> Message:
         nonlocal reads
         reads += 1
         if pause_s and reads > 1:
@@ -48,10 +57,10 @@ async def _send(app, headers, chunks, *, path="/classify", pause_s=0.0):
         body = remaining.pop(0)
         return {"type": "http.request", "body": body, "more_body": bool(remaining)}
 
-    async def send(message: dict) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": path, "headers": headers}
+    scope: dict[str, Any] = {"type": "http", "method": "POST", "path": path, "headers": headers}
     await app(scope, receive, send)
     return sent[0]["status"], dict(sent[0]["headers"]), sent[1]["body"], reads
 
@@ -133,27 +142,30 @@ def test_requests_are_labelled_by_route(path: str, label: str) -> None:
 
 def test_the_real_path_is_restored_for_routing_and_unknown_paths_get_a_json_404() -> None:
     seen: list[str] = []
-    sent: list[dict] = []
+    sent: list[Message] = []
 
     async def app(scope, receive, send) -> None:
         seen.append(scope["path"])
 
-    async def send(message: dict) -> None:
+    async def receive() -> Message:
+        raise AssertionError("routing never reads the body")
+
+    async def send(message: Message) -> None:
         sent.append(message)
 
     report = {"type": "http", "path": "/reports/{name}", "refit.path": "/reports/drift-1.html"}
-    asyncio.run(RestorePath(app)(report, None, send))
-    asyncio.run(RestorePath(app)({"type": "http", "path": "/classify"}, None, send))
+    asyncio.run(RestorePath(app)(report, receive, send))
+    asyncio.run(RestorePath(app)({"type": "http", "path": "/classify"}, receive, send))
     assert seen == ["/reports/drift-1.html", "/classify"]
     made_up = {"type": "http", "path": UNKNOWN, "refit.path": "/wp-admin.php"}
-    asyncio.run(RestorePath(app)(made_up, None, send))
+    asyncio.run(RestorePath(app)(made_up, receive, send))
     assert seen == ["/reports/drift-1.html", "/classify"]  # never reached the app
     assert sent[0]["status"] == 404
     assert "no such path" in json.loads(sent[1]["body"])["error"]
 
 
 def test_the_openapi_document_lists_every_status_with_a_schema() -> None:
-    spec = {"paths": {"/classify": {"post": {"responses": {"200": {}}}}}}
+    spec: dict[str, Any] = {"paths": {"/classify": {"post": {"responses": {"200": {}}}}}}
     responses = truthful(spec)["paths"]["/classify"]["post"]["responses"]
     assert {"200", "400", "408", "413", "415", "429", "500", "503", "504"} <= set(responses)
     assert "Retry-After" in responses["429"]["headers"]

@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import Any
+
+import pytest
 
 from core.loop_handoff import settle_all
 
 
-def test_a_batch_is_settled_with_one_wake_up_and_done_futures_are_left_alone() -> None:
+def test_a_batch_is_settled_with_one_wake_up_and_done_futures_are_left_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     async def scenario() -> tuple[list[object], int]:
         loop = asyncio.get_running_loop()
         wake_ups = 0
         real = loop.call_soon_threadsafe
 
-        def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        def counted(*args: Any, **kwargs: Any) -> asyncio.Handle:
             nonlocal wake_ups
             wake_ups += 1
             return real(*args, **kwargs)
 
-        loop.call_soon_threadsafe = counted  # type: ignore[method-assign]
+        monkeypatch.setattr(loop, "call_soon_threadsafe", counted)
         ok, failed, gone = loop.create_future(), loop.create_future(), loop.create_future()
         gone.cancel()  # its client left before the answer
         batch = [(loop, ok, 7), (loop, failed, ValueError("no")), (loop, gone, 8)]

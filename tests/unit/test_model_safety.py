@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from runner import run_refit
+from starlette.types import Message
 from tiny_versions import fallback_gauge, served_registry, write_tiny_version
 
 from core.errors import ModelLoadError
@@ -275,12 +276,15 @@ def test_readyz_body_carries_the_worker_state(monkeypatch: pytest.MonkeyPatch) -
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"\n"})
 
-    sent: list[dict] = []
+    sent: list[Message] = []
 
-    async def send(message) -> None:
+    async def receive() -> Message:
+        raise AssertionError("a GET /readyz has no body to read")
+
+    async def send(message: Message) -> None:
         sent.append(message)
 
     scope = {"type": "http", "path": "/readyz", "method": "GET"}
-    asyncio.run(readiness.ReadinessDetails(bentoml_readyz)(scope, None, send))
+    asyncio.run(readiness.ReadinessDetails(bentoml_readyz)(scope, receive, send))
     assert sent[0]["status"] == 200
     assert json.loads(sent[1]["body"]) == {"ready": True, **state}

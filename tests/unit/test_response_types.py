@@ -26,12 +26,19 @@ class Api:
 
 
 def test_json_outputs_are_declared_and_others_left_alone() -> None:
-    json_spec = type("JsonSpec", (Spec,), {})
-    text_spec = type("TextSpec", (Spec,), {"found": "text/plain"})
-    stream_spec = type("StreamSpec", (Spec,), {"media_type": "text/event-stream"})
-    apis: dict[str, Any] = {"a": Api(json_spec), "b": Api(text_spec), "c": Api(stream_spec)}
+    # Fresh classes per run: the counters and declared types are class state.
+    class JsonSpec(Spec):
+        pass
+
+    class TextSpec(Spec):
+        found = "text/plain"
+
+    class StreamSpec(Spec):
+        media_type = "text/event-stream"
+
+    apis: dict[str, Any] = {"a": Api(JsonSpec), "b": Api(TextSpec), "c": Api(StreamSpec)}
     assert declare_json_responses(apis) == ["a"]
-    assert json_spec.media_type == "application/json"
-    assert text_spec.media_type is None
-    assert stream_spec.media_type == "text/event-stream"
-    assert stream_spec.derived == 0  # already declared: nothing derived
+    assert JsonSpec.media_type == "application/json"
+    assert TextSpec.media_type is None
+    assert StreamSpec.media_type == "text/event-stream"
+    assert StreamSpec.derived == 0  # already declared: nothing derived

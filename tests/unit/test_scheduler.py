@@ -387,7 +387,7 @@ def test_a_hot_swap_never_mixes_versions_in_a_response(build) -> None:
     first = [words(n, f"f{n}") for n in (1, 6, 3)]
     second = [words(n, f"s{n}") for n in (2, 5)]
 
-    async def scenario() -> None:
+    async def scenario() -> tuple[list[Classified[Served]], Classified[Served]]:
         blocker, plug_gate = await plug(scheduler, old)
         inflight = await submit(scheduler, first, second)  # queued: one round
         gate = old.block()  # for the round's first pass
@@ -552,6 +552,8 @@ def test_results_through_the_scheduler_equal_predict(tiny: TextClassifier) -> No
         expected, got = tiny.predict(texts), result.output
         assert result.model is served
         np.testing.assert_allclose(got.probs, expected.probs, atol=1e-5)
+        assert got.embeddings is not None
+        assert expected.embeddings is not None
         np.testing.assert_allclose(got.embeddings, expected.embeddings, atol=2e-3)
         for name in ("n_tokens", "truncated", "unknown_tokens"):
             assert np.array_equal(getattr(got, name), getattr(expected, name)), name

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from log_helpers import LABELS, make_batch, metric, submit_all
 from pydantic import SecretStr
+from starlette.types import Message, Receive, Scope, Send
 
 from monitoring.feedback_rules import NewLabelRoom, feedback_outcomes
 from monitoring.prediction_log import PredictionLog
@@ -57,32 +58,39 @@ def test_the_cap_rule_on_hand_made_state() -> None:
     assert changes == {"1": "fraud", "3": "billing"}
 
 
+async def _answer_200(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"[]"})
+
+
 def _call(guard: TokenGuard, path: str, token: str | None) -> int:
     statuses: list[int] = []
     headers = [(b"authorization", f"Bearer {token}".encode())] if token is not None else []
 
-    async def send(message: dict) -> None:
+    async def receive() -> Message:
+        raise AssertionError("neither the guard nor the app reads the body")
+
+    async def send(message: Message) -> None:
         if message["type"] == "http.response.start":
             statuses.append(message["status"])
 
-    async def app(scope, receive, send_) -> None:
-        await send_({"type": "http.response.start", "status": 200, "headers": []})
-        await send_({"type": "http.response.body", "body": b"[]"})
-
-    guard.app = app
     scope = {"type": "http", "method": "POST", "path": path, "headers": headers}
-    asyncio.run(guard(scope, None, send))
+    asyncio.run(guard(scope, receive, send))
     return statuses[0]
 
 
 def test_feedback_needs_its_token_only_when_one_is_set() -> None:
-    open_ = TokenGuard(None, guards=(Guard("/feedback", None, "REFIT_FEEDBACK_TOKEN", False),))
+    open_ = TokenGuard(
+        _answer_200, guards=(Guard("/feedback", None, "REFIT_FEEDBACK_TOKEN", False),)
+    )
     assert _call(open_, "/feedback", None) == 200
     secret = SecretStr("fb-token")
-    closed = TokenGuard(None, guards=(Guard("/feedback", secret, "REFIT_FEEDBACK_TOKEN", False),))
+    closed = TokenGuard(
+        _answer_200, guards=(Guard("/feedback", secret, "REFIT_FEEDBACK_TOKEN", False),)
+    )
     assert _call(closed, "/feedback", None) == 401
     assert _call(closed, "/feedback", "wrong") == 403
     assert _call(closed, "/feedback", "fb-token") == 200
     assert _call(closed, "/classify", None) == 200
-    admin = TokenGuard(None, guards=(Guard("/admin/", None, "REFIT_ADMIN_TOKEN", True),))
+    admin = TokenGuard(_answer_200, guards=(Guard("/admin/", None, "REFIT_ADMIN_TOKEN", True),))
     assert _call(admin, "/admin/reload", "") == 403
