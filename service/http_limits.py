@@ -15,7 +15,6 @@ status and the reason it is counted under come from the one error hierarchy.
 from __future__ import annotations
 
 import asyncio
-import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -63,25 +62,23 @@ class BodyLimits:
             raise RequestTooLarge(self._too_large(int(declared)))
 
     async def _read(self, receive: Receive) -> bytes:
-        deadline = time.monotonic() + self.read_timeout_s
         chunks: list[bytes] = []
         size = 0
-        while True:
-            message = await self._next(receive, deadline)
-            if message["type"] == "http.disconnect":
-                raise RequestTimeout("the client went away before sending the whole body")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                raise RequestTooLarge(self._too_large(size, at_least=True))
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
-
-    async def _next(self, receive: Receive, deadline: float) -> Message:
-        remaining = deadline - time.monotonic()
         try:
-            return await asyncio.wait_for(receive(), timeout=max(remaining, 0.0))
+            # One timer over the whole body, in this task: `asyncio.wait_for` on each
+            # message would wrap every receive() in a task of its own, on every request.
+            async with asyncio.timeout(self.read_timeout_s):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        raise RequestTimeout("the client went away before sending the whole body")
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        raise RequestTooLarge(self._too_large(size, at_least=True))
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        return b"".join(chunks)
         except TimeoutError:
             raise RequestTimeout(
                 f"the request body was not complete within {self.read_timeout_s:g} s "
