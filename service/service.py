@@ -21,6 +21,7 @@ from retraining.watch_state import state_path
 from service.accounting import RequestAccounting
 from service.admin import ADMIN_PREFIX, Guard, TokenGuard
 from service.admission import FrontDoor
+from service.api_methods import bind_api_methods
 from service.bounded_paths import RestorePath, install_bounded_metrics
 from service.classify import ActiveModel, Answer, ClassifyHandler
 from service.errors import ClientErrorMessages, http_errors, install_log_filters
@@ -82,6 +83,7 @@ class Classifier:
         self.swapper = HotSwapper(self.handler, settings)
         self.swapper.start()
         watch_parent(self._stop_and_flush)  # orphaned by a killed server: flush, exit
+        bind_api_methods(self, Classifier.apis)  # type: ignore[attr-defined]
 
     def _stop_and_flush(self) -> None:
         """Refuse new work (503 with Retry-After), finish the round running, then write
