@@ -103,6 +103,13 @@ class RequestTimeout(RefitError):
     reason = "validation"
 
 
+class ResponseTimeout(RefitError):
+    """A request whose response had not started within REFIT_REQUEST_TIMEOUT_S."""
+
+    status = 504
+    reason = "timeout"
+
+
 class ModelNotFoundError(RefitError):
     """No model (or no such version) is registered."""
 

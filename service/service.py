@@ -31,6 +31,7 @@ from service.http_limits import BodyLimits
 from service.openapi_doc import OpenAPIStatuses
 from service.parent_watch import watch_parent
 from service.readiness import ReadinessDetails
+from service.response_deadline import install_response_deadline
 from service.response_types import declare_json_responses
 from service.scheduler import Scheduler
 from service.schemas import FeedbackItems, FeedbackResult, Prediction, SwapResult, texts_type
@@ -44,9 +45,10 @@ serving = settings.serving
 Texts = texts_type(serving)
 API_ROUTES = ("/classify", "/feedback", "/admin/reload")
 BODY_ROUTES = frozenset({"/classify", "/feedback"})
-# Both patch what BentoML builds in each worker; see their modules for why.
+# Each patches what BentoML builds in each worker; see their modules for why.
 install_bounded_metrics()
 install_head_deadline(serving.request_read_timeout_s)
+install_response_deadline()
 
 
 @bentoml.service(
