@@ -15,7 +15,6 @@ folder; the admin endpoint only makes the worker it reaches look at once.
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -28,6 +27,7 @@ from core.errors import ModelNotFoundError
 from core.registry import Registry
 from monitoring.prometheus_metrics import MODEL_FALLBACK, MODEL_LOAD_SECONDS, MODEL_SWAPS
 from service.classify import ClassifyHandler
+from service.frozen_heap import freeze_heap
 from service.predictor import ServedModel, load_failure
 from service.settings import Settings
 
@@ -154,7 +154,8 @@ class HotSwapper:
 
 def _free_memory(device: torch.device) -> None:
     # Batches that began before the swap hold their own reference to the old model;
-    # its memory is freed when the last of them ends, or here if none is running.
-    gc.collect()
+    # its memory is freed when the last of them ends, or here if none is running. The
+    # new model joins the objects full collections skip (`service.frozen_heap`).
+    freeze_heap()
     if device.type == "cuda":
         torch.cuda.empty_cache()

@@ -26,6 +26,7 @@ from service.bounded_paths import RestorePath, install_bounded_metrics
 from service.classify import ActiveModel, Answer, ClassifyHandler
 from service.errors import ClientErrorMessages, http_errors, install_log_filters
 from service.front_page import FrontPage
+from service.frozen_heap import freeze_heap
 from service.hot_swap import HotSwapper
 from service.http_limits import BodyLimits
 from service.openapi_doc import OpenAPIStatuses
@@ -86,6 +87,7 @@ class Classifier:
         self.swapper.start()
         watch_parent(self._stop_and_flush)  # orphaned by a killed server: flush, exit
         bind_api_methods(self, Classifier.apis)  # type: ignore[attr-defined]
+        freeze_heap()  # last: what exists now lives as long as the worker
 
     def _stop_and_flush(self) -> None:
         """Refuse new work (503 with Retry-After), finish the round running, then write
