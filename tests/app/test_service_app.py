@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ def client(served_env: dict[str, str]) -> Iterator[TestClient]:
     module = importlib.import_module("service.service")
     with TestClient(module.Classifier.to_asgi()) as test_client:
         yield test_client
+    gc.unfreeze()  # the service froze this test process's heap, as it does a worker's
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
