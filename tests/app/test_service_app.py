@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 from cases import BAD_REQUESTS
+from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from service.settings import reset_settings
@@ -81,6 +82,19 @@ def test_the_front_door_asks_this_workers_scheduler(client: TestClient) -> None:
     scheduler = module._worker_scheduler()
     assert scheduler is not None
     assert scheduler is bentoml.get_current_service().handler.scheduler
+
+
+def test_the_worker_answers_timeouts_itself_and_froze_its_heap(client: TestClient) -> None:
+    from bentoml._internal.server.http.traffic import TimeoutMiddleware
+
+    from service.response_deadline import ResponseDeadline
+
+    app = client.app
+    assert isinstance(app, Starlette)
+    classes = [m.cls for m in app.user_middleware if isinstance(m.cls, type)]
+    deadlines = [cls for cls in classes if issubclass(cls, TimeoutMiddleware)]
+    assert deadlines == [ResponseDeadline]  # BentoML's, which leaks a timer a request, is gone
+    assert gc.get_freeze_count() > 0
 
 
 def test_batched_request_matches_one_text_requests(client: TestClient) -> None:
