@@ -7,7 +7,7 @@ lives out its 60 s holding the request's context, and with it the request's trac
 span: on the tiny model at about 440 requests/s, 9,300 timers were pending after
 20 s and 588,000 live objects had become 765,000. Python's full garbage
 collections, which walk every live object with the GIL held (one every 3 s there),
-grew from 0.36 s to 0.51 s in 25 s, stalling the event loop and the model thread
+grew from 0.36 s to 0.51 s in 21 s, stalling the event loop and the model thread
 alike. This middleware keeps BentoML's behaviour (the deadline ends when the
 response starts) in the request's own task, with a timer it cancels. BentoML builds
 its app with whatever class its module holds under the name when a worker assembles
