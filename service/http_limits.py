@@ -62,28 +62,31 @@ class BodyLimits:
             raise RequestTooLarge(self._too_large(int(declared)))
 
     async def _read(self, receive: Receive) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
         try:
             # One timer over the whole body, in this task: `asyncio.wait_for` on each
             # message would wrap every receive() in a task of its own, on every request.
             async with asyncio.timeout(self.read_timeout_s):
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        raise RequestTimeout("the client went away before sending the whole body")
-                    chunk = message.get("body", b"")
-                    size += len(chunk)
-                    if size > self.max_bytes:
-                        raise RequestTooLarge(self._too_large(size, at_least=True))
-                    chunks.append(chunk)
-                    if not message.get("more_body", False):
-                        return b"".join(chunks)
+                return await self._read_all(receive)
         except TimeoutError:
             raise RequestTimeout(
                 f"the request body was not complete within {self.read_timeout_s:g} s "
                 "(REFIT_REQUEST_READ_TIMEOUT_S)"
             ) from None
+
+    async def _read_all(self, receive: Receive) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise RequestTimeout("the client went away before sending the whole body")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise RequestTooLarge(self._too_large(size, at_least=True))
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
     def _too_large(self, size: int, *, at_least: bool = False) -> str:
         amount = f"at least {size}" if at_least else str(size)

@@ -10,7 +10,7 @@ import weakref
 
 import pytest
 from bentoml._internal.server.http.traffic import TimeoutMiddleware
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.response_deadline import ResponseDeadline
 
@@ -31,7 +31,7 @@ async def _call(app: TimeoutMiddleware) -> list[Message]:
     return sent
 
 
-def _answer(delay_s: float, *, body_delay_s: float = 0.0) -> object:
+def _answer(delay_s: float, *, body_delay_s: float = 0.0) -> ASGIApp:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await asyncio.sleep(delay_s)
         await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -58,7 +58,7 @@ def test_a_late_response_gets_a_504_naming_the_setting() -> None:
 
 
 def test_a_started_response_may_finish_after_the_deadline() -> None:
-    app = ResponseDeadline(_answer(0.0, body_delay_s=0.2), timeout=0.05)  # type: ignore[arg-type]
+    app = ResponseDeadline(_answer(0.0, body_delay_s=0.2), timeout=0.05)
     sent = asyncio.run(_call(app))
     assert [m.get("status") for m in sent] == [200, None]
     assert sent[1]["body"] == b"ok"
@@ -84,7 +84,7 @@ def _leftovers(middleware: type[TimeoutMiddleware]) -> tuple[int, int]:
     """(timers still pending, spans still alive) after 20 answered requests."""
 
     async def many() -> tuple[int, int]:
-        app = middleware(_answer(0.0), timeout=60)  # type: ignore[arg-type]
+        app = middleware(_answer(0.0), timeout=60)
         spans = []
         for _ in range(20):
             span = Span()
