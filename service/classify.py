@@ -126,11 +126,6 @@ class ClassifyHandler:
             self._unconfirmed()
         return answer.results
 
-    def answer_pass(self, done: Sequence[Classified[ActiveModel]]) -> list[Answer]:
-        """The answers of the requests one forward pass completed, in order (called on
-        the model thread, once per pass: every request in it has the round's model)."""
-        return self._answer(done[0].model, done)
-
     def classify_now(self, texts: Sequence[str]) -> list[dict[str, Any]]:
         """One response object per text, computed in this call (no refit scheduler)."""
         started = time.perf_counter()
@@ -140,7 +135,7 @@ class ClassifyHandler:
             real = int(out.n_tokens.sum())
             self.passes.forward_pass(len(texts), real, out.padded_tokens, out.compute_seconds)
         elapsed = time.perf_counter() - started
-        (answer,) = self._answer(active, [Classified(texts, out, active, None, (), elapsed)])
+        (answer,) = self.answer_pass([Classified(texts, out, active, None, (), elapsed)])
         if self.log is not None and not self.log.wait_durable(answer.seq, self._confirm_s):
             self._unconfirmed()
         return answer.results
@@ -158,9 +153,12 @@ class ClassifyHandler:
     def _confirm_s(self) -> float:
         return self.settings.monitoring.log_confirm_timeout_s
 
-    def _answer(self, active: ActiveModel, done: Sequence[Classified[ActiveModel]]) -> list[Answer]:
-        """The answers of requests computed by `active`: one log record, one sequence
-        number and one round of metric updates for all of them."""
+    def answer_pass(self, done: Sequence[Classified[ActiveModel]]) -> list[Answer]:
+        """The answers of the requests one forward pass completed, in order: one log
+        record, one sequence number and one round of metric updates for all of them.
+        The scheduler calls it on the model thread once per pass, whose requests all
+        have the round's model; `classify_now` with its one request."""
+        active = done[0].model
         texts = [text for d in done for text in d.texts]
         out = done[0].output if len(done) == 1 else joined([d.output for d in done])
         ids = [uuid.uuid4().hex for _ in texts]
