@@ -19,6 +19,7 @@ from core.errors import Forbidden, RefitError, Unauthorized
 from service.errors import error_response
 
 ADMIN_PREFIX = "/admin/"
+_SCHEME = b"bearer "
 
 
 @dataclass(frozen=True)
@@ -29,15 +30,20 @@ class Guard:
     closed_without_token: bool  # unset token: refuse everything (True) or allow (False)
 
 
-def check_token(header: str | None, expected: SecretStr | None, variable: str = "") -> None:
-    """Raise unless `header` is `Bearer <expected>`."""
+def check_token(header: bytes | None, expected: SecretStr | None, variable: str = "") -> None:
+    """Raise unless the raw `Authorization` header is `Bearer <expected>`.
+
+    Both sides are compared as UTF-8 bytes: a header is bytes on the wire, and decoding
+    it (or encoding the setting) with a lossy codec would let strings other than the
+    token through (every non-Latin-1 character of a token once became `?`).
+    """
     variable = variable or "REFIT_ADMIN_TOKEN"
     if expected is None:
         raise Forbidden(f"this endpoint is disabled; set {variable} to enable it")
-    if not header or not header.lower().startswith("bearer "):
+    if not header or header[: len(_SCHEME)].lower() != _SCHEME:
         raise Unauthorized(f"send the token as 'Authorization: Bearer <{variable}>'")
-    given = header[len("bearer ") :].strip().encode("latin-1")
-    if not hmac.compare_digest(given, expected.get_secret_value().encode("latin-1", "replace")):
+    given = header[len(_SCHEME) :].strip(b" \t")
+    if not hmac.compare_digest(given, expected.get_secret_value().encode("utf-8")):
         raise Forbidden("wrong token")
 
 
@@ -51,7 +57,7 @@ class TokenGuard:
         if guard is not None:
             raw = dict(scope.get("headers", [])).get(b"authorization")
             try:
-                check_token(raw.decode("latin-1") if raw else None, guard.token, guard.variable)
+                check_token(raw, guard.token, guard.variable)
             except RefitError as exc:
                 await error_response(exc)(scope, receive, send)
                 return

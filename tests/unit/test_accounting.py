@@ -127,16 +127,41 @@ def test_admin_token_check() -> None:
     from service.admin import check_token
 
     secret = SecretStr("s3cret")
-    check_token("Bearer s3cret", secret)
-    check_token("bearer s3cret ", secret)
+    check_token(b"Bearer s3cret", secret)
+    check_token(b"bearer s3cret ", secret)
     with pytest.raises(Forbidden, match="disabled"):
-        check_token("Bearer s3cret", None)
+        check_token(b"Bearer s3cret", None)
     with pytest.raises(Unauthorized):
         check_token(None, secret)
     with pytest.raises(Unauthorized):
-        check_token("s3cret", secret)
+        check_token(b"s3cret", secret)
     with pytest.raises(Forbidden, match="wrong"):
-        check_token("Bearer s3cre", secret)
+        check_token(b"Bearer s3cre", secret)
+
+
+@pytest.mark.parametrize(
+    "token", ["пароль", "密码密码", "mot-de-passe-été", "ключ\u00a0ß", "🔑🔑"]
+)
+def test_a_non_latin1_token_passes_only_as_its_own_utf8_bytes(token: str) -> None:
+    from pydantic import SecretStr
+
+    from core.errors import Forbidden
+    from service.admin import check_token
+
+    secret = SecretStr(token)
+    check_token(b"Bearer " + token.encode("utf-8"), secret)
+    # What a lossy codec made of the token once passed: every character as '?'.
+    for forged in (
+        b"?" * len(token),
+        token.encode("latin-1", "replace"),
+        token.encode("utf-8")[:-1],
+        token.encode("utf-8") + b"x",
+        token[:-1].encode("utf-8"),
+    ):
+        with pytest.raises(Forbidden, match="wrong"):
+            check_token(b"Bearer " + forged, secret)
+    with pytest.raises(Forbidden, match="wrong"):
+        check_token(b"Bearer " + token.encode("utf-16"), secret)
 
 
 @pytest.mark.parametrize("blank", ["", " ", "\t", "\xa0", "\x85"])
