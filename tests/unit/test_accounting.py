@@ -139,9 +139,7 @@ def test_admin_token_check() -> None:
         check_token(b"Bearer s3cre", secret)
 
 
-@pytest.mark.parametrize(
-    "token", ["пароль", "密码密码", "mot-de-passe-été", "ключ\u00a0ß", "🔑🔑"]
-)
+@pytest.mark.parametrize("token", ["пароль", "密码密码", "mot-de-passe-été", "ключ\u00a0ß", "🔑🔑"])
 def test_a_non_latin1_token_passes_only_as_its_own_utf8_bytes(token: str) -> None:
     from pydantic import SecretStr
 
