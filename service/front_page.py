@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Final
 
 from starlette.concurrency import run_in_threadpool
@@ -25,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.registry import ModelVersion
 from core.settings import CoreSettings
+from monitoring.drift.report_html import page_policy
 from service.docs_page import CSP as DOCS_CSP
 from service.docs_page import docs_page
 from service.live_rates import LiveRates, RateSampler
@@ -38,8 +40,14 @@ PAGE_CSP: Final = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
-# A report is Evidently's HTML with its own scripts: it runs in an opaque origin.
-REPORT_CSP: Final = "sandbox allow-scripts"
+# A report is Evidently's HTML with its own scripts: it runs in an opaque origin, and
+# only the scripts its writer listed by hash in its head may run. A report without that
+# list (written before refit escaped report data) shows its summary, and no script.
+REPORT_SANDBOX: Final = "sandbox allow-scripts; "
+REPORT_WITHOUT_POLICY: Final = (
+    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+)
+_POLICY_HEAD_BYTES: Final = 8192
 _NO_STORE: Final = {"cache-control": "no-store", "x-content-type-options": "nosniff"}
 _CARD_PATH: Final = re.compile(r"/models/([^/]+)/card")
 
@@ -120,7 +128,7 @@ class FrontPage:
             return _not_found("report")
         if path.suffix == ".json":
             return FileResponse(path, media_type="application/json", headers=_NO_STORE)
-        headers = {**_NO_STORE, "content-security-policy": REPORT_CSP}
+        headers = {**_NO_STORE, "content-security-policy": report_policy(path)}
         return FileResponse(path, media_type="text/html; charset=utf-8", headers=headers)
 
     def card(self, version: str) -> Response:
@@ -128,3 +136,11 @@ class FrontPage:
         if path is None:
             return _not_found("model version")
         return FileResponse(path, media_type="text/plain; charset=utf-8", headers=_NO_STORE)
+
+
+def report_policy(path: Path) -> str:
+    """The Content-Security-Policy a drift report is served under: its own, sandboxed."""
+    with path.open("rb") as file:
+        head = file.read(_POLICY_HEAD_BYTES).decode("utf-8", "replace")
+    policy = page_policy(head)
+    return REPORT_SANDBOX + policy if policy else REPORT_WITHOUT_POLICY

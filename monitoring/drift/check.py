@@ -32,6 +32,7 @@ from monitoring.drift.features import (
 )
 from monitoring.drift.history import report_paths, reports_dir, write_summary
 from monitoring.drift.report import run_report
+from monitoring.drift.report_html import evidently_page
 from monitoring.drift.report_page import write_report
 from monitoring.drift.result import DriftResult
 from monitoring.drift.signals import SignalResult, signal_specs, verdict
@@ -89,7 +90,7 @@ def run_drift_check(
         snapshot, result = _compare(settings, profile, current, result, html_path)
     result = dataclasses.replace(result, seconds=round(time.perf_counter() - started, 3))
     if snapshot is not None:
-        write_report(snapshot.get_html_str(as_iframe=False), result, html_path)
+        write_report(evidently_page(snapshot), result, html_path)
     write_summary(result, folder)
     logger.info("drift check of %s: %s", version.tag, result.message)
     return result

@@ -98,10 +98,15 @@ def summary_html(result: DriftResult) -> str:
 
 
 def write_report(evidently_html: str, result: DriftResult, path: Path) -> None:
-    """Save the report: refit's summary at the top of Evidently's page, and a title."""
+    """Save the report: refit's summary at the top of Evidently's page, and a title.
+
+    `evidently_html` is `report_html.evidently_page`'s: its data is escaped for the
+    script element it sits in, and its policy lets only its own scripts run. The summary
+    adds none, and escapes everything it shows.
+    """
     title = f"refit drift check {result.checked_at:%Y-%m-%d %H:%M} UTC, {result.model_version}"
-    page = re.sub(r"<title>.*?</title>", f"<title>{html.escape(title)}</title>", evidently_html,
-                  count=1, flags=re.S)  # fmt: skip
+    page = re.sub(r"(<head[^>]*>)", lambda m: m.group(1) + f"<title>{html.escape(title)}</title>",
+                  evidently_html, count=1)  # fmt: skip
     page = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + summary_html(result), page, count=1)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, page)

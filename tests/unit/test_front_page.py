@@ -473,6 +473,16 @@ def client(folder: Path) -> Iterator[TestClient]:
     sampler.stop()
 
 
+def test_a_report_is_served_under_its_own_script_policy_in_a_sandbox(
+    client: TestClient, folder: Path
+) -> None:
+    policy = "default-src 'none'; script-src 'sha256-abc='; style-src 'unsafe-inline'"
+    page = f'<html><head><meta http-equiv="Content-Security-Policy" content="{policy}">'
+    (folder / "state" / "reports" / f"{REPORT}.html").write_text(page + "</head></html>")
+    served = client.get(f"/reports/{REPORT}.html").headers["content-security-policy"]
+    assert served == f"sandbox allow-scripts; {policy}"
+
+
 def test_the_middleware_serves_its_pages_and_passes_the_rest_on(client: TestClient) -> None:
     front = client.get("/")
     assert front.status_code == 200
@@ -486,7 +496,9 @@ def test_the_middleware_serves_its_pages_and_passes_the_rest_on(client: TestClie
     assert client.get("/docs").headers["content-security-policy"] == CSP
     report = client.get(f"/reports/{REPORT}.html")
     assert report.text == "<p>report</p>"
-    assert report.headers["content-security-policy"]
+    # A report that declares no policy of its own runs no script at all.
+    assert report.headers["content-security-policy"].startswith("sandbox;")
+    assert "script-src" not in report.headers["content-security-policy"]
     assert client.get(f"/reports/{REPORT}.json").headers["content-type"] == "application/json"
     card = client.get("/models/v1/card")
     assert card.text == "# card of v1"
