@@ -34,13 +34,11 @@ RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
 WORKDIR /app
 
 # Dependencies first, from pyproject.toml alone, so that a source change does not
-# reinstall torch. Empty package folders stand in for the source for this step.
+# reinstall torch.
 COPY pyproject.toml README.md ./
 RUN --mount=type=cache,target=/root/.cache/pip \
-    for package in core datagen training monitoring retraining service refit; do \
-        mkdir -p $package && touch $package/__init__.py; done \
-    && pip install . \
-    && pip uninstall -y refit
+    python3 -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt
 
 COPY core ./core
 COPY datagen ./datagen

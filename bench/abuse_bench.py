@@ -19,17 +19,16 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+import model_home
+from harness import start_server
+from record import record
 
-import model_home  # noqa: E402
-from harness import start_server  # noqa: E402
-from record import record  # noqa: E402
+HERE = Path(__file__).resolve().parent
+
 
 GB = 1 << 30
 CHUNK = b"x" * (1 << 20)

@@ -32,9 +32,12 @@ from scenarios import (
     spike_then_lone,
     sweep,
 )
-from servers import start_haproxy
+
+from refit.testing.haproxy import start_haproxy
 
 HERE = Path(__file__).resolve().parent
+# The configuration users run, in front of the server the bench starts.
+HAPROXY_CONFIG = HERE.parent / "deploy" / "haproxy" / "haproxy.cfg"
 CONTENDERS = ("raw", *SERVED, FRONTED, *TINY_PAIR)
 WARMUP = 3  # lone requests sent first and discarded
 
@@ -58,7 +61,7 @@ def run_all(
     plan: Plan, chosen: list[str], work: Path, n_texts: int, quick: bool, legacy: bool
 ) -> tuple[Baselines, dict[str, ContenderResult], dict[str, str]]:
     """The baselines and each chosen contender's results; errors by contender."""
-    from service.settings import get_settings
+    from refit.service.settings import get_settings
 
     serving = get_settings().serving
     texts, paths = request_bodies(work / "bodies", n_texts)
@@ -125,7 +128,7 @@ def measure_raw(
 
 
 def workers() -> int:
-    from service.settings import get_settings
+    from refit.service.settings import get_settings
 
     return get_settings().serving.resolved_workers()
 
@@ -162,7 +165,7 @@ def run_fronted(plan: Plan, inputs: Inputs, work: Path, legacy: bool) -> Contend
     print(f"== {FRONTED}: REFIT_BATCHING=scheduler behind deploy/haproxy/haproxy.cfg", flush=True)
     result = ContenderResult(FRONTED, "scheduler", "champion", workers())
     with started(work / FRONTED, "scheduler", legacy) as server:
-        proxy = start_haproxy({"r0": server.url}, work / FRONTED / "haproxy")
+        proxy = start_haproxy({"r0": server.url}, work / FRONTED / "haproxy", config=HAPROXY_CONFIG)
         try:
             path = inputs.paths["1-text"]
             run_wrk(proxy.url, path, connections=8, seconds=plan.warmup_s)  # warm-up

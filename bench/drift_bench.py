@@ -32,19 +32,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from service.settings import Settings
+    from refit.service.settings import Settings
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(ROOT))
 
 PER_MINUTE = 1000
 END = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def settings_for(work: Path, max_rows: int = 20000) -> Settings:
-    from service.settings import Settings
+    from refit.service.settings import Settings
 
     return Settings(
         base_model=str(work / "tiny-bert"),
@@ -78,9 +76,9 @@ def fill_log(settings: Settings, version: str, labels: list[str], total: int) ->
     """`total` predictions, `PER_MINUTE` a minute, the newest just before END."""
     import numpy as np
 
-    import datagen
-    from monitoring.log_records import PredictionBatch, batch_rows
-    from monitoring.log_store import LogStore
+    from refit import datagen
+    from refit.monitoring.log_records import PredictionBatch, batch_rows
+    from refit.monitoring.log_store import LogStore
 
     texts = datagen.generate(20000, seed=3)["text"].tolist()
     store = LogStore(settings.monitoring.resolved_log_url(settings.core))
@@ -115,7 +113,7 @@ def fill_log(settings: Settings, version: str, labels: list[str], total: int) ->
 
 
 def prepare(work: Path, total: int) -> None:
-    from training.train import train
+    from refit.training.train import train
 
     if (work / "ready").exists():
         return
@@ -127,7 +125,7 @@ def prepare(work: Path, total: int) -> None:
 
 def child(work: Path, minutes: int, max_rows: int) -> None:
     """Run one check and print its figures as JSON (in a process of its own)."""
-    from monitoring.drift.check import run_drift_check
+    from refit.monitoring.drift.check import run_drift_check
 
     settings = settings_for(work, max_rows)
     started = time.perf_counter()

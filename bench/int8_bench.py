@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+from record import record
 
-from record import record  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 
 def throughput(classifier, texts: list[str], batch: int = 64, rounds: int = 2) -> float:
@@ -41,12 +39,12 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from core.inference import TextClassifier
-    from core.registry import Registry
-    from service.settings import get_settings
-    from training.data import load_labelled
-    from training.scores import classification_metrics
-    from training.train import prepare_data
+    from refit.core.inference import TextClassifier
+    from refit.core.registry import Registry
+    from refit.service.settings import get_settings
+    from refit.training.data import load_labelled
+    from refit.training.scores import classification_metrics
+    from refit.training.train import prepare_data
 
     settings = get_settings()
     # One process using every core: the most the machine does without a server.

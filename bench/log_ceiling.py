@@ -33,12 +33,10 @@ import uuid
 from collections import deque
 from pathlib import Path
 
+from record import points_parser, record
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-from record import points_parser, record  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -55,8 +53,8 @@ def make_batches(count: int, size: int, seed: int) -> list:
     """`count` batches of `size` predictions, as the service would submit them."""
     import numpy as np
 
-    import datagen
-    from monitoring.prediction_log import PredictionBatch
+    from refit import datagen
+    from refit.monitoring.prediction_log import PredictionBatch
 
     rng = np.random.default_rng(seed)
     texts = datagen.generate(2000, seed=seed)["text"].tolist()
@@ -85,7 +83,7 @@ def make_batches(count: int, size: int, seed: int) -> list:
 
 def child(url: str, start_at: float, args: argparse.Namespace) -> None:
     """Submit for `args.seconds` from `start_at`; print what was written and when."""
-    from monitoring.prediction_log import PredictionLog
+    from refit.monitoring.prediction_log import PredictionLog
 
     log = PredictionLog(url, queue_size=args.window * 2)
     log.start()
@@ -123,7 +121,7 @@ def rows_in(url: str) -> int:
 def empty_table(url: str) -> None:
     import sqlalchemy as sa
 
-    from monitoring.prediction_log import PredictionLog
+    from refit.monitoring.prediction_log import PredictionLog
 
     PredictionLog(url).count()  # creates the table if needed
     engine = sa.create_engine(url)
@@ -168,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     postgres = None
     url = args.url
     if url is None:
-        from servers import postgres_bin_dir, start_postgres
+        from refit.testing.postgres import postgres_bin_dir, start_postgres
 
         bin_dir = postgres_bin_dir()
         if bin_dir is None:

@@ -24,14 +24,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 # The tests' tiny model config (tests/tiny_versions.py); imported in `writer`, once
 # `build` has pointed BentoML at HOME.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 LABELS = ["alpha", "beta", "gamma", "delta"]
 
@@ -47,13 +45,14 @@ def writer(
 ) -> Callable[[Path], None]:
     """A `Registry.register` writer for the chosen base."""
     import torch
-    from tiny_versions import tiny_bert_config
     from transformers import (
         AutoConfig,
         AutoModelForSequenceClassification,
         AutoTokenizer,
         BertForSequenceClassification,
     )
+
+    from refit.testing.tiny_models import tiny_bert_config
 
     # The GPU machine has no packaged MiniLM: bench/gpu.sh names the bundle's copy.
     minilm = str(source or os.environ.get("TINY_MODEL_TOKENIZER") or _packaged_minilm())
@@ -87,8 +86,8 @@ def build(home: Path, base: str, max_length: int = 128, source: Path | None = No
     # `refit/` inside it: both must point at `home` before anything imports them.
     os.environ["BENTOML_HOME"] = str(home)
     os.environ.pop("REFIT_STATE_DIR", None)
-    from core.registry import Registry
-    from service.settings import get_settings
+    from refit.core.registry import Registry
+    from refit.service.settings import get_settings
 
     home.mkdir(parents=True, exist_ok=True)
     registry = Registry.from_settings(get_settings().core)

@@ -11,15 +11,14 @@ throughput. Target: monitoring on keeps at least 95% of the throughput.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+from harness import request_bodies, run_wrk, start_server
+from record import record
 
-from harness import request_bodies, run_wrk, start_server  # noqa: E402
-from record import record  # noqa: E402
+HERE = Path(__file__).resolve().parent
+
 
 LOADS = (("1-text", 64), ("32-text", 8))
 

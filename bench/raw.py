@@ -78,9 +78,9 @@ def _median(values: Sequence[float]) -> float:
 
 def load_champion() -> Any:
     """The current BENTOML_HOME's champion as a `TextClassifier`, warmed up."""
-    from core.inference import TextClassifier
-    from core.registry import Registry
-    from service.settings import get_settings
+    from refit.core.inference import TextClassifier
+    from refit.core.registry import Registry
+    from refit.service.settings import get_settings
 
     settings = get_settings()
     version = Registry.from_settings(settings.core).get()

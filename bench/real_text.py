@@ -56,8 +56,7 @@ from typing import Final
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from training.normalize import normalize_text
+from refit.training.normalize import normalize_text
 
 # Topical, well-populated sections that a reader can tell apart (and a model mostly
 # can, with real overlap: net/admin, sound/games, graphics/science). Language

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sys
 import tempfile
 import time
 import uuid
@@ -44,8 +43,6 @@ import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
 
 TRAFFIC_ROWS = 1000  # same-distribution texts the champion serves
 EVAL_ROWS = 1000  # same-distribution texts held out for scoring
@@ -93,7 +90,7 @@ def main() -> None:
 
 def log_served(log: Any, classifier: Any, version: str, texts: list[str]) -> list[str]:
     """Score `texts` with the champion and log them as the service would; their ids."""
-    from monitoring.prediction_log import PredictionBatch
+    from refit.monitoring.prediction_log import PredictionBatch
 
     out = classifier.predict(texts)
     ids = [uuid.uuid4().hex for _ in texts]
@@ -105,22 +102,22 @@ def log_served(log: Any, classifier: Any, version: str, texts: list[str]) -> lis
 
 def macro_f1(classifier: Any, frame: pd.DataFrame) -> float:
     """The gate's macro-F1: averaged over the classes `frame` holds."""
-    from retraining.scoring import macro_f1 as gate_macro_f1
+    from refit.retraining.scoring import macro_f1 as gate_macro_f1
 
     return gate_macro_f1(classifier, frame)
 
 
 def run(args: argparse.Namespace, work: Path) -> str:
-    from core.inference import TextClassifier
-    from core.registry import Registry
-    from monitoring.prediction_log import PredictionLog
-    from retraining.challenger import Challenger, train_challenger
-    from retraining.job import gate
-    from retraining.recent_data import gather_recent
-    from retraining.shadow import describe
-    from service.settings import Settings
-    from training.snapshot import read_snapshot
-    from training.train import train
+    from refit.core.inference import TextClassifier
+    from refit.core.registry import Registry
+    from refit.monitoring.prediction_log import PredictionLog
+    from refit.retraining.challenger import Challenger, train_challenger
+    from refit.retraining.job import gate
+    from refit.retraining.recent_data import gather_recent
+    from refit.retraining.shadow import describe
+    from refit.service.settings import Settings
+    from refit.training.snapshot import read_snapshot
+    from refit.training.train import train
 
     settings = Settings()
     registry = Registry.from_settings(settings.core)

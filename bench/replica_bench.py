@@ -31,22 +31,18 @@ import sys
 import tempfile
 from pathlib import Path
 
+from harness import request_bodies, run_wrk
+from log_ceiling import rows_in
+from record import points_parser, record
+
+from refit.testing.bentoml_server import start_replica
+from refit.testing.haproxy import start_haproxy
+from refit.testing.postgres import postgres_bin_dir, start_postgres
+from refit.testing.processes import RunningServer
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))  # servers.py: replicas, HAProxy, PostgreSQL
-
-from harness import request_bodies, run_wrk  # noqa: E402
-from log_ceiling import rows_in  # noqa: E402
-from record import points_parser, record  # noqa: E402
-from servers import (  # noqa: E402
-    RunningServer,
-    postgres_bin_dir,
-    start_haproxy,
-    start_postgres,
-    start_replica,
-)
+HAPROXY_CONFIG = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -110,7 +106,7 @@ def run(work: Path, args: argparse.Namespace) -> dict[str, dict]:
         )
         for n in counts:
             backends = {f"r{i}": replicas[i].url for i in range(n)}
-            proxy = start_haproxy(backends, work / f"haproxy-{n}")
+            proxy = start_haproxy(backends, work / f"haproxy-{n}", config=HAPROXY_CONFIG)
             try:
                 name = f"{n} replica{'s' if n > 1 else ''}, HAProxy"
                 results[name] = measure(proxy.url, bodies["1-text"], args, postgres.url)

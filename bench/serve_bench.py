@@ -45,14 +45,14 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+from contenders import CONTENDERS, run_all
+from record import commit, machine, record
+from report import TINY_PAIR, ratios, targets
+from scenarios import ContenderResult, Plan
+from tables import render
 
-from contenders import CONTENDERS, run_all  # noqa: E402
-from record import commit, machine, record  # noqa: E402
-from report import TINY_PAIR, ratios, targets  # noqa: E402
-from scenarios import ContenderResult, Plan  # noqa: E402
-from tables import render  # noqa: E402
+HERE = Path(__file__).resolve().parent
+
 
 OUT = HERE / "out"
 

@@ -15,19 +15,17 @@ baseline of this run), and appends the table to bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 import psutil
+from harness import request_bodies, run_wrk, start_server
+from record import record
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 
-from harness import request_bodies, run_wrk, start_server  # noqa: E402
-from record import record  # noqa: E402
 
 SAMPLE_S = 15.0
 

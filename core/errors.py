@@ -2,7 +2,7 @@
 
 Every error refit raises on purpose derives from `RefitError` and is declared here,
 whatever layer raises it. Each class carries the HTTP status it is answered with and
-the reason it is counted under in `refit_request_errors_total`; `service.errors`
+the reason it is counted under in `refit_request_errors_total`; `service.http.errors`
 reads both to build the response, so a failure means the same on the CLI and over
 HTTP. A subclass inherits its parent's status and reason unless it sets its own.
 """

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from transformers import PreTrainedModel
 
-from core.descriptors import EMBEDDING_DIMS
+from refit.core.descriptors import EMBEDDING_DIMS
 
 # (texts, tokens, padded rows) the trace must match the eager module on.
 CHECK_SHAPES = ((1, 3, 0), (3, 9, 2), (5, 40, 3), (2, 128, 1))

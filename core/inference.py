@@ -10,7 +10,7 @@ therefore tokenises the whole batch in one call, sorts it by token length, and
 cuts it into length buckets before any tensor is built.
 
 The steps are public because the service schedules its own forward passes
-(`service/scheduler.py`): it tokenises each request once when it arrives
+(`service/scheduling/scheduler.py`): it tokenises each request once when it arrives
 (`encode`) and later runs passes over texts of many requests (`run_pass`).
 `predict` is those same steps applied to one batch.
 """
@@ -32,12 +32,12 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from core.descriptors import EMBEDDING_DIMS
-from core.errors import ModelLoadError
-from core.forward_pass import PassModule, projection_matrix, trace_checked
-from core.load_errors import load_step
-from core.quantization import quantize_int8
-from core.token_ids import TokenIds
+from refit.core.descriptors import EMBEDDING_DIMS
+from refit.core.errors import ModelLoadError
+from refit.core.forward_pass import PassModule, projection_matrix, trace_checked
+from refit.core.load_errors import load_step
+from refit.core.quantization import quantize_int8
+from refit.core.token_ids import TokenIds
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from core.errors import ModelLoadError
+from refit.core.errors import ModelLoadError
 
 # What could not be loaded, by step of `TextClassifier.from_folder`.
 _STEPS = {

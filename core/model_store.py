@@ -18,8 +18,9 @@ import contextlib
 import os
 from pathlib import Path
 
-from core.errors import ConfigError
-from core.settings import CoreSettings, bentoml_home
+from refit.core.compat.bentoml import model_store_folder
+from refit.core.errors import ConfigError
+from refit.core.settings import CoreSettings, bentoml_home
 
 _ATTEMPTS = 5  # rounds against other processes linking at the same moment
 
@@ -35,7 +36,7 @@ def link_model_store(core: CoreSettings) -> Path | None:
     if core.model_store is None:
         return None
     target = Path(os.path.abspath(core.model_store.expanduser()))
-    link = bentoml_home() / "models"
+    link = model_store_folder(bentoml_home())
     try:
         target.mkdir(parents=True, exist_ok=True)
         link.parent.mkdir(parents=True, exist_ok=True)

@@ -22,11 +22,11 @@ import bentoml
 from bentoml.exceptions import NotFound
 from filelock import FileLock
 
-from core.atomic_file import write_atomic
-from core.errors import ModelNotFoundError
-from core.settings import CoreSettings
-from core.version_check import check_version_files as check_version_files  # re-exported
-from core.version_check import prove_loadable
+from refit.core.atomic_file import write_atomic
+from refit.core.errors import ModelNotFoundError
+from refit.core.settings import CoreSettings
+from refit.core.version_check import check_version_files as check_version_files  # re-exported
+from refit.core.version_check import prove_loadable
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from core.errors import ModelLoadError
-from core.load_errors import describe_cause
+from refit.core.errors import ModelLoadError
+from refit.core.load_errors import describe_cause
 
 if TYPE_CHECKING:
-    from core.inference import TextClassifier
+    from refit.core.inference import TextClassifier
 
 # Files a served version must carry. Pickled weights (pytorch_model.bin) are
 # refused: loading them can run arbitrary code.
@@ -64,7 +64,7 @@ def load_checked(folder: Path, tag: str, **options: Any) -> TextClassifier:
 
     `options` go to `TextClassifier.from_folder` (device, max_length, ...).
     """
-    from core.inference import TextClassifier
+    from refit.core.inference import TextClassifier
 
     name = f"model version {tag}"
     labels = check_version_files(folder, name)

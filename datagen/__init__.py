@@ -5,8 +5,8 @@ monitoring and retraining against. `generate` gives both: ``base`` data for trai
 and the other `SCENARIOS` for the drift a deployed model meets later.
 """
 
-from datagen.generator import generate
-from datagen.intents import INTENTS, UNSEEN_INTENT
-from datagen.scenarios import SCENARIOS
+from refit.datagen.generator import generate
+from refit.datagen.intents import INTENTS, UNSEEN_INTENT
+from refit.datagen.scenarios import SCENARIOS
 
 __all__ = ["INTENTS", "SCENARIOS", "UNSEEN_INTENT", "generate"]

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from datagen.framing import (
+from refit.datagen.framing import (
     BACKSTORY,
     CHANNELS,
     CONNECTORS,
@@ -27,11 +27,11 @@ from datagen.framing import (
     URGENCY,
     ChannelStyle,
 )
-from datagen.intents import BANKS, NEW_PHRASING_BANKS, VAGUE_BY_INTENT, partners
-from datagen.noise import add_typos, casual, flip_label
-from datagen.phrasebank import IntentBank
-from datagen.scenarios import SCENARIO_TABLE, SCENARIOS, Scenario
-from datagen.vocabulary import BASE_VOCABULARY, NEW_VOCABULARY, SlotFiller
+from refit.datagen.intents import BANKS, NEW_PHRASING_BANKS, VAGUE_BY_INTENT, partners
+from refit.datagen.noise import add_typos, casual, flip_label
+from refit.datagen.phrasebank import IntentBank
+from refit.datagen.scenarios import SCENARIO_TABLE, SCENARIOS, Scenario
+from refit.datagen.vocabulary import BASE_VOCABULARY, NEW_VOCABULARY, SlotFiller
 
 COLUMNS: tuple[str, ...] = ("text", "label", "channel", "scenario")
 # Kinds of message, as recorded by `_generate_with_meta`.

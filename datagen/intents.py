@@ -6,16 +6,16 @@ little to tell, and a dataset without such messages makes every model look perfe
 
 from __future__ import annotations
 
-from datagen.phrasebank import IntentBank
-from datagen.phrases_drift import DRIFT_BANKS, PRIVACY
-from datagen.phrases_orders import (
+from refit.datagen.phrasebank import IntentBank
+from refit.datagen.phrases_drift import DRIFT_BANKS, PRIVACY
+from refit.datagen.phrases_orders import (
     BILLING,
     CANCELLATION,
     ORDER_CHANGE,
     RETURNS,
     SHIPPING,
 )
-from datagen.phrases_product import ACCOUNT_ACCESS, PRODUCT_INFO, TECHNICAL_ISSUE
+from refit.datagen.phrases_product import ACCOUNT_ACCESS, PRODUCT_INFO, TECHNICAL_ISSUE
 
 INTENTS: tuple[str, ...] = (
     "billing",

@@ -9,7 +9,7 @@ never contains.
 
 from __future__ import annotations
 
-from datagen.phrasebank import IntentBank
+from refit.datagen.phrasebank import IntentBank
 
 DRIFT_BANKS: dict[str, IntentBank] = {
     "billing": IntentBank(

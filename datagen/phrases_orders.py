@@ -6,7 +6,7 @@ real tickets do: a classifier has to read the request, not spot a keyword.
 
 from __future__ import annotations
 
-from datagen.phrasebank import IntentBank
+from refit.datagen.phrasebank import IntentBank
 
 BILLING = IntentBank(
     requests=(

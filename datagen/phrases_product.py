@@ -7,7 +7,7 @@ support classifier makes live exactly there.
 
 from __future__ import annotations
 
-from datagen.phrasebank import IntentBank
+from refit.datagen.phrasebank import IntentBank
 
 ACCOUNT_ACCESS = IntentBank(
     requests=(

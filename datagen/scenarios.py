@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from datagen.framing import BASE_STYLES, LONG_STYLES, ChannelStyle
-from datagen.intents import INTENTS, UNSEEN_INTENT
+from refit.datagen.framing import BASE_STYLES, LONG_STYLES, ChannelStyle
+from refit.datagen.intents import INTENTS, UNSEEN_INTENT
 
 
 @dataclass(frozen=True)

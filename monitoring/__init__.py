@@ -1,4 +1,5 @@
-"""Prometheus metrics, the prediction log, drift checks and the retraining trigger.
+"""Prometheus metrics, the prediction log and drift checks (the retraining trigger that
+reads them is `retraining.trigger`).
 
-May import `training`; never `service`.
+May import `training` and `core`; never `retraining` or `service`.
 """

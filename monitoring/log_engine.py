@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from core.errors import ConfigError
+from refit.core.errors import ConfigError
 
 # SQLite waits this long for another process's write lock before giving up.
 _BUSY_TIMEOUT_MS = 10_000

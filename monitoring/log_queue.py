@@ -16,8 +16,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from core.loop_handoff import settle, settle_all
-from monitoring import prometheus_metrics as metrics
+from refit.core.loop_handoff import settle, settle_all
+from refit.monitoring import prometheus_metrics as metrics
 
 T = TypeVar("T")
 

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.descriptors import EMBEDDING_DIMS, char_counts, pack_embeddings
-from monitoring.log_schema import Record
-from monitoring.redaction import prepare_text, text_hash
+from refit.core.descriptors import EMBEDDING_DIMS, char_counts, pack_embeddings
+from refit.monitoring.log_schema import Record
+from refit.monitoring.redaction import prepare_text, text_hash
 
 if TYPE_CHECKING:  # torch stays unimported for readers of the log
-    from core.inference import BatchOutput
+    from refit.core.inference import BatchOutput
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,15 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from monitoring.feedback_rules import NewLabelRoom, feedback_outcomes
-from monitoring.log_engine import create_log_engine, safe_url
-from monitoring.log_schema import RECORD_COLUMNS, Record, feedback_events, metadata, predictions
+from refit.monitoring.feedback_rules import NewLabelRoom, feedback_outcomes
+from refit.monitoring.log_engine import create_log_engine, safe_url
+from refit.monitoring.log_schema import (
+    RECORD_COLUMNS,
+    Record,
+    feedback_events,
+    metadata,
+    predictions,
+)
 
 _READ_CHUNK = 50_000
 _PURGE_CHUNK = 20_000

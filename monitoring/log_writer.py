@@ -25,13 +25,13 @@ from typing import Final
 
 import sqlalchemy as sa
 
-from core.quiet_log import QuietLog
-from monitoring import prometheus_metrics as metrics
-from monitoring.log_engine import is_data_error
-from monitoring.log_queue import LogQueue, Queued
-from monitoring.log_records import PredictionBatch, batch_rows
-from monitoring.log_schema import Record
-from monitoring.log_store import LogStore
+from refit.core.quiet_log import QuietLog
+from refit.monitoring import prometheus_metrics as metrics
+from refit.monitoring.log_engine import is_data_error
+from refit.monitoring.log_queue import LogQueue, Queued
+from refit.monitoring.log_records import PredictionBatch, batch_rows
+from refit.monitoring.log_schema import Record
+from refit.monitoring.log_store import LogStore
 
 _logger = logging.getLogger(__name__)
 

@@ -21,16 +21,16 @@ from typing import Final
 import pandas as pd
 import sqlalchemy as sa
 
-from core.errors import ConfigError, PredictionLogUnavailable
-from core.quiet_log import QuietLog
-from monitoring import prometheus_metrics as metrics
-from monitoring.log_queue import LogQueue
-from monitoring.log_records import PredictionBatch, sampled
-from monitoring.log_schema import COLUMNS
-from monitoring.log_store import LogStore, epoch, frame
-from monitoring.log_writer import Item, LogWriter
-from monitoring.redaction import TEXT_MODES
-from monitoring.settings import MonitoringContext
+from refit.core.errors import ConfigError, PredictionLogUnavailable
+from refit.core.quiet_log import QuietLog
+from refit.monitoring import prometheus_metrics as metrics
+from refit.monitoring.log_queue import LogQueue
+from refit.monitoring.log_records import PredictionBatch, sampled
+from refit.monitoring.log_schema import COLUMNS
+from refit.monitoring.log_store import LogStore, epoch, frame
+from refit.monitoring.log_writer import Item, LogWriter
+from refit.monitoring.redaction import TEXT_MODES
+from refit.monitoring.settings import MonitoringContext
 
 __all__ = ["PredictionBatch", "PredictionLog", "sampled"]
 

@@ -21,7 +21,7 @@ from typing import Final
 import numpy as np
 from prometheus_client import Counter, Gauge, Histogram
 
-from core.errors import ERROR_REASONS
+from refit.core.errors import ERROR_REASONS
 
 # Latency buckets from 1 ms to 30 s: batching spreads requests over that whole range.
 _LATENCY = (

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from core.inference import BatchOutput
-from monitoring import prometheus_metrics as metrics
+from refit.core.inference import BatchOutput
+from refit.monitoring import prometheus_metrics as metrics
 
 logger = logging.getLogger(__name__)
 

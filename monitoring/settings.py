@@ -10,8 +10,8 @@ from typing import Literal, Protocol
 
 from pydantic import AliasChoices, Field, model_validator
 
-from core.settings import CoreSettings, Section
-from training.settings import TrainingContext
+from refit.core.settings import CoreSettings, Section
+from refit.training.settings import TrainingContext
 
 
 class MonitoringSettings(Section):

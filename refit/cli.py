@@ -9,13 +9,14 @@ import sys
 
 import typer
 
-from core.errors import RefitError
 from refit.console import err, quiet_libraries
+from refit.core.errors import RefitError
 from refit.data_commands import data_app
 from refit.drift_commands import drift, reports
 from refit.model_commands import models_app
 from refit.retrain_commands import retrain_app, watch
 from refit.serve_command import serve
+from refit.settings_command import settings
 from refit.training_commands import evaluate, train
 
 app = typer.Typer(
@@ -32,6 +33,7 @@ app.command()(drift)
 app.command()(reports)
 app.add_typer(retrain_app, name="retrain")
 app.command("watch")(watch)
+app.command()(settings)
 
 
 def main() -> None:

@@ -16,9 +16,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console, ConsoleDimensions
 
-from core.errors import ConfigError
-from core.model_store import link_model_store
-from service.settings import Settings, load_settings
+from refit.core.errors import ConfigError
+from refit.core.model_store import link_model_store
+from refit.service.settings import Settings, load_settings
 
 # Width a console lays out at when its output is not a terminal: wide enough for any
 # table refit prints, so nothing is cut or wrapped.

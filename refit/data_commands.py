@@ -21,8 +21,8 @@ def data_generate(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Write the built-in customer-support dataset (or a drifted variant) to a file."""
-    import datagen
-    from training.data_files import write_table
+    from refit import datagen
+    from refit.training.data_files import write_table
 
     try:
         frame = datagen.generate(rows, scenario=scenario, seed=seed)
@@ -38,8 +38,8 @@ def data_check(
     data: Annotated[Path, typer.Argument(help="Labelled file.", exists=True, dir_okay=False)],
 ) -> None:
     """Validate a labelled file and report duplicates, conflicts and label balance."""
-    from training.data import load_labelled
-    from training.quality import audit, fingerprint
+    from refit.training.data import load_labelled
+    from refit.training.quality import audit, fingerprint
 
     settings = settings_from_env()
     frame = load_labelled(

@@ -9,7 +9,7 @@ import typer
 from refit.console import JsonOption, console, err, print_json, settings_from_env
 
 if TYPE_CHECKING:
-    from monitoring.drift.result import DriftResult
+    from refit.monitoring.drift.result import DriftResult
 
 
 def drift(
@@ -37,8 +37,8 @@ def drift(
     "html_path", "json_path", "seconds", "message", "drifted_signals"}; figures a check
     could not compute are null.
     """
-    from monitoring.drift.check import run_drift_check
-    from monitoring.drift.window import parse_window
+    from refit.monitoring.drift.check import run_drift_check
+    from refit.monitoring.drift.window import parse_window
 
     settings = settings_from_env(drift_window=window)
     try:
@@ -73,8 +73,8 @@ def reports(
     --json prints an array, newest first, of the checks' JSON summaries, each shaped as
     `refit drift --json` prints one (see `refit drift --help`); [] when there are none.
     """
-    from monitoring.drift.history import list_runs, reports_dir
     from refit.drift_view import runs_table
+    from refit.monitoring.drift.history import list_runs, reports_dir
 
     settings = settings_from_env()
     runs = list_runs(reports_dir(settings.core.resolved_state_dir()), limit)

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 
 from rich.table import Table
 
-from monitoring.drift.estimate import estimate_words
-from monitoring.drift.result import DriftResult
-from monitoring.drift.signals import SignalResult, drift_number
+from refit.monitoring.drift.estimate import estimate_words
+from refit.monitoring.drift.result import DriftResult
+from refit.monitoring.drift.signals import SignalResult, drift_number
 
 _VERDICT = {"ok": "no drift", "drift": "[red]DRIFT[/red]", "not_enough_data": "not enough data"}
 

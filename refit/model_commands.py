@@ -19,7 +19,7 @@ def models_list(as_json: JsonOption = False) -> None:
     "champion" (true/false), "path", "metrics": {"macro_f1", "accuracy", "ece"} (test
     split, unrounded), "metadata" (as registered)}.
     """
-    from core.registry import Registry
+    from refit.core.registry import Registry
     from refit.model_view import version_document, versions_table
 
     registry = Registry.from_settings(settings_from_env().core)
@@ -42,7 +42,7 @@ def models_show(
     "path", "metadata" (as registered), "metrics" (the version's metrics.json: its
     test-split evaluation report, as `refit evaluate --json` prints one; null if absent)}.
     """
-    from core.registry import Registry
+    from refit.core.registry import Registry
     from refit.model_view import show_document
 
     registry = Registry.from_settings(settings_from_env().core)
@@ -59,7 +59,7 @@ def models_promote(
     reason: Annotated[str, typer.Option(help="Why; kept in the promotion log.")] = "manual",
 ) -> None:
     """Make a version the champion; running servers switch to it within seconds."""
-    from core.registry import Registry
+    from refit.core.registry import Registry
 
     target = Registry.from_settings(settings_from_env().core).promote(
         version, reason=reason, actor="cli"
@@ -72,7 +72,7 @@ def models_rollback(
     reason: Annotated[str, typer.Option(help="Why; kept in the promotion log.")] = "rollback",
 ) -> None:
     """Serve the previous champion again (undoes the latest promotion)."""
-    from core.registry import Registry
+    from refit.core.registry import Registry
 
     target = Registry.from_settings(settings_from_env().core).rollback(reason=reason, actor="cli")
     console.print(
@@ -88,7 +88,7 @@ def models_history(as_json: JsonOption = False) -> None:
     {"time" (ISO 8601), "tag" (the new champion), "previous" (tag or null), "actor",
     "reason", ...}.
     """
-    from core.registry import Registry
+    from refit.core.registry import Registry
     from refit.model_view import history_table
 
     events = Registry.from_settings(settings_from_env().core).history()

@@ -13,8 +13,8 @@ from typing import Any
 
 from rich.table import Table
 
-from core.registry import ModelVersion
-from training.scores import format_metric
+from refit.core.registry import ModelVersion
+from refit.training.scores import format_metric
 
 # The overall test-split figures `models list` shows, by their metrics.json name.
 SUMMARY_METRICS = ("macro_f1", "accuracy", "ece")

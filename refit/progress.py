@@ -19,7 +19,7 @@ from rich.progress import (
 )
 
 from refit.progress_lines import DatedLines, TrainingLog, epoch_line
-from training.epochs import EpochRecord
+from refit.training.epochs import EpochRecord
 
 
 class TrainingReporter(AbstractContextManager["TrainingReporter"], Protocol):

@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 
 from rich.console import Console
 
-from training.epochs import EpochRecord
-from training.scores import format_metric
+from refit.training.epochs import EpochRecord
+from refit.training.scores import format_metric
 
 STEP_PERCENT = 5
 

@@ -10,7 +10,12 @@ from collections.abc import Sequence
 
 from rich.table import Table
 
-from training.scores import ClassificationMetrics, EvaluationReport, SliceMetrics, format_metric
+from refit.training.scores import (
+    ClassificationMetrics,
+    EvaluationReport,
+    SliceMetrics,
+    format_metric,
+)
 
 # Confusion-matrix columns repeat every label, so on a terminal long labels would make
 # the table wider than the screen; rows keep full labels since they occupy one column

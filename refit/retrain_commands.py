@@ -25,7 +25,7 @@ def retrain(
     if ctx.invoked_subcommand is not None:
         return
     from refit.progress import training_progress
-    from retraining.job import run_retrain
+    from refit.retraining.job import run_retrain
 
     settings = settings_from_env()
     with training_progress(err) as progress:
@@ -53,7 +53,7 @@ def history(
     "estimated_accuracy", "latency_ms_per_1000", "feedback", ...) for a retrain;
     "error" for a failure}.
     """
-    from retraining.audit import AuditLog
+    from refit.retraining.audit import AuditLog
 
     records = AuditLog(settings_from_env().core).read()[-limit:]
     if as_json:
@@ -102,14 +102,14 @@ def watch(
     ] = False,
 ) -> None:
     """Check drift on a schedule and retrain when the trigger policy says so."""
-    from retraining.watch_state import WatchState, state_path
+    from refit.retraining.watch_state import WatchState, state_path
 
     settings = settings_from_env()
     if status:
         print_json(WatchState.load(state_path(settings.core)).__dict__)
         return
     # Only now: the scheduler brings the drift check, and Evidently with it.
-    from retraining.schedule import Watcher, schedule, watch_trigger
+    from refit.retraining.schedule import Watcher, schedule, watch_trigger
 
     if interval and cron:
         raise typer.BadParameter("give --interval or --cron, not both")

@@ -13,9 +13,9 @@ from typing import Annotated
 import typer
 
 from refit.console import console, err, settings_from_env
+from refit.service.model.parent_watch import SERVER_PID_VAR
+from refit.service.settings import Settings
 from refit.training_commands import train_default
-from service.parent_watch import SERVER_PID_VAR
-from service.settings import Settings
 
 
 def port_problem(host: str, port: int) -> str | None:
@@ -39,7 +39,7 @@ def port_problem(host: str, port: int) -> str | None:
     return None
 
 
-# Workers of a server that was just killed exit within a second (service/parent_watch.py);
+# Workers of a server that was just killed exit within a second (service/model/parent_watch.py);
 # a restart waits this long for them to let go of the port before calling it busy.
 PORT_RELEASE_S = 5.0
 
@@ -76,7 +76,7 @@ def serve(
     ] = False,
 ) -> None:
     """Serve the champion over HTTP with adaptive batching (BentoML)."""
-    from core.registry import Registry
+    from refit.core.registry import Registry
 
     settings = settings_from_env(host=host, port=port, workers=workers)
     require_free_port(settings.serving.host, settings.serving.port)
@@ -104,7 +104,7 @@ def _exec_bentoml(settings: Settings) -> None:
     # After the exec this process is BentoML's arbiter: its workers watch this pid.
     env[SERVER_PID_VAR] = str(os.getpid())
     bentoml = shutil.which("bentoml", path=str(Path(sys.executable).parent)) or "bentoml"
-    args = [bentoml, "serve", "service.service:Classifier"]
+    args = [bentoml, "serve", "refit.service.service:Classifier"]
     args += ["--host", settings.serving.host, "--port", str(settings.serving.port)]
     console.print(
         f"serving on http://{settings.serving.host}:{settings.serving.port} "

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from refit.console import JsonOption, console, err, print_json, settings_from_env
-from service.settings import Settings
+from refit.service.settings import Settings
 
 DataOption = Annotated[
     Path | None,
@@ -51,7 +51,7 @@ def run_training(settings: Settings, data: Path | None, promote: bool) -> None:
     """Train as `refit train` does: progress on stderr, notes and the test report on stdout."""
     from refit.progress import training_progress
     from refit.render import evaluation_tables
-    from training.train import train as train_version
+    from refit.training.train import train as train_version
 
     with training_progress(err) as progress:
         run = train_version(
@@ -68,11 +68,11 @@ def run_training(settings: Settings, data: Path | None, promote: bool) -> None:
 
 
 def _evaluate_impl(data: Path, version: str | None, output: Path | None, as_json: bool) -> None:
-    from core.inference import TextClassifier
-    from core.registry import Registry, check_version_files
+    from refit.core.inference import TextClassifier
+    from refit.core.registry import Registry, check_version_files
     from refit.progress import counting
     from refit.render import evaluation_tables
-    from training.evaluate import evaluate_file
+    from refit.training.evaluate import evaluate_file
 
     settings = settings_from_env()
     target = Registry.from_settings(settings.core).get(version)

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core.atomic_file import append_line
-from core.settings import CoreSettings
+from refit.core.atomic_file import append_line
+from refit.core.settings import CoreSettings
 
 
 def audit_path(core: CoreSettings) -> Path:

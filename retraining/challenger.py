@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from core.errors import TrainingError
-from core.registry import ModelVersion
-from retraining.recent_data import fresh_rows
-from retraining.settings import RetrainingContext
-from training.data import validate_labelled
-from training.epochs import Progress
-from training.snapshot import read_snapshot
-from training.split import DatasetSplits, split_dataset
-from training.train import fit_and_register, prepare_frame
+from refit.core.errors import TrainingError
+from refit.core.registry import ModelVersion
+from refit.retraining.recent_data import fresh_rows
+from refit.retraining.settings import RetrainingContext
+from refit.training.data import validate_labelled
+from refit.training.epochs import Progress
+from refit.training.snapshot import read_snapshot
+from refit.training.split import DatasetSplits, split_dataset
+from refit.training.train import fit_and_register, prepare_frame
 
 logger = logging.getLogger(__name__)
 

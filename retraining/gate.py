@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from retraining.settings import RetrainingSettings
+from refit.retraining.settings import RetrainingSettings
 
 # Figures are differences of floats: a rule met exactly must not fail on rounding.
 _EPS = 1e-9

@@ -15,20 +15,20 @@ from typing import Any
 
 import pandas as pd
 
-from core.errors import RefitError
-from core.inference import TextClassifier
-from core.registry import ModelVersion, Registry
-from monitoring.prediction_log import PredictionLog, borrowed_log
-from retraining.audit import AuditLog
-from retraining.challenger import Challenger, train_challenger
-from retraining.gate import GateDecision, GateRules, judge
-from retraining.lock import exclusive
-from retraining.recent_data import gather_recent, retire
-from retraining.replay import replay
-from retraining.scoring import score_both
-from retraining.settings import RetrainingContext
-from retraining.shadow import ShadowReport
-from training.epochs import Progress
+from refit.core.errors import RefitError
+from refit.core.inference import TextClassifier
+from refit.core.registry import ModelVersion, Registry
+from refit.monitoring.prediction_log import PredictionLog, borrowed_log
+from refit.retraining.audit import AuditLog
+from refit.retraining.challenger import Challenger, train_challenger
+from refit.retraining.gate import GateDecision, GateRules, judge
+from refit.retraining.lock import exclusive
+from refit.retraining.recent_data import gather_recent, retire
+from refit.retraining.replay import replay
+from refit.retraining.scoring import score_both
+from refit.retraining.settings import RetrainingContext
+from refit.retraining.shadow import ShadowReport
+from refit.training.epochs import Progress
 
 logger = logging.getLogger(__name__)
 

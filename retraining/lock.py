@@ -12,8 +12,8 @@ from contextlib import contextmanager
 
 from filelock import FileLock, Timeout
 
-from core.errors import Busy
-from core.settings import CoreSettings
+from refit.core.errors import Busy
+from refit.core.settings import CoreSettings
 
 
 @contextmanager

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.settings import CoreSettings
-from monitoring.prediction_log import PredictionLog
-from training.data import SUPPORTED_SUFFIXES, load_labelled
-from training.normalize import normalized
-from training.settings import TrainingSettings
-from training.split import DatasetSplits
+from refit.core.settings import CoreSettings
+from refit.monitoring.prediction_log import PredictionLog
+from refit.training.data import SUPPORTED_SUFFIXES, load_labelled
+from refit.training.normalize import normalized
+from refit.training.settings import TrainingSettings
+from refit.training.split import DatasetSplits
 
 
 @dataclass

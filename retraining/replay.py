@@ -18,17 +18,17 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from core.errors import PredictionLogUnavailable
-from core.inference import TextClassifier
-from core.registry import ModelVersion
-from monitoring.prediction_log import PredictionLog
-from retraining.scoring import batch_seconds
-from retraining.settings import RetrainingSettings
-from retraining.shadow import Pair, ShadowReport, compare
-from training.calibration import Calibration
-from training.normalize import normalized
-from training.reference import CALIBRATION_FILE
-from training.snapshot import read_snapshot
+from refit.core.errors import PredictionLogUnavailable
+from refit.core.inference import TextClassifier
+from refit.core.registry import ModelVersion
+from refit.monitoring.prediction_log import PredictionLog
+from refit.retraining.scoring import batch_seconds
+from refit.retraining.settings import RetrainingSettings
+from refit.retraining.shadow import Pair, ShadowReport, compare
+from refit.training.calibration import Calibration
+from refit.training.normalize import normalized
+from refit.training.reference import CALIBRATION_FILE
+from refit.training.snapshot import read_snapshot
 
 MIN_REPLAY_ROWS: Final = 50  # fewer logged texts say too little to compare
 LATENCY_TEXTS: Final = 256  # texts of the replay both models are timed on

@@ -14,16 +14,16 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from core.errors import Busy, RefitError
-from monitoring.drift.check import run_drift_check
-from monitoring.drift.history import list_runs, reports_dir
-from monitoring.drift.window import parse_window
-from retraining.audit import AuditLog
-from retraining.job import run_retrain
-from retraining.lock import exclusive
-from retraining.settings import RetrainingContext
-from retraining.trigger import CheckOutcome, TriggerDecision, TriggerRules, decide
-from retraining.watch_state import WatchState, state_path
+from refit.core.errors import Busy, RefitError
+from refit.monitoring.drift.check import run_drift_check
+from refit.monitoring.drift.history import list_runs, reports_dir
+from refit.monitoring.drift.window import parse_window
+from refit.retraining.audit import AuditLog
+from refit.retraining.job import run_retrain
+from refit.retraining.lock import exclusive
+from refit.retraining.settings import RetrainingContext
+from refit.retraining.trigger import CheckOutcome, TriggerDecision, TriggerRules, decide
+from refit.retraining.watch_state import WatchState, state_path
 
 logger = logging.getLogger(__name__)
 

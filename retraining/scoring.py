@@ -12,9 +12,9 @@ import time
 
 import pandas as pd
 
-from core.inference import TextClassifier
-from retraining.gate import Scores
-from training.scores import scores_with_new_labels
+from refit.core.inference import TextClassifier
+from refit.retraining.gate import Scores
+from refit.training.scores import scores_with_new_labels
 
 # Texts timed to compare the two models' latency; the same texts every time.
 LATENCY_BATCH = 64

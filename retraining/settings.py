@@ -10,8 +10,8 @@ from typing import Literal, Protocol
 
 from pydantic import Field
 
-from core.settings import Section
-from monitoring.settings import MonitoringContext
+from refit.core.settings import Section
+from refit.monitoring.settings import MonitoringContext
 
 
 class RetrainingSettings(Section):

@@ -14,8 +14,8 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from retraining.gate import ShadowFigures
-from training.calibration import Calibration
+from refit.retraining.gate import ShadowFigures
+from refit.training.calibration import Calibration
 
 MAX_EXAMPLES: Final = 10
 EXAMPLE_CHARS: Final = 200

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from monitoring.drift.result import DriftResult
-from retraining.settings import RetrainingSettings
+from refit.monitoring.drift.result import DriftResult
+from refit.retraining.settings import RetrainingSettings
 
 
 @dataclass(frozen=True)

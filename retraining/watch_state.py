@@ -10,8 +10,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from core.atomic_file import write_atomic
-from core.settings import CoreSettings
+from refit.core.atomic_file import write_atomic
+from refit.core.settings import CoreSettings
 
 
 @dataclass

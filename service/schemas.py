@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
-from service.settings import ServingSettings
+from refit.service.settings import ServingSettings
 
 MAX_FEEDBACK_ITEMS = 1000
 

@@ -9,36 +9,34 @@ from __future__ import annotations
 
 import bentoml
 import torch
-from bentoml.exceptions import BentoMLException
 
-from core.errors import ModelLoadError, PredictionLogUnavailable
-from core.model_store import link_model_store
-from core.registry import Registry
-from monitoring.drift.export import drift_exposition
-from monitoring.prediction_log import PredictionLog
-from monitoring.prometheus_metrics import create_series
-from retraining.watch_state import state_path
-from service.accounting import RequestAccounting
-from service.admin import ADMIN_PREFIX, Guard, TokenGuard
-from service.admission import FrontDoor
-from service.api_methods import bind_api_methods
-from service.bounded_paths import RestorePath, install_bounded_metrics
-from service.classify import ActiveModel, Answer, ClassifyHandler
-from service.errors import ClientErrorMessages, http_errors, install_log_filters
-from service.front_page import FrontPage
-from service.frozen_heap import freeze_heap
-from service.hot_swap import HotSwapper
-from service.http_limits import BodyLimits
-from service.openapi_doc import OpenAPIStatuses
-from service.parent_watch import watch_parent
-from service.readiness import ReadinessDetails
-from service.response_deadline import install_response_deadline
-from service.response_types import declare_json_responses
-from service.scheduler import Scheduler
-from service.schemas import FeedbackItems, FeedbackResult, Prediction, SwapResult, texts_type
-from service.settings import get_settings
-from service.slow_clients import install_head_deadline
-from service.startup import load_served_model
+from refit.core.compat.bentoml import bind_api_methods, declare_json_responses
+from refit.core.compat.uvicorn import install_head_deadline
+from refit.core.errors import ModelLoadError, PredictionLogUnavailable
+from refit.core.model_store import link_model_store
+from refit.core.registry import Registry
+from refit.monitoring.drift.export import drift_exposition
+from refit.monitoring.prediction_log import PredictionLog
+from refit.monitoring.prometheus_metrics import create_series
+from refit.retraining.watch_state import state_path
+from refit.service.http.accounting import RequestAccounting
+from refit.service.http.body_limits import BodyLimits
+from refit.service.http.bounded_paths import RestorePath, install_bounded_metrics
+from refit.service.http.errors import ClientErrorMessages, http_errors, install_log_filters
+from refit.service.http.openapi_doc import OpenAPIStatuses
+from refit.service.http.response_deadline import install_response_deadline
+from refit.service.http.tokens import ADMIN_PREFIX, Guard, TokenGuard
+from refit.service.model.frozen_heap import freeze_heap
+from refit.service.model.hot_swap import HotSwapper
+from refit.service.model.parent_watch import watch_parent
+from refit.service.model.readiness import ReadinessDetails
+from refit.service.model.startup import load_served_model
+from refit.service.pages.front_page import FrontPage
+from refit.service.parts import WorkerParts
+from refit.service.scheduling.admission import FrontDoor
+from refit.service.scheduling.classify import ClassifyHandler
+from refit.service.schemas import FeedbackItems, FeedbackResult, Prediction, SwapResult, texts_type
+from refit.service.settings import get_settings
 
 settings = get_settings()
 link_model_store(settings.core)  # REFIT_MODEL_STORE, before the store is read below
@@ -50,6 +48,7 @@ BODY_ROUTES = frozenset({"/classify", "/feedback"})
 install_bounded_metrics()
 install_head_deadline(serving.request_read_timeout_s)
 install_response_deadline()
+PARTS = WorkerParts()  # this worker's instance's parts, for its middleware
 
 
 @bentoml.service(
@@ -72,7 +71,7 @@ class Classifier:
     def __init__(self) -> None:
         install_log_filters()
         torch.set_num_threads(serving.resolved_torch_threads())
-        # The champion, else the most recent earlier one that loads (service/startup.py).
+        # The champion, else the most recent earlier one that loads (service/model/startup.py).
         registry = Registry.from_settings(settings.core)
         served = load_served_model(registry, self.model_ref.tag.version, settings)
         self.log: PredictionLog | None = None
@@ -85,6 +84,7 @@ class Classifier:
             self.handler.start_scheduler()
         self.swapper = HotSwapper(self.handler, settings)
         self.swapper.start()
+        PARTS.attach(self.handler, self.swapper)
         watch_parent(self._stop_and_flush)  # orphaned by a killed server: flush, exit
         bind_api_methods(self, Classifier.apis)  # type: ignore[attr-defined]
         freeze_heap()  # last: what exists now lives as long as the worker
@@ -158,16 +158,8 @@ class Classifier:
 declare_json_responses(Classifier.apis)  # type: ignore[attr-defined]
 
 
-def _worker_scheduler() -> Scheduler[ActiveModel, Answer] | None:
-    """This worker's scheduler; None while its service instance is being built."""
-    try:
-        return bentoml.get_current_service().handler.scheduler  # type: ignore[no-any-return]
-    except BentoMLException:
-        return None
-
-
 # The decorator made `Classifier` a bentoml Service, which takes ASGI middleware;
-# the first added runs first.
+# the first added runs first. Each is handed what it reads of this worker's instance.
 GUARDS = (
     Guard(ADMIN_PREFIX, serving.admin_token, "REFIT_ADMIN_TOKEN", closed_without_token=True),
     Guard("/feedback", serving.feedback_token, "REFIT_FEEDBACK_TOKEN", closed_without_token=False),
@@ -176,18 +168,13 @@ for middleware, options in (
     (RestorePath, {}),
     (TokenGuard, {"guards": GUARDS}),
     (RequestAccounting, {"endpoints": frozenset(API_ROUTES)}),
-    (FrontDoor, {"path": "/classify", "scheduler": _worker_scheduler}),
+    (FrontDoor, {"path": "/classify", "scheduler": PARTS.scheduler}),
     (BodyLimits, {"paths": BODY_ROUTES, "serving": serving}),
     (ClientErrorMessages, {}),
     (OpenAPIStatuses, {}),
+    # The front page (/), /docs, /status.json, reports and model cards.
+    (FrontPage, {"core": settings.core, "served": PARTS.served_version}),
+    # GET /readyz answers with what this worker serves and whether it is a fallback.
+    (ReadinessDetails, {"state": PARTS.readiness}),
 ):
     Classifier.add_asgi_middleware(middleware, **options)  # type: ignore[attr-defined]
-# The front page (/), /docs, /status.json, reports and model cards; the served version
-# comes from this worker's service instance once it exists.
-Classifier.add_asgi_middleware(  # type: ignore[attr-defined]
-    FrontPage,
-    core=settings.core,
-    served=lambda: bentoml.get_current_service().handler.served.version,
-)
-# GET /readyz answers with what this worker serves and whether it is a fallback.
-Classifier.add_asgi_middleware(ReadinessDetails)  # type: ignore[attr-defined]

@@ -15,10 +15,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from core.settings import CoreSettings, Section
-from monitoring.settings import DriftSettings, MonitoringSettings
-from retraining.settings import RetrainingSettings
-from training.settings import TrainingSettings
+from refit.core.settings import CoreSettings, Section
+from refit.monitoring.settings import DriftSettings, MonitoringSettings
+from refit.retraining.settings import RetrainingSettings
+from refit.training.settings import TrainingSettings
 
 
 class ServingSettings(Section):

@@ -27,7 +27,7 @@ for _name in list(os.environ):
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from service.settings import Settings, reset_settings  # noqa: E402
+from refit.service.settings import Settings, reset_settings  # noqa: E402
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -63,8 +63,9 @@ def tiny_base_model(session_home: Path) -> Path:
     The tokenizer comes from the packaged MiniLM, or from the folder TINY_MODEL_TOKENIZER
     names (the GPU machine, which cannot carry the package, gets it from the bundle).
     """
-    from tiny_versions import tiny_bert_config
     from transformers import AutoTokenizer, BertModel
+
+    from refit.testing.tiny_models import tiny_bert_config
 
     source = os.environ.get("TINY_MODEL_TOKENIZER")
     if source is None:
@@ -110,7 +111,7 @@ def served_env(session_home: Path, tiny_settings: Callable[..., Settings]) -> di
     Training happens once per session; the service module reads these variables
     when it is imported, and server subprocesses get them as their environment.
     """
-    from training.train import train
+    from refit.training.train import train
 
     state_dir = session_home / "served-state"
     train(tiny_settings(state_dir, SERVED_MODEL))
@@ -128,7 +129,7 @@ def served_env(session_home: Path, tiny_settings: Callable[..., Settings]) -> di
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """URL of a throwaway PostgreSQL server that lives as long as the test session."""
-    from servers import postgres_bin_dir, start_postgres
+    from refit.testing.postgres import postgres_bin_dir, start_postgres
 
     bin_dir = postgres_bin_dir()
     if bin_dir is None:

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from monitoring.drift.history import report_paths, reports_dir, write_summary
-from monitoring.drift.result import DriftResult
-from monitoring.drift.signals import SignalResult
+from refit.monitoring.drift.history import report_paths, reports_dir, write_summary
+from refit.monitoring.drift.result import DriftResult
+from refit.monitoring.drift.signals import SignalResult
 
 # Drift in the embeddings, none in the length.
 EMBEDDING_DRIFT = [

@@ -1,4 +1,4 @@
-"""The tiny test model's config, registered versions built from the tiny model without
+"""Registered versions built from the tiny model (refit.testing.tiny_models) without
 training, and the gauge that says which of them a worker serves."""
 
 from __future__ import annotations
@@ -11,24 +11,10 @@ from typing import Any
 
 import torch
 from prometheus_client import REGISTRY
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from core.registry import ModelVersion, Registry
-from service.settings import Settings
-
-
-def tiny_bert_config(vocab_size: int, **more: Any) -> BertConfig:
-    """A 2-layer, 32-wide BERT (2 heads, intermediate size 37): trains in seconds.
-    `more`: further config values (the label maps of a classifier)."""
-    return BertConfig(
-        vocab_size=vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=37,
-        max_position_embeddings=512,
-        **more,
-    )
+from refit.core.registry import ModelVersion, Registry
+from refit.service.settings import Settings
 
 
 def write_tiny_version(base: Path, labels: list[str], seed: int = 0) -> Callable[[Path], None]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.errors import ConfigError
-from training.settings import DEFAULT_BASE_MODEL
+from refit.core.errors import ConfigError
+from refit.training.settings import DEFAULT_BASE_MODEL
 
 
 def resolve_base_model(name: str) -> str:

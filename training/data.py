@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.errors import ConfigError, DataProblem, DataValidationError
-from training.data_files import SUPPORTED_SUFFIXES, Table, describe, quoted, read_table
-from training.problem_list import ProblemList, is_missing
+from refit.core.errors import ConfigError, DataProblem, DataValidationError
+from refit.training.data_files import SUPPORTED_SUFFIXES, Table, describe, quoted, read_table
+from refit.training.problem_list import ProblemList, is_missing
 
 __all__ = ["SUPPORTED_SUFFIXES", "load_labelled", "validate_labelled"]
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from core.errors import ConfigError, DataProblem, DataValidationError
+from refit.core.errors import ConfigError, DataProblem, DataValidationError
 
 SUPPORTED_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".parquet")
 

@@ -12,8 +12,8 @@ import re
 import numpy as np
 import pandas as pd
 
-from training.quality import QualityReport, TextGroup
-from training.split import DatasetSplits
+from refit.training.quality import QualityReport, TextGroup
+from refit.training.split import DatasetSplits
 
 _QUOTE_CHARS = 80
 # Characters that would otherwise start Markdown markup inside a line or a table cell.

@@ -14,8 +14,8 @@ from accelerate import Accelerator
 from sklearn.metrics import f1_score
 from torch.utils.data import DataLoader
 
-from core.errors import TrainingError
-from training.length_batches import Collate, Item
+from refit.core.errors import TrainingError
+from refit.training.length_batches import Collate, Item
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.inference import TextClassifier
-from training.data import load_labelled
-from training.scores import EvaluationReport, evaluate_predictions, length_bucket
-from training.settings import TrainingContext
+from refit.core.inference import TextClassifier
+from refit.training.data import load_labelled
+from refit.training.scores import EvaluationReport, evaluate_predictions, length_bucket
+from refit.training.settings import TrainingContext
 
 # Columns with more distinct values than this are identifiers or free text, not
 # groups worth a row in the slice table.

@@ -29,21 +29,21 @@ from transformers import (
     set_seed,
 )
 
-from core.errors import ModelLoadError, TrainingError
-from core.inference import resolve_device
-from training.base_model import resolve_base_model
-from training.class_balance import oversampled
-from training.epochs import EpochRecord, Progress, Silent, overfitting_warning, train_epoch
-from training.epochs import validate as validate_epoch
-from training.label_head import can_carry_over, config_labels, regrow_head
-from training.length_batches import (
+from refit.core.errors import ModelLoadError, TrainingError
+from refit.core.inference import resolve_device
+from refit.training.base_model import resolve_base_model
+from refit.training.class_balance import oversampled
+from refit.training.epochs import EpochRecord, Progress, Silent, overfitting_warning, train_epoch
+from refit.training.epochs import validate as validate_epoch
+from refit.training.label_head import can_carry_over, config_labels, regrow_head
+from refit.training.length_batches import (
     Collate,
     Item,
     LengthGroupedBatches,
     collate_padded,
     encode_labelled,
 )
-from training.settings import TrainingSettings
+from refit.training.settings import TrainingSettings
 
 # Optimiser details that are not user settings: AdamW's usual weight decay and a
 # linear warm-up over the first tenth of the steps.

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from training.finetune import FineTuneResult
-from training.scores import EvaluationReport
-from training.scores import format_metric as fmt
+from refit.training.finetune import FineTuneResult
+from refit.training.scores import EvaluationReport
+from refit.training.scores import format_metric as fmt
 
 
 def _metric_rows(report: EvaluationReport) -> list[str]:

@@ -8,8 +8,8 @@ from collections import Counter, defaultdict
 import numpy as np
 import pandas as pd
 
-from core.errors import DataProblem
-from training.data_files import Table
+from refit.core.errors import DataProblem
+from refit.training.data_files import Table
 
 # A wrong column choice can flag every row of a huge file; past this many problems of
 # one kind a single summary problem stands for the rest, so the error stays readable.

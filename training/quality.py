@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from training.normalize import normalize_text, normalized
-from training.split import DatasetSplits
+from refit.training.normalize import normalize_text, normalized
+from refit.training.split import DatasetSplits
 
 # Reports are read by people and serialised to JSON: long texts are cut.
 _SAMPLE_CHARS = 200

@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 import pandas as pd
 
-from core.descriptors import COUNT_COLUMNS, char_counts, pack_embeddings
-from core.errors import NoReferenceProfile
-from training.calibration import Calibration, fit_calibration
-from training.split import DatasetSplits
+from refit.core.descriptors import COUNT_COLUMNS, char_counts, pack_embeddings
+from refit.core.errors import NoReferenceProfile
+from refit.training.calibration import Calibration, fit_calibration
+from refit.training.split import DatasetSplits
 
 if TYPE_CHECKING:  # torch and transformers stay out of drift checks, which only read
-    from core.inference import BatchOutput, TextClassifier
+    from refit.core.inference import BatchOutput, TextClassifier
 
 REFERENCE_FILE: Final = "reference.parquet"
 CALIBRATION_FILE: Final = "calibration.json"

@@ -10,7 +10,7 @@ from typing import Protocol
 
 from pydantic import Field, field_validator, model_validator
 
-from core.settings import CoreSettings, Section
+from refit.core.settings import CoreSettings, Section
 
 DEFAULT_BASE_MODEL = "packaged:all-MiniLM-L6-v2"
 

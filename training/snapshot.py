@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.errors import ModelLoadError
-from training.split import DatasetSplits
+from refit.core.errors import ModelLoadError
+from refit.training.split import DatasetSplits
 
 SNAPSHOT_DIR = "data"
 

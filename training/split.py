@@ -32,8 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from core.errors import ConfigError
-from training.normalize import normalized
+from refit.core.errors import ConfigError
+from refit.training.normalize import normalized
 
 MIN_ROWS_FOR_EVERY_SPLIT = 10
 _TRAIN, _VALIDATION, _TEST = 0, 1, 2

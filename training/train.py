@@ -14,21 +14,21 @@ from pathlib import Path
 
 import pandas as pd
 
-import datagen
-from core.inference import TextClassifier
-from core.registry import ModelVersion, Registry
-from training.data import load_labelled, validate_labelled
-from training.dataset_card import dataset_card
-from training.epochs import Progress
-from training.evaluate import evaluate_frame
-from training.finetune import FineTuneResult, TrainingConfig, fine_tune
-from training.model_card import model_card
-from training.quality import QualityReport, audit, fingerprint, leakage
-from training.reference import ReferenceProfile, build_profile
-from training.scores import EvaluationReport
-from training.settings import TrainingContext, TrainingSettings
-from training.snapshot import write_snapshot
-from training.split import DatasetSplits, split_dataset
+from refit import datagen
+from refit.core.inference import TextClassifier
+from refit.core.registry import ModelVersion, Registry
+from refit.training.data import load_labelled, validate_labelled
+from refit.training.dataset_card import dataset_card
+from refit.training.epochs import Progress
+from refit.training.evaluate import evaluate_frame
+from refit.training.finetune import FineTuneResult, TrainingConfig, fine_tune
+from refit.training.model_card import model_card
+from refit.training.quality import QualityReport, audit, fingerprint, leakage
+from refit.training.reference import ReferenceProfile, build_profile
+from refit.training.scores import EvaluationReport
+from refit.training.settings import TrainingContext, TrainingSettings
+from refit.training.snapshot import write_snapshot
+from refit.training.split import DatasetSplits, split_dataset
 
 logger = logging.getLogger(__name__)
 

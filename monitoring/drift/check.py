@@ -21,25 +21,25 @@ from pathlib import Path
 import pandas as pd
 from evidently.core.report import Snapshot
 
-from core.registry import Registry
-from monitoring.drift.estimate import accuracy_figures, estimate_reliable
-from monitoring.drift.features import (
+from refit.core.registry import Registry
+from refit.monitoring.drift.estimate import accuracy_figures, estimate_reliable
+from refit.monitoring.drift.features import (
     LOG_COLUMNS,
     feature_frame,
     reference_features,
     sample_rows,
     texts_logged,
 )
-from monitoring.drift.history import report_paths, reports_dir, write_summary
-from monitoring.drift.report import run_report
-from monitoring.drift.report_html import evidently_page
-from monitoring.drift.report_page import write_report
-from monitoring.drift.result import DriftResult
-from monitoring.drift.signals import SignalResult, signal_specs, verdict
-from monitoring.drift.window import format_window, window_range
-from monitoring.prediction_log import PredictionLog, borrowed_log
-from monitoring.settings import MonitoringContext
-from training.reference import ReferenceProfile
+from refit.monitoring.drift.history import report_paths, reports_dir, write_summary
+from refit.monitoring.drift.report import run_report
+from refit.monitoring.drift.report_html import evidently_page
+from refit.monitoring.drift.report_page import write_report
+from refit.monitoring.drift.result import DriftResult
+from refit.monitoring.drift.signals import SignalResult, signal_specs, verdict
+from refit.monitoring.drift.window import format_window, window_range
+from refit.monitoring.prediction_log import PredictionLog, borrowed_log
+from refit.monitoring.settings import MonitoringContext
+from refit.training.reference import ReferenceProfile
 
 logger = logging.getLogger(__name__)
 

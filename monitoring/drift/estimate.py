@@ -10,8 +10,8 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from training.calibration import Calibration
-from training.scores import scores_with_new_labels
+from refit.training.calibration import Calibration
+from refit.training.scores import scores_with_new_labels
 
 # The estimate stops meaning anything when the inputs are no longer what the model was
 # calibrated on: texts on new topics keep confident-looking scores. Measured on the

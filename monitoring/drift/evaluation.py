@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from monitoring.drift.check import compare
-from monitoring.drift.signals import SignalResult, verdict
-from monitoring.settings import MonitoringContext
-from training.reference import ReferenceProfile
+from refit.monitoring.drift.check import compare
+from refit.monitoring.drift.signals import SignalResult, verdict
+from refit.monitoring.settings import MonitoringContext
+from refit.training.reference import ReferenceProfile
 
 
 @dataclass(frozen=True)

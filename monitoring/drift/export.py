@@ -15,8 +15,8 @@ from typing import Any
 
 from prometheus_client import generate_latest
 
-from monitoring import state_gauges
-from monitoring.drift.history import LATEST, reports_dir
+from refit.monitoring import state_gauges
+from refit.monitoring.drift.history import LATEST, reports_dir
 
 logger = logging.getLogger(__name__)
 

@@ -11,14 +11,14 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from core.descriptors import (
+from refit.core.descriptors import (
     COUNT_COLUMNS,
     DESCRIPTORS,
     EMBEDDING_DIMS,
     descriptor_frame,
     unpack_embeddings,
 )
-from monitoring.redaction import prepare_text
+from refit.monitoring.redaction import prepare_text
 
 # Log columns a drift check reads.
 LOG_COLUMNS: Final = (

@@ -13,8 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Final
 
-from core.atomic_file import write_atomic
-from monitoring.drift.result import DriftResult
+from refit.core.atomic_file import write_atomic
+from refit.monitoring.drift.result import DriftResult
 
 LATEST: Final = "latest.json"
 _PREFIX: Final = "drift-"

@@ -32,10 +32,10 @@ from evidently.legacy.metrics.data_drift.embedding_drift_methods import (
 from evidently.metrics import ValueDrift
 from evidently.tests import gte, lte
 
-from monitoring.drift import stattests  # noqa: F401  (registers chi2_homogeneity)
-from monitoring.drift.features import EMBEDDING_COLUMNS
-from monitoring.drift.novelty import novelty_p_value
-from monitoring.drift.signals import SignalResult, SignalSpec, evaluate
+from refit.monitoring.drift import stattests  # noqa: F401  (registers chi2_homogeneity)
+from refit.monitoring.drift.features import EMBEDDING_COLUMNS
+from refit.monitoring.drift.novelty import novelty_p_value
+from refit.monitoring.drift.signals import SignalResult, SignalSpec, evaluate
 
 # Below this many rows on either side a signal is not computed (its column is empty
 # or nearly: too few rows for any test to mean anything).

@@ -20,7 +20,7 @@ import json
 import re
 from typing import Any, Final
 
-from core.compat.evidently import snapshot_page_parts
+from refit.core.compat.evidently import snapshot_page_parts
 
 _SCRIPT: Final = re.compile(r"<script>(.*?)</script>", re.S)
 _JSON_ESCAPES: Final = {

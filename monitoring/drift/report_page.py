@@ -13,10 +13,10 @@ import html
 import re
 from pathlib import Path
 
-from core.atomic_file import write_atomic
-from monitoring.drift.estimate import estimate_words
-from monitoring.drift.result import DriftResult
-from monitoring.drift.signals import SignalResult, drift_number
+from refit.core.atomic_file import write_atomic
+from refit.monitoring.drift.estimate import estimate_words
+from refit.monitoring.drift.result import DriftResult
+from refit.monitoring.drift.signals import SignalResult, drift_number
 
 RULE = (
     "Drift when any signal crosses its threshold. Scores are on one scale, higher is more "

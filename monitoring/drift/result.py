@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from monitoring.drift.signals import SignalResult, Status
+from refit.monitoring.drift.signals import SignalResult, Status
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal
 
-from core.descriptors import DESCRIPTORS
-from monitoring.settings import MonitoringContext
+from refit.core.descriptors import DESCRIPTORS
+from refit.monitoring.settings import MonitoringContext
 
 Kind = Literal["numeric", "categorical", "text", "embedding"]
 Status = Literal["ok", "drift", "not_enough_data"]

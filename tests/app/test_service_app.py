@@ -13,7 +13,7 @@ from cases import BAD_REQUESTS
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from service.settings import reset_settings
+from refit.service.settings import reset_settings
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def client(served_env: dict[str, str]) -> Iterator[TestClient]:
     saved = {k: os.environ.get(k) for k in served_env}
     os.environ.update(served_env)  # the service module reads settings when imported
     reset_settings()
-    module = importlib.import_module("service.service")
+    module = importlib.import_module("refit.service.service")
     with TestClient(module.Classifier.to_asgi()) as test_client:
         yield test_client
     gc.unfreeze()  # the service froze this test process's heap, as it does a worker's
@@ -50,8 +50,8 @@ TEXTS = [
 def test_each_text_gets_one_complete_prediction(client: TestClient, served_env) -> None:
     results = classify(client, TEXTS)
     assert len(results) == len(TEXTS)
-    from core.registry import Registry
-    from service.settings import get_settings
+    from refit.core.registry import Registry
+    from refit.service.settings import get_settings
 
     champion = Registry.from_settings(get_settings().core).get()
     for item in results:
@@ -68,7 +68,7 @@ def test_each_text_gets_one_complete_prediction(client: TestClient, served_env) 
 def test_json_responses_declare_their_type_without_a_schema_per_response(
     client: TestClient,
 ) -> None:
-    service = importlib.import_module("service.service").Classifier
+    service = importlib.import_module("refit.service.service").Classifier
     for name in ("classify", "feedback", "reload"):
         assert service.apis[name].output_spec.media_type == "application/json"
     response = client.post("/classify", json={"texts": ["where is my package"]})
@@ -78,16 +78,16 @@ def test_json_responses_declare_their_type_without_a_schema_per_response(
 def test_the_front_door_asks_this_workers_scheduler(client: TestClient) -> None:
     import bentoml
 
-    module = importlib.import_module("service.service")
-    scheduler = module._worker_scheduler()
+    module = importlib.import_module("refit.service.service")
+    scheduler = module.PARTS.scheduler()
     assert scheduler is not None
     assert scheduler is bentoml.get_current_service().handler.scheduler
+    assert module.PARTS.served_version() is bentoml.get_current_service().handler.served.version
 
 
 def test_the_worker_answers_timeouts_itself_and_froze_its_heap(client: TestClient) -> None:
-    from bentoml._internal.server.http.traffic import TimeoutMiddleware
-
-    from service.response_deadline import ResponseDeadline
+    from refit.core.compat.bentoml import TimeoutMiddleware
+    from refit.service.http.response_deadline import ResponseDeadline
 
     app = client.app
     assert isinstance(app, Starlette)
@@ -134,7 +134,7 @@ def test_ready_once_the_model_is_loaded(client: TestClient) -> None:
 
 
 def _log_rows(served_env: dict[str, str], ids: list[str]):
-    from monitoring.prediction_log import PredictionLog
+    from refit.monitoring.prediction_log import PredictionLog
 
     url = f"sqlite:///{served_env['REFIT_STATE_DIR']}/predictions.sqlite3"
     log = PredictionLog(url)
@@ -234,11 +234,11 @@ def test_metrics_carry_the_latest_drift_check(
     import json
     from pathlib import Path
 
-    from monitoring.drift.history import LATEST, reports_dir
+    from refit.monitoring.drift.history import LATEST, reports_dir
 
     # BentoML's /metrics needs `bentoml serve` (test_deploy scrapes a real server);
     # in-process, the hook it calls is called directly. It uses no instance state.
-    service = importlib.import_module("service.service").Classifier.inner
+    service = importlib.import_module("refit.service.service").Classifier.inner
     folder = reports_dir(Path(served_env["REFIT_STATE_DIR"]))
     folder.mkdir(parents=True, exist_ok=True)
     summary = {

@@ -186,8 +186,8 @@ def declared_refit_metrics() -> set[str]:
     """Every series name monitoring/prometheus_metrics.py exports, the drift gauges included."""
     from prometheus_client.metrics import MetricWrapperBase
 
-    from monitoring import prometheus_metrics as metrics
-    from monitoring.state_gauges import DRIFT_GAUGES
+    from refit.monitoring import prometheus_metrics as metrics
+    from refit.monitoring.state_gauges import DRIFT_GAUGES
 
     suffixes = {
         "counter": ("_total",),

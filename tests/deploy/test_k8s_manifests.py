@@ -24,7 +24,7 @@ from paths import ROOT
 from typer.main import get_command
 
 from refit.cli import app
-from service.settings import Settings, setting_names
+from refit.service.settings import Settings, setting_names
 
 K8S = ROOT / "deploy" / "k8s"
 # Keys double as test ids: not "gpu", which tests/conftest.py takes for the gpu marker.

@@ -29,7 +29,10 @@ from monitoring_files import (
     rule_expressions,
     rules,
 )
-from servers import RunningServer, start_bentoml, start_prometheus
+
+from refit.testing.bentoml_server import start_bentoml
+from refit.testing.processes import RunningServer
+from refit.testing.prometheus import start_prometheus
 
 LOAD_SECONDS = 15
 
@@ -65,7 +68,7 @@ def prometheus_config_for(refit_target: str) -> str:
 
 def drive_load(url: str, seconds: float) -> Counter[str]:
     """Good, bad, refused and feedback traffic from a few threads; counts what came back."""
-    import datagen
+    from refit import datagen
 
     texts = datagen.generate(400, seed=5)["text"].tolist()
     long_text = " ".join(texts)[:1900]  # past the served model's 64 tokens: truncated

@@ -70,7 +70,7 @@ def test_every_metric_named_is_exported_or_planned() -> None:
 
 
 def test_error_reasons_in_queries_exist() -> None:
-    from monitoring.prometheus_metrics import ERROR_REASONS
+    from refit.monitoring.prometheus_metrics import ERROR_REASONS
 
     queries = dashboard_expressions() + [(w, e) for w, e, _ in rule_expressions()]
     for where, expr in queries:

@@ -16,7 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 from hostile_requests import CORPUS, HostileRequest
-from servers import RunningServer, start_bentoml
+
+from refit.testing.bentoml_server import start_bentoml
+from refit.testing.processes import RunningServer
 
 pytestmark = pytest.mark.integration
 

@@ -23,7 +23,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from drift_summaries import write_embedding_drift
-from servers import RunningServer, start_bentoml
+
+from refit.testing.bentoml_server import start_bentoml
+from refit.testing.processes import RunningServer
 
 pytestmark = pytest.mark.integration
 
@@ -62,9 +64,9 @@ def write_drift_check(state_dir: Path, version: str) -> str:
 def write_audit_record(state_dir: Path) -> None:
     import pandas as pd
 
-    from core.settings import CoreSettings
-    from retraining.audit import AuditLog
-    from retraining.shadow import compare
+    from refit.core.settings import CoreSettings
+    from refit.retraining.audit import AuditLog
+    from refit.retraining.shadow import compare
 
     audit = AuditLog(CoreSettings(state_dir=state_dir))
     audit.append("decision", action="retrain", reasons=[REASON], check={"status": "drift"})

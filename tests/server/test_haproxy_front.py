@@ -20,7 +20,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servers import RunningHAProxy, haproxy_binary, start_haproxy
+from paths import ROOT
+
+from refit.testing.haproxy import RunningHAProxy, haproxy_binary, start_haproxy
 
 pytestmark = pytest.mark.integration
 
@@ -78,6 +80,7 @@ def front(tmp_path: Path) -> Iterator[tuple[RunningHAProxy, HeldReplica]]:
     proxy = start_haproxy(
         {"r0": replica.url},
         tmp_path / "haproxy",
+        config=ROOT / "deploy" / "haproxy" / "haproxy.cfg",
         maxconn=1,
         queue_timeout_ms=QUEUE_TIMEOUT_MS,
     )

@@ -21,8 +21,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servers import RunningServer, start_bentoml
 from test_front_page_browser import chromium, needs_chromium
+
+from refit.testing.bentoml_server import start_bentoml
+from refit.testing.processes import RunningServer
 
 pytestmark = pytest.mark.integration
 
@@ -93,9 +95,9 @@ def _classify_hostile_traffic(server: RunningServer) -> str:
 def _write_hostile_history(state_dir: Path) -> None:
     import pandas as pd
 
-    from core.settings import CoreSettings
-    from retraining.audit import AuditLog
-    from retraining.shadow import compare
+    from refit.core.settings import CoreSettings
+    from refit.retraining.audit import AuditLog
+    from refit.retraining.shadow import compare
 
     audit = AuditLog(CoreSettings(state_dir=state_dir))
     audit.append("decision", action="retrain", reasons=[PAYLOADS[1]], check={"status": "drift"})

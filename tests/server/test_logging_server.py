@@ -8,10 +8,11 @@ from pathlib import Path
 import httpx
 import pytest
 from classify_load import ClassifyLoad
-from servers import RunningServer, start_bentoml
 
-import datagen
-from monitoring.prediction_log import PredictionLog
+from refit import datagen
+from refit.monitoring.prediction_log import PredictionLog
+from refit.testing.bentoml_server import start_bentoml
+from refit.testing.processes import RunningServer
 
 pytestmark = pytest.mark.integration
 

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servers import RunningServer, start_bentoml
 from tiny_versions import register_tiny_versions
 
-from core.registry import ModelVersion, Registry
+from refit.core.registry import ModelVersion, Registry
+from refit.testing.bentoml_server import start_bentoml
+from refit.testing.processes import RunningServer
 
 pytestmark = pytest.mark.integration
 

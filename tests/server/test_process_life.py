@@ -15,10 +15,11 @@ import psutil
 import pytest
 from classify_load import ClassifyLoad
 from paths import ROOT
-from servers import RunningServer, free_port, wait_ready
 
-import datagen
-from monitoring.prediction_log import PredictionLog
+from refit import datagen
+from refit.monitoring.prediction_log import PredictionLog
+from refit.testing.bentoml_server import wait_ready
+from refit.testing.processes import RunningServer, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

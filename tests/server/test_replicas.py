@@ -31,21 +31,19 @@ import pytest
 import sqlalchemy as sa
 import yaml
 from paths import ROOT
-from servers import (
-    RunningHAProxy,
+
+from refit import datagen
+from refit.testing.bentoml_server import start_replica
+from refit.testing.haproxy import RunningHAProxy, haproxy_binary, start_haproxy
+from refit.testing.postgres import (
     RunningPostgres,
-    RunningServer,
-    haproxy_binary,
     pause_postgres,
     postgres_bin_dir,
     resume_postgres,
-    start_haproxy,
     start_postgres,
-    start_prometheus,
-    start_replica,
 )
-
-import datagen
+from refit.testing.processes import RunningServer
+from refit.testing.prometheus import start_prometheus
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -170,7 +168,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, tiny_base_model: Path) -> 
             second.result()
         cluster.versions = _versions(cluster)
         backends = {name: server.url for name, server in cluster.replicas.items()}
-        cluster.proxy = start_haproxy(backends, work / "haproxy")
+        cluster.proxy = start_haproxy(
+            backends, work / "haproxy", config=ROOT / "deploy" / "haproxy" / "haproxy.cfg"
+        )
         cluster.prometheus = start_prometheus(_prometheus_config(cluster), work / "prometheus")
         watch_log = (work / "watch.log").open("wb")
         cluster.watcher = subprocess.Popen(

@@ -21,15 +21,16 @@ from pathlib import Path
 import httpx
 import pytest
 from runner import environment
-from servers import RunningServer, start_bentoml
 from sklearn.metrics import f1_score
 
-import datagen
-from core.registry import Registry
-from retraining.audit import AuditLog
-from retraining.job import run_retrain
-from service.settings import Settings
-from training.train import train
+from refit import datagen
+from refit.core.registry import Registry
+from refit.retraining.audit import AuditLog
+from refit.retraining.job import run_retrain
+from refit.service.settings import Settings
+from refit.testing.bentoml_server import start_bentoml
+from refit.testing.processes import RunningServer
+from refit.training.train import train
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

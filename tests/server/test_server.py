@@ -10,9 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 from cases import BAD_REQUESTS
-from servers import RunningServer, start_bentoml
 
-import datagen
+from refit import datagen
+from refit.testing.bentoml_server import start_bentoml
+from refit.testing.processes import RunningServer
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,8 @@ import json
 import pytest
 from prometheus_client import REGISTRY
 
-from core.errors import reason_for_status
-from service.accounting import RequestAccounting
+from refit.core.errors import reason_for_status
+from refit.service.http.accounting import RequestAccounting
 
 
 @pytest.mark.parametrize(
@@ -99,14 +99,14 @@ def test_an_exception_before_the_response_counts_as_a_model_failure() -> None:
 
 
 def test_refit_errors_map_to_statuses_through_the_hierarchy() -> None:
-    from core.errors import (
+    from refit.core.errors import (
         DataProblem,
         DataValidationError,
         ModelNotFoundError,
         PredictionLogUnavailable,
         RefitError,
     )
-    from service.errors import error_response
+    from refit.service.http.errors import error_response
 
     class Unlisted(ModelNotFoundError):
         pass
@@ -123,8 +123,8 @@ def test_refit_errors_map_to_statuses_through_the_hierarchy() -> None:
 def test_admin_token_check() -> None:
     from pydantic import SecretStr
 
-    from core.errors import Forbidden, Unauthorized
-    from service.admin import check_token
+    from refit.core.errors import Forbidden, Unauthorized
+    from refit.service.http.tokens import check_token
 
     secret = SecretStr("s3cret")
     check_token(b"Bearer s3cret", secret)
@@ -143,8 +143,8 @@ def test_admin_token_check() -> None:
 def test_a_non_latin1_token_passes_only_as_its_own_utf8_bytes(token: str) -> None:
     from pydantic import SecretStr
 
-    from core.errors import Forbidden
-    from service.admin import check_token
+    from refit.core.errors import Forbidden
+    from refit.service.http.tokens import check_token
 
     secret = SecretStr(token)
     check_token(b"Bearer " + token.encode("utf-8"), secret)
@@ -164,7 +164,7 @@ def test_a_non_latin1_token_passes_only_as_its_own_utf8_bytes(token: str) -> Non
 
 @pytest.mark.parametrize("blank", ["", " ", "\t", "\xa0", "\x85"])
 def test_a_blank_token_setting_counts_as_unset(blank: str) -> None:
-    from service.settings import ServingSettings
+    from refit.service.settings import ServingSettings
 
     serving = ServingSettings(admin_token=blank, feedback_token=blank)
     assert serving.admin_token is None

@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from core.errors import Overloaded
-from service.admission import FrontDoor
+from refit.core.errors import Overloaded
+from refit.service.scheduling.admission import FrontDoor
 
 
 class Switch:

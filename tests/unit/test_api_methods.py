@@ -9,7 +9,7 @@ from typing import Any
 import bentoml
 import pytest
 
-from service.api_methods import bind_api_methods
+from refit.core.compat.bentoml import bind_api_methods
 
 
 @bentoml.service(name="bind-check")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from training.class_balance import oversample_indices, oversampled
+from refit.training.class_balance import oversample_indices, oversampled
 
 
 def test_classes_below_the_median_are_lifted_to_it() -> None:

@@ -13,11 +13,11 @@ import pytest
 from prometheus_client import REGISTRY
 from tiny_versions import register_tiny_versions
 
-from core.registry import Registry
-from monitoring.prediction_log import PredictionLog
-from service.classify import ClassifyHandler
-from service.predictor import ServedModel
-from service.settings import Settings
+from refit.core.registry import Registry
+from refit.monitoring.prediction_log import PredictionLog
+from refit.service.model.predictor import ServedModel
+from refit.service.scheduling.classify import ClassifyHandler
+from refit.service.settings import Settings
 
 LABELS = ["billing", "shipping"]
 REQUESTS = [

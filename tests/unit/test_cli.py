@@ -89,8 +89,8 @@ def test_train_list_show_promote_evaluate(
     assert code == 0, out
     assert "not promoted" in out
 
-    from core.registry import Registry
-    from service.settings import get_settings
+    from refit.core.registry import Registry
+    from refit.service.settings import get_settings
 
     registry = Registry.from_settings(get_settings().core)
     first, second = registry.versions()[1], registry.versions()[0]

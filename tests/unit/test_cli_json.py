@@ -17,9 +17,9 @@ import pytest
 from runner import environment
 
 from refit.cli import main
-from retraining.audit import AuditLog
-from service.settings import Settings
-from training.scores import EvaluationReport
+from refit.retraining.audit import AuditLog
+from refit.service.settings import Settings
+from refit.training.scores import EvaluationReport
 
 MODEL = "cli-json-classifier"
 
@@ -31,7 +31,7 @@ def world(
     tiny_settings: Callable[..., Settings],
 ) -> dict[str, str]:
     """Environment of a state folder whose champion is a freshly trained tiny model."""
-    from training.train import train
+    from refit.training.train import train
 
     state_dir = tmp_path_factory.mktemp("cli-json") / "state"
     train(tiny_settings(state_dir, MODEL))
@@ -69,7 +69,7 @@ def run_json(capsys: pytest.CaptureFixture[str], env: dict[str, str], *args: str
 
 
 def _champion_metrics(env: dict[str, str]) -> dict[str, Any]:
-    from core.registry import Registry
+    from refit.core.registry import Registry
 
     registry = Registry(MODEL, Path(env["REFIT_STATE_DIR"]))
     champion = registry.champion()
@@ -149,7 +149,7 @@ def test_evaluate_json_is_the_report(
 def test_retrain_history_json_is_one_array(
     capsys: pytest.CaptureFixture[str], world: dict[str, str]
 ) -> None:
-    from core.settings import CoreSettings
+    from refit.core.settings import CoreSettings
 
     audit = AuditLog(CoreSettings(state_dir=Path(world["REFIT_STATE_DIR"])))
     audit.append("decision", action="none", reasons=["drift in 0 checks"])

@@ -14,16 +14,21 @@ from rich.table import Table
 from runner import run_refit
 from tiny_versions import write_tiny_version
 
-from core.registry import Registry
 from refit.console import FILE_WIDTH, ScriptConsole
+from refit.core.registry import Registry
 from refit.progress import TrainingProgress, counting, training_progress
 from refit.progress_lines import TrainingLog
 from refit.render import evaluation_tables
 from refit.serve_command import port_problem
-from training.epochs import EpochRecord
-from training.finetune import FineTuneResult, TrainingConfig
-from training.model_card import model_card
-from training.scores import ClassificationMetrics, ClassMetrics, EvaluationReport, format_metric
+from refit.training.epochs import EpochRecord
+from refit.training.finetune import FineTuneResult, TrainingConfig
+from refit.training.model_card import model_card
+from refit.training.scores import (
+    ClassificationMetrics,
+    ClassMetrics,
+    EvaluationReport,
+    format_metric,
+)
 
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
 

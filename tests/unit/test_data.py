@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.errors import ConfigError, DataValidationError
-from training.data import SUPPORTED_SUFFIXES, load_labelled, validate_labelled
+from refit.core.errors import ConfigError, DataValidationError
+from refit.training.data import SUPPORTED_SUFFIXES, load_labelled, validate_labelled
 
 GOOD_ROWS = [
     {"text": "  my card was charged twice ", "label": 0, "channel": "web"},
@@ -369,7 +369,7 @@ def test_a_flood_of_row_problems_is_capped_with_a_summary() -> None:
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
 def test_written_tables_load_back_unchanged(tmp_path: Path, suffix: str) -> None:
-    from training.data_files import write_table
+    from refit.training.data_files import write_table
 
     frame = pd.DataFrame(
         {"text": ["first, with a comma", 'a "quoted" text', "naïve café"], "label": ["a", "b", "a"]}

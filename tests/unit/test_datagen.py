@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from datagen import INTENTS, SCENARIOS, UNSEEN_INTENT, generate
-from datagen.framing import BACKSTORY, CONNECTORS, GREETINGS, SIGN_OFFS, URGENCY
-from datagen.generator import _generate_with_meta
-from datagen.intents import BANKS, NEW_PHRASING_BANKS, VAGUE
-from datagen.noise import add_typos
-from datagen.vocabulary import NEW_VOCABULARY, SLOT_NAMES
+from refit.datagen import INTENTS, SCENARIOS, UNSEEN_INTENT, generate
+from refit.datagen.framing import BACKSTORY, CONNECTORS, GREETINGS, SIGN_OFFS, URGENCY
+from refit.datagen.generator import _generate_with_meta
+from refit.datagen.intents import BANKS, NEW_PHRASING_BANKS, VAGUE
+from refit.datagen.noise import add_typos
+from refit.datagen.vocabulary import NEW_VOCABULARY, SLOT_NAMES
 
 COLUMNS = ["text", "label", "channel", "scenario"]
 

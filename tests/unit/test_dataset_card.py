@@ -7,9 +7,9 @@ import re
 import pandas as pd
 import pytest
 
-from training.dataset_card import dataset_card
-from training.quality import audit, fingerprint, leakage
-from training.split import DatasetSplits, split_dataset
+from refit.training.dataset_card import dataset_card
+from refit.training.quality import audit, fingerprint, leakage
+from refit.training.split import DatasetSplits, split_dataset
 
 
 def part(rows: list[tuple[str, str]]) -> pd.DataFrame:

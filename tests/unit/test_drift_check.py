@@ -16,18 +16,18 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from runner import run_refit
 
-import datagen
-from core.errors import NoReferenceProfile
-from core.inference import TextClassifier
-from core.registry import ModelVersion, Registry
-from monitoring.drift.check import run_drift_check
-from monitoring.drift.estimate import estimate_words
-from monitoring.drift.export import drift_exposition
-from monitoring.drift.history import LATEST, list_runs, reports_dir
-from monitoring.prediction_log import PredictionBatch, PredictionLog
-from retraining.watch_state import state_path
-from service.settings import Settings
-from training.reference import CALIBRATION_FILE, REFERENCE_FILE
+from refit import datagen
+from refit.core.errors import NoReferenceProfile
+from refit.core.inference import TextClassifier
+from refit.core.registry import ModelVersion, Registry
+from refit.monitoring.drift.check import run_drift_check
+from refit.monitoring.drift.estimate import estimate_words
+from refit.monitoring.drift.export import drift_exposition
+from refit.monitoring.drift.history import LATEST, list_runs, reports_dir
+from refit.monitoring.prediction_log import PredictionBatch, PredictionLog
+from refit.retraining.watch_state import state_path
+from refit.service.settings import Settings
+from refit.training.reference import CALIBRATION_FILE, REFERENCE_FILE
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 BASE_END = NOW - timedelta(hours=2)  # an hour of base traffic ends here
@@ -77,7 +77,7 @@ def log_window(
 
 @pytest.fixture(scope="module")
 def world(tiny_base_model: Path, tmp_path_factory: pytest.TempPathFactory) -> World:
-    from training.train import train
+    from refit.training.train import train
 
     state = tmp_path_factory.mktemp("drift") / "state"
     env = {

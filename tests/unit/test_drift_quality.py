@@ -20,17 +20,17 @@ from collections.abc import Callable
 import pandas as pd
 import pytest
 
-import datagen
-from core.inference import TextClassifier
-from monitoring.drift.evaluation import (
+from refit import datagen
+from refit.core.inference import TextClassifier
+from refit.monitoring.drift.evaluation import (
     WindowOutcome,
     check_windows,
     detection_rate,
     estimate_errors,
     signal_rates,
 )
-from service.settings import Settings
-from training.reference import ReferenceProfile, score_pool
+from refit.service.settings import Settings
+from refit.training.reference import ReferenceProfile, score_pool
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +42,7 @@ DRIFTED = tuple(name for name in datagen.SCENARIOS if name != "base")
 def trained(
     tiny_settings: Callable[..., Settings], tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Settings, ReferenceProfile, TextClassifier]:
-    from training.train import train
+    from refit.training.train import train
 
     settings = tiny_settings(
         tmp_path_factory.mktemp("quality") / "state",

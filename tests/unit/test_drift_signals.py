@@ -15,25 +15,25 @@ import pytest
 from drift_summaries import drift_result
 from prometheus_client.parser import text_string_to_metric_families
 
-from core.descriptors import char_counts, descriptor_frame, pack_embeddings, unpack_embeddings
-from monitoring.drift.estimate import actual_figures
-from monitoring.drift.export import LatestSummary, drift_exposition
-from monitoring.drift.features import (
+from refit.core.descriptors import char_counts, descriptor_frame, pack_embeddings, unpack_embeddings
+from refit.monitoring.drift.estimate import actual_figures
+from refit.monitoring.drift.export import LatestSummary, drift_exposition
+from refit.monitoring.drift.features import (
     EMBEDDING_COLUMNS,
     FEATURE_COLUMNS,
     feature_frame,
     reference_features,
     sample_rows,
 )
-from monitoring.drift.history import LATEST, list_runs, write_summary
-from monitoring.drift.report import run_report
-from monitoring.drift.result import DriftResult
-from monitoring.drift.signals import SignalResult, SignalSpec, evaluate, oriented, verdict
-from monitoring.drift.stattests import homogeneity_p_value
-from monitoring.drift.window import format_window, parse_window, window_range
-from retraining.watch_state import state_path
-from service.settings import Settings
-from training.calibration import Calibration, fit_calibration
+from refit.monitoring.drift.history import LATEST, list_runs, write_summary
+from refit.monitoring.drift.report import run_report
+from refit.monitoring.drift.result import DriftResult
+from refit.monitoring.drift.signals import SignalResult, SignalSpec, evaluate, oriented, verdict
+from refit.monitoring.drift.stattests import homogeneity_p_value
+from refit.monitoring.drift.window import format_window, parse_window, window_range
+from refit.retraining.watch_state import state_path
+from refit.service.settings import Settings
+from refit.training.calibration import Calibration, fit_calibration
 
 # --- descriptors --------------------------------------------------------------------
 
@@ -361,7 +361,7 @@ def test_a_signal_evidently_cannot_compute_spares_the_others() -> None:
 
 
 def test_drift_numbers_read_the_same_in_the_cli_and_the_report() -> None:
-    from monitoring.drift.signals import drift_number
+    from refit.monitoring.drift.signals import drift_number
 
     assert drift_number(0.04567) == "0.046"
     assert drift_number(2e-9) == "2.0e-09"  # not 0.000

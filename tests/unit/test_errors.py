@@ -9,8 +9,8 @@ import json
 import pytest
 from paths import ROOT
 
-from core import errors
-from core.errors import ERROR_REASONS, RefitError
+from refit.core import errors
+from refit.core.errors import ERROR_REASONS, RefitError
 
 # Errors that are the server's own fault, answered with 500 on purpose.
 MEANT_AS_500 = {"RefitError", "ConfigError", "TrainingError", "ModelFailure"}
@@ -30,8 +30,8 @@ def hierarchy() -> set[type[RefitError]]:
         for path in sorted((ROOT / package).rglob("*.py")):
             if path.name == "__main__.py":  # runs the CLI when imported
                 continue
-            parts = path.relative_to(ROOT).with_suffix("").parts
-            importlib.import_module(".".join(p for p in parts if p != "__init__"))
+            parts = [p for p in path.relative_to(ROOT).with_suffix("").parts if p != "__init__"]
+            importlib.import_module(".".join(parts if parts[0] == "refit" else ["refit", *parts]))
     return {RefitError, *every_subclass(RefitError)}
 
 
@@ -65,7 +65,7 @@ def test_status_and_reason_of_each_kind(error: RefitError, status: int, reason: 
 
 
 def test_the_response_carries_the_status_and_retry_after() -> None:
-    from service.errors import error_response
+    from refit.service.http.errors import error_response
 
     overloaded = error_response(errors.Overloaded(7))
     assert overloaded.status_code == 429

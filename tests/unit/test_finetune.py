@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-import datagen
-from core.errors import TrainingError
-from training.epochs import EpochRecord, overfitting_warning
-from training.finetune import TrainingConfig, fine_tune
-from training.length_batches import LengthGroupedBatches
-from training.scores import classification_metrics
-from training.settings import DEFAULT_BASE_MODEL, TrainingSettings
+from refit import datagen
+from refit.core.errors import TrainingError
+from refit.training.epochs import EpochRecord, overfitting_warning
+from refit.training.finetune import TrainingConfig, fine_tune
+from refit.training.length_batches import LengthGroupedBatches
+from refit.training.scores import classification_metrics
+from refit.training.settings import DEFAULT_BASE_MODEL, TrainingSettings
 
 
 def test_length_grouped_batches_cover_every_index_once_per_epoch() -> None:
@@ -115,7 +115,7 @@ def test_validation_labels_unknown_to_training_are_refused(tiny_base_model: Path
 @pytest.mark.slow
 def test_packaged_minilm_fine_tunes_well_above_chance() -> None:
     """A few dozen steps on the real base model and the built-in data."""
-    from core.inference import TextClassifier
+    from refit.core.inference import TextClassifier
 
     frame = datagen.generate(1400, seed=7)
     train, val = frame.iloc[:1000], frame.iloc[1000:]

@@ -10,8 +10,8 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from core.forward_pass import PassModule, trace_checked
-from core.inference import TextClassifier
+from refit.core.forward_pass import PassModule, trace_checked
+from refit.core.inference import TextClassifier
 
 TEXTS = [
     "hi",
@@ -80,7 +80,7 @@ def test_the_classifier_stays_eager_when_tracing_fails(
     classifier = build(tiny_base_model, embeddings=False)
     classifier._module = WidthBranch(classifier.model, None)  # the same scores at width <= 8
     classifier._forward = classifier._module
-    with caplog.at_level(logging.WARNING, logger="core.inference"):
+    with caplog.at_level(logging.WARNING, logger="refit.core.inference"):
         classifier.trace()
     assert not classifier.traced
     assert "stay eager" in caplog.text

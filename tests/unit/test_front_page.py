@@ -19,20 +19,10 @@ from starlette.responses import PlainTextResponse
 from starlette.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
-from core.errors import ModelNotFoundError
-from core.registry import ModelVersion
-from core.settings import CoreSettings
-from service.docs_page import CSP, docs_page
-from service.front_page import FrontPage
-from service.live_rates import (
-    LiveRates,
-    RateSampler,
-    Sample,
-    bucket_quantile,
-    compute_rates,
-    sample_from,
-)
-from service.page_data import (
+from refit.core.errors import ModelNotFoundError
+from refit.core.registry import ModelVersion
+from refit.core.settings import CoreSettings
+from refit.service.pages.data import (
     AuditRow,
     DriftView,
     PageData,
@@ -44,8 +34,18 @@ from service.page_data import (
     report_runs,
     tail_records,
 )
-from service.page_files import model_card, report_file
-from service.page_html import render
+from refit.service.pages.docs import CSP, docs_page
+from refit.service.pages.files import model_card, report_file
+from refit.service.pages.front_page import FrontPage
+from refit.service.pages.html import render
+from refit.service.pages.live_rates import (
+    LiveRates,
+    RateSampler,
+    Sample,
+    bucket_quantile,
+    compute_rates,
+    sample_from,
+)
 
 HOSTILE = "<script>alert(1)</script>"
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -376,8 +376,8 @@ def test_the_sampler_keeps_one_minute_and_compares_with_its_oldest_sample() -> N
 def test_the_in_process_registry_is_read_without_a_multiprocess_folder(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from monitoring import prometheus_metrics as metrics
-    from service.live_rates import read_metrics
+    from refit.monitoring import prometheus_metrics as metrics
+    from refit.service.pages.live_rates import read_metrics
 
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     before = sample_from(read_metrics(), 0.0)

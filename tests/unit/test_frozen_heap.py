@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from tiny_versions import served_registry
 
-from service.frozen_heap import freeze_heap
-from service.predictor import ServedModel
+from refit.service.model.frozen_heap import freeze_heap
+from refit.service.model.predictor import ServedModel
 
 
 @pytest.fixture

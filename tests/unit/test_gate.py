@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retraining.gate import GateRules, Scores, ShadowFigures, judge
+from refit.retraining.gate import GateRules, Scores, ShadowFigures, judge
 
 RULES = GateRules(
     min_gain_recent=0.02,
@@ -91,7 +91,7 @@ def test_the_confident_changes_rule(shadow: ShadowFigures, promote: bool, verdic
 def test_gate_macro_f1_averages_over_the_classes_the_frame_holds() -> None:
     """A challenger that predicts a label the test split lacks is charged the miss in
     its true class's recall, not a whole extra class of F1 0."""
-    from retraining.scoring import macro_f1
+    from refit.retraining.scoring import macro_f1
 
     class Fixed:
         def __init__(self, guesses: list[int]) -> None:

@@ -9,9 +9,9 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from core.inference import TextClassifier, resolve_device
-from training.finetune import TrainingConfig, fine_tune
-from training.settings import TrainingSettings
+from refit.core.inference import TextClassifier, resolve_device
+from refit.training.finetune import TrainingConfig, fine_tune
+from refit.training.settings import TrainingSettings
 
 pytestmark = pytest.mark.gpu
 

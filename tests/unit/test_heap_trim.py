@@ -5,7 +5,7 @@ from __future__ import annotations
 import psutil
 import pytest
 
-from service.heap_trim import BUSY_INTERVAL_S, IDLE_INTERVAL_S, HeapTrimmer
+from refit.service.model.heap_trim import BUSY_INTERVAL_S, IDLE_INTERVAL_S, HeapTrimmer
 
 
 class Clock:

@@ -11,14 +11,14 @@ import pytest
 from prometheus_client import REGISTRY
 from tiny_versions import fallback_gauge, served_registry, write_tiny_version
 
-from core.errors import SchedulerClosed
-from core.inference import TextClassifier
-from core.registry import ModelVersion, Registry
-from monitoring.prediction_log import PredictionLog
-from service.classify import ClassifyHandler
-from service.hot_swap import HotSwapper
-from service.predictor import ServedModel
-from service.settings import Settings
+from refit.core.errors import SchedulerClosed
+from refit.core.inference import TextClassifier
+from refit.core.registry import ModelVersion, Registry
+from refit.monitoring.prediction_log import PredictionLog
+from refit.service.model.hot_swap import HotSwapper
+from refit.service.model.predictor import ServedModel
+from refit.service.scheduling.classify import ClassifyHandler
+from refit.service.settings import Settings
 
 LABELS = ["billing", "shipping"]
 
@@ -126,7 +126,7 @@ def test_watcher_refuses_unreadable_weights_once_then_follows_a_good_promotion(
     before = _refusals()
     swapper.start()
     try:
-        with caplog.at_level(logging.INFO, logger="service.hot_swap"):
+        with caplog.at_level(logging.INFO, logger="refit.service.model.hot_swap"):
             time.sleep(20 * settings.serving.reload_interval_s)  # 20 polls
         assert _refusals() - before == 1
         assert handler.served.version.version == v0.version

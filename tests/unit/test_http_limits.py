@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from starlette.types import Message
 
-from service.bounded_paths import UNKNOWN, RestorePath, route_label
-from service.http_limits import BodyLimits
-from service.openapi_doc import truthful
-from service.settings import ServingSettings
+from refit.service.http.body_limits import BodyLimits
+from refit.service.http.bounded_paths import UNKNOWN, RestorePath, route_label
+from refit.service.http.openapi_doc import truthful
+from refit.service.settings import ServingSettings
 
 JSON = (b"content-type", b"application/json")
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from core.inference import TextClassifier, plan_buckets
+from refit.core.inference import TextClassifier, plan_buckets
 
 LABELS = ["alpha", "beta", "gamma"]
 

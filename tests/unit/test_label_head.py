@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_versions import write_tiny_version
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from tests.tiny_versions import write_tiny_version
-from training.finetune import _load_base
-from training.label_head import can_carry_over, regrow_head
+from refit.training.finetune import _load_base
+from refit.training.label_head import can_carry_over, regrow_head
 
 
 def _logits(model: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:

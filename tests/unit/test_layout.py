@@ -45,8 +45,18 @@ def modules() -> Iterator[Path]:
 
 
 def module_name(path: Path) -> str:
+    """The importable name of a source file: `core/registry.py` is `refit.core.registry`."""
     parts = path.relative_to(ROOT).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+    parts = parts[:-1] if parts[-1] == "__init__" else parts
+    return ".".join(parts if parts[0] == "refit" else ("refit", *parts))
+
+
+def layer_of(module: str) -> str | None:
+    """The layer a `refit…` module belongs to; None for anything else."""
+    parts = module.split(".")
+    if parts[0] != "refit":
+        return None
+    return parts[1] if len(parts) > 1 and parts[1] in ALLOWED else "refit"
 
 
 def imports_of(path: Path) -> set[str]:
@@ -56,16 +66,18 @@ def imports_of(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
+            # `from refit import datagen` imports the layer, not the CLI package.
+            if node.module != "refit":
+                found.add(node.module)
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return {name for name in found if name.split(".")[0] in ALLOWED}
+    return {name for name in found if layer_of(name) is not None}
 
 
 @pytest.mark.parametrize("layer", sorted(ALLOWED))
 def test_layers_import_only_downwards(layer: str) -> None:
     offenders = {
         str(path.relative_to(ROOT)): sorted(
-            {name.split(".")[0] for name in imports_of(path)} - ALLOWED[layer]
+            {str(layer_of(name)) for name in imports_of(path)} - ALLOWED[layer]
         )
         for path in (ROOT / layer).rglob("*.py")
     }
@@ -118,33 +130,45 @@ def test_bentofile_packages_match_pyproject_dependencies() -> None:
     bentofile = yaml.safe_load((ROOT / "bentofile.yaml").read_text())
     assert sorted(bentofile["python"]["packages"]) == sorted(project["dependencies"])
     assert bentofile["python"]["lock_packages"] is False
-    assert bentofile["service"] == "service.service:Classifier"
+    assert bentofile["service"] == "refit.service.service:Classifier"
 
 
-def test_every_package_is_installed_and_in_the_readme_layout() -> None:
+def test_every_package_is_installed_and_in_the_architecture_page() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    include = project["tool"]["setuptools"]["packages"]["find"]["include"]
-    readme = (ROOT / "README.md").read_text()
-    layout = readme[readme.index("## Layout") :]
+    setuptools = project["tool"]["setuptools"]
+    folders = {
+        ".".join(("refit", *p.relative_to(ROOT).parts)) if p.parts[-1] != "refit" else "refit"
+        for layer in ALLOWED
+        for p in [ROOT / layer, *(ROOT / layer).rglob("*")]
+        if p.is_dir() and (p / "__init__.py").is_file()
+    }
+    folders = {name.replace("refit.refit", "refit") for name in folders}
+    assert sorted(setuptools["packages"]) == sorted(folders)
+    mapped = {name: folder for name, folder in setuptools["package-dir"].items()}
+    assert {mapped[f"refit.{layer}"] for layer in ALLOWED if layer != "refit"} == (
+        set(ALLOWED) - {"refit"}
+    )
+    architecture = (ROOT / "docs" / "architecture.md").read_text()
     for layer in ALLOWED:
-        assert f"{layer}*" in include
-        assert f"`{layer}/`" in layout
+        assert f"`{layer}/`" in architecture
 
 
 def _name(requirement: str) -> str:
     return re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower()
 
 
-def test_every_setting_is_documented_in_the_readme() -> None:
-    from service.settings import setting_names
+def test_the_settings_page_is_what_the_code_generates() -> None:
+    from refit.settings_command import settings_markdown
 
-    readme = (ROOT / "README.md").read_text()
-    missing = [f"REFIT_{short.upper()}" for short in setting_names()]
-    assert [name for name in missing if f"`{name}`" not in readme] == []
+    page = (ROOT / "docs" / "settings.md").read_text()
+    assert page == settings_markdown(), "run `refit settings --markdown > docs/settings.md`"
+    from refit.service.settings import setting_names
+
+    assert [f"REFIT_{s.upper()}" for s in setting_names() if f"REFIT_{s.upper()}" not in page] == []
 
 
 def test_every_setting_has_a_description_and_one_owner() -> None:
-    from service.settings import SECTIONS
+    from refit.service.settings import SECTIONS
 
     fields = [(s, n, f) for s, cls in SECTIONS.items() for n, f in cls.model_fields.items()]
     assert [f"{s}.{n}" for s, n, f in fields if not f.description] == []
@@ -163,7 +187,7 @@ def test_workers_default_to_one_per_core_and_threads_share_the_rest(
     expected_workers: int,
     expected_threads: int,
 ) -> None:
-    from service.settings import Settings
+    from refit.service.settings import Settings
 
     monkeypatch.setattr("os.cpu_count", lambda: cores)
     settings = Settings(workers=workers)

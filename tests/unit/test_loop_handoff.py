@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from core.loop_handoff import settle_all
+from refit.core.loop_handoff import settle_all
 
 
 def test_a_batch_is_settled_with_one_wake_up_and_done_futures_are_left_alone(

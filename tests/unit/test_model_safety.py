@@ -20,10 +20,10 @@ from runner import run_refit
 from starlette.types import Message
 from tiny_versions import fallback_gauge, served_registry, write_tiny_version
 
-from core.errors import ModelLoadError
-from core.inference import TextClassifier
-from core.registry import ModelVersion, Registry, check_version_files
-from service.settings import Settings
+from refit.core.errors import ModelLoadError
+from refit.core.inference import TextClassifier
+from refit.core.registry import ModelVersion, Registry, check_version_files
+from refit.service.settings import Settings
 
 LABELS = ["billing", "shipping"]
 UNREADABLE = "weights in model.safetensors cannot be read: SafetensorError"
@@ -198,9 +198,9 @@ def history(tmp_path: Path, tiny_base_model: Path) -> tuple[Settings, Registry, 
 def test_startup_serves_the_previous_champion_when_the_champion_does_not_load(
     history, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from service.classify import ClassifyHandler
-    from service.hot_swap import HotSwapper
-    from service.startup import load_served_model
+    from refit.service.model.hot_swap import HotSwapper
+    from refit.service.model.startup import load_served_model
+    from refit.service.scheduling.classify import ClassifyHandler
 
     settings, registry, (v0, v1, v2) = history
     truncate(v2.path / "model.safetensors")
@@ -232,7 +232,7 @@ def test_startup_serves_the_previous_champion_when_the_champion_does_not_load(
 
 
 def test_startup_walks_the_history_past_every_version_that_does_not_load(history) -> None:
-    from service.startup import earlier_champions, load_served_model
+    from refit.service.model.startup import earlier_champions, load_served_model
 
     settings, registry, (v0, v1, v2) = history
     assert earlier_champions(registry.history(), v2.tag) == [v1.tag, v0.tag]
@@ -246,18 +246,18 @@ def test_startup_walks_the_history_past_every_version_that_does_not_load(history
 def test_startup_with_nothing_loadable_fails_once_and_stops_the_server(
     history, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import service.startup as startup
+    import refit.service.model.startup as startup
 
     settings, registry, versions = history
     for version in versions:
         overwrite(version.path / "model.safetensors")
     signals: list[tuple[int, int]] = []
-    monkeypatch.setattr(startup.os, "kill", lambda pid, sig: signals.append((pid, sig)))
+    monkeypatch.setattr("os.kill", lambda pid, sig: signals.append((pid, sig)))
     with pytest.raises(ModelLoadError, match=r"no version of model .* can be served") as caught:
         startup.load_served_model(registry, versions[-1].version, settings)
     assert signals == []  # not a BentoML worker: nothing to stop
     assert all(v.tag in str(caught.value) for v in versions)
-    monkeypatch.setattr(startup, "_is_bentoml_worker", lambda: True)
+    monkeypatch.setattr(startup, "is_worker_process", lambda: True)
     with pytest.raises(ModelLoadError):
         startup.load_served_model(registry, versions[-1].version, settings)
     assert signals == [(os.getppid(), signal.SIGTERM)]
@@ -266,11 +266,10 @@ def test_startup_with_nothing_loadable_fails_once_and_stops_the_server(
 # --- /readyz ------------------------------------------------------------------------
 
 
-def test_readyz_body_carries_the_worker_state(monkeypatch: pytest.MonkeyPatch) -> None:
-    import service.readiness as readiness
+def test_readyz_body_carries_the_worker_state() -> None:
+    import refit.service.model.readiness as readiness
 
     state = {"serving": "m:1", "champion": "m:2", "fallback": True, "reason": "broken"}
-    monkeypatch.setattr(readiness, "worker_state", lambda: state)
 
     async def bentoml_readyz(scope, receive, send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -285,6 +284,8 @@ def test_readyz_body_carries_the_worker_state(monkeypatch: pytest.MonkeyPatch) -
         sent.append(message)
 
     scope = {"type": "http", "path": "/readyz", "method": "GET"}
-    asyncio.run(readiness.ReadinessDetails(bentoml_readyz)(scope, receive, send))
+    asyncio.run(
+        readiness.ReadinessDetails(bentoml_readyz, state=lambda: state)(scope, receive, send)
+    )
     assert sent[0]["status"] == 200
     assert json.loads(sent[1]["body"]) == {"ready": True, **state}

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from paths import ROOT
 
-from core.errors import ConfigError
-from core.model_store import link_model_store
-from core.settings import CoreSettings
+from refit.core.errors import ConfigError
+from refit.core.model_store import link_model_store
+from refit.core.settings import CoreSettings
 
 
 @pytest.fixture
@@ -89,8 +89,8 @@ def test_the_store_may_be_the_home_models_folder_itself(home: Path) -> None:
 
 _RACER = """
 import sys, time
-from core.model_store import link_model_store
-from core.settings import CoreSettings
+from refit.core.model_store import link_model_store
+from refit.core.settings import CoreSettings
 start = float(sys.argv[1])
 while time.time() < start:
     pass
@@ -125,10 +125,9 @@ def test_processes_starting_together_all_end_on_the_one_link(home: Path, tmp_pat
 _REGISTER = """
 import json, sys
 import bentoml
-from bentoml._internal.configuration.containers import BentoMLContainer
-from core.model_store import link_model_store
-from core.settings import CoreSettings
-BentoMLContainer.model_store.get()  # BentoML creates its empty `models` first
+from refit.core.model_store import link_model_store
+from refit.core.settings import CoreSettings
+bentoml.models.list()  # BentoML creates its empty `models` first
 link_model_store(CoreSettings())
 if sys.argv[1] == "register":
     with bentoml.models.create("shared-store-test", metadata={"by": "trainer"}) as model:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from monitoring.drift.novelty import kth_distance, novelties, novelty_p_value
+from refit.monitoring.drift.novelty import kth_distance, novelties, novelty_p_value
 
 
 def test_kth_distance_is_the_kth_smallest_euclidean_distance() -> None:

@@ -20,7 +20,7 @@ time.sleep(60)
 """
 WORKER = """
 import pathlib, sys, time
-from service.parent_watch import watch_parent
+from refit.service.model.parent_watch import watch_parent
 marker = pathlib.Path(sys.argv[1])
 watch_parent(lambda: marker.write_text("flushed"), poll_s=0.05)
 time.sleep(60)
@@ -50,7 +50,7 @@ def test_the_worker_exits_and_flushes_when_its_server_is_killed(tmp_path) -> Non
 # was re-parented before it started watching (the server is not its parent here).
 LATE_WORKER = """
 import os, pathlib, sys, time
-from service.parent_watch import watch_parent
+from refit.service.model.parent_watch import watch_parent
 marker = pathlib.Path(sys.argv[1])
 while os.path.exists(f"/proc/{os.environ['REFIT_SERVER_PID']}"):
     time.sleep(0.02)
@@ -76,7 +76,7 @@ def test_a_worker_that_starts_watching_after_its_server_died_still_exits(tmp_pat
 
 
 def test_a_zombie_is_not_running() -> None:
-    from service.parent_watch import running
+    from refit.service.model.parent_watch import running
 
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     deadline = time.monotonic() + 10

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, Histogram
 
-from core.inference import BatchOutput
-from monitoring import prometheus_metrics as metrics
-from monitoring.recording import PassRecorder, PredictionRecorder
+from refit.core.inference import BatchOutput
+from refit.monitoring import prometheus_metrics as metrics
+from refit.monitoring.recording import PassRecorder, PredictionRecorder
 
 BUCKETS = (0.1, 0.5, 1.0, 5.0)
 

@@ -8,9 +8,9 @@ import re
 import pandas as pd
 import pytest
 
-from training.normalize import normalize_text, normalized
-from training.quality import TextGroup, audit, fingerprint, leakage
-from training.split import DatasetSplits
+from refit.training.normalize import normalize_text, normalized
+from refit.training.quality import TextGroup, audit, fingerprint, leakage
+from refit.training.split import DatasetSplits
 
 
 @pytest.mark.parametrize(

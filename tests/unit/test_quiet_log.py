@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from core.quiet_log import QuietLog
+from refit.core.quiet_log import QuietLog
 
 
 def test_one_line_per_interval_then_the_count_held_back(caplog: pytest.LogCaptureFixture) -> None:

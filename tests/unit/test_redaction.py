@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from monitoring.redaction import prepare_text, redact, text_hash
+from refit.monitoring.redaction import prepare_text, redact, text_hash
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from tiny_versions import write_tiny_version
 
-from core.errors import ModelLoadError, ModelNotFoundError
-from core.registry import Registry, check_version_files
+from refit.core.errors import ModelLoadError, ModelNotFoundError
+from refit.core.registry import Registry, check_version_files
 
 LABELS = ["no", "yes"]
 

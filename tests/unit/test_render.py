@@ -7,7 +7,7 @@ import io
 from rich.console import Console
 
 from refit.render import abbreviate_labels, evaluation_tables
-from training.scores import evaluate_predictions
+from refit.training.scores import evaluate_predictions
 
 LONG = "extremely_long_label_name"
 LABELS = ["a", "b", LONG]

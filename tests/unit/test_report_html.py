@@ -12,7 +12,12 @@ import pytest
 from evidently import DataDefinition, Dataset, Report
 from evidently.metrics import ValueDrift
 
-from monitoring.drift.report_html import evidently_page, page_policy, script_json, script_policy
+from refit.monitoring.drift.report_html import (
+    evidently_page,
+    page_policy,
+    script_json,
+    script_policy,
+)
 
 HOSTILE = "</script><script>document.title='XSS'</script>\u2028<!-- & -->"
 

@@ -9,10 +9,10 @@ import json
 import weakref
 
 import pytest
-from bentoml._internal.server.http.traffic import TimeoutMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.response_deadline import ResponseDeadline
+from refit.core.compat.bentoml import TimeoutMiddleware
+from refit.service.http.response_deadline import ResponseDeadline
 
 SCOPE: Scope = {"type": "http", "method": "POST", "path": "/classify", "headers": []}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from service.response_types import declare_json_responses
+from refit.core.compat.bentoml import declare_json_responses
 
 
 class Spec:

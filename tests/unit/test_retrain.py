@@ -12,19 +12,19 @@ import pandas as pd
 import pytest
 from runner import run_refit
 
-import datagen
-from core.errors import Busy, TrainingError
-from core.registry import Registry
-from monitoring.prediction_log import PredictionBatch, PredictionLog
-from retraining.audit import AuditLog
-from retraining.job import retrain, run_retrain
-from retraining.lock import exclusive
-from retraining.recent_data import fresh_rows, gather_recent
-from retraining.schedule import Watcher, watch_trigger
-from retraining.watch_state import WatchState, state_path
-from service.settings import Settings
-from training.snapshot import read_snapshot
-from training.train import train
+from refit import datagen
+from refit.core.errors import Busy, TrainingError
+from refit.core.registry import Registry
+from refit.monitoring.prediction_log import PredictionBatch, PredictionLog
+from refit.retraining.audit import AuditLog
+from refit.retraining.job import retrain, run_retrain
+from refit.retraining.lock import exclusive
+from refit.retraining.recent_data import fresh_rows, gather_recent
+from refit.retraining.schedule import Watcher, watch_trigger
+from refit.retraining.watch_state import WatchState, state_path
+from refit.service.settings import Settings
+from refit.training.snapshot import read_snapshot
+from refit.training.train import train
 
 
 @pytest.fixture
@@ -132,7 +132,7 @@ def test_a_failed_check_is_recorded_and_the_schedule_goes_on(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("retraining.schedule.run_drift_check", broken)
+    monkeypatch.setattr("refit.retraining.schedule.run_drift_check", broken)
     watcher = Watcher(trained)
     decision = watcher.tick()
     assert decision.action == "none"
@@ -159,7 +159,8 @@ def test_cli_history_and_watch_status(
     assert code == 0
     assert "drift in 0 checks" in out
     monkeypatch.setattr(
-        "retraining.schedule.run_drift_check", lambda *a, **k: (_ for _ in ()).throw(OSError("x"))
+        "refit.retraining.schedule.run_drift_check",
+        lambda *a, **k: (_ for _ in ()).throw(OSError("x")),
     )
     code, out = _cli(capsys, trained, "watch", "--once")
     assert code == 0

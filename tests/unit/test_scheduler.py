@@ -19,11 +19,11 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from core.errors import DeadlineExpired, ModelFailure, Overloaded, SchedulerClosed
-from core.inference import Encoded, PassOutput, TextClassifier
-from service.batch_policy import PassInfo, PlannedPass, SchedulerConfig, plan_round
-from service.scheduler import Classified, Observer, Scheduler
-from service.work_queue import Request, Throughput, WorkQueue
+from refit.core.errors import DeadlineExpired, ModelFailure, Overloaded, SchedulerClosed
+from refit.core.inference import Encoded, PassOutput, TextClassifier
+from refit.service.scheduling.batch_policy import PassInfo, PlannedPass, SchedulerConfig, plan_round
+from refit.service.scheduling.scheduler import Classified, Observer, Scheduler
+from refit.service.scheduling.work_queue import Request, Throughput, WorkQueue
 
 
 class FakeClock:
@@ -375,7 +375,7 @@ def test_a_failing_pass_fails_only_its_own_requests(build, caplog) -> None:
             await scheduler.classify(["boom"])
         return (await scheduler.classify([words(2, "after")])).output.n_tokens.tolist()
 
-    with caplog.at_level(logging.ERROR, logger="service.scheduler"):
+    with caplog.at_level(logging.ERROR, logger="refit.service.scheduling.scheduler"):
         assert run(scenario()) == [2]
     assert [r.exc_info is not None for r in caplog.records] == [True]
     assert recorder.refusals == [("model_error", 2), ("model_error", 1)]

@@ -6,7 +6,7 @@ import warnings
 
 import pytest
 
-from training.scores import (
+from refit.training.scores import (
     classification_metrics,
     evaluate_predictions,
     expected_calibration_error,
@@ -223,7 +223,7 @@ def test_length_mismatch_names_the_argument(kwargs, name):
 
 
 def test_truth_macro_f1_leaves_out_labels_only_predicted() -> None:
-    from training.scores import scores_with_new_labels
+    from refit.training.scores import scores_with_new_labels
 
     m = scores_with_new_labels(["a", "a", "b", "b"], ["a", "new", "b", "b"], ["a", "b", "new"])
     assert m.macro_f1 == pytest.approx((2 / 3 + 1 + 0) / 3)  # "new" counted at F1 0

@@ -17,20 +17,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import datagen
-from core.inference import TextClassifier
-from core.registry import ModelVersion, Registry
-from monitoring.prediction_log import PredictionBatch, PredictionLog
-from retraining.audit import AuditLog
-from retraining.challenger import Challenger
-from retraining.gate import GateRules, Scores, judge
-from retraining.job import gate, run_retrain
-from retraining.replay import HASHED, replay
-from retraining.shadow import compare
-from service.settings import Settings
-from training.calibration import fit_calibration
-from training.snapshot import read_snapshot
-from training.train import train
+from refit import datagen
+from refit.core.inference import TextClassifier
+from refit.core.registry import ModelVersion, Registry
+from refit.monitoring.prediction_log import PredictionBatch, PredictionLog
+from refit.retraining.audit import AuditLog
+from refit.retraining.challenger import Challenger
+from refit.retraining.gate import GateRules, Scores, judge
+from refit.retraining.job import gate, run_retrain
+from refit.retraining.replay import HASHED, replay
+from refit.retraining.shadow import compare
+from refit.service.settings import Settings
+from refit.training.calibration import fit_calibration
+from refit.training.snapshot import read_snapshot
+from refit.training.train import train
 
 SCORES = Scores(0.8, 0.8, 0.1)
 

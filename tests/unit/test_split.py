@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from core.errors import ConfigError
-from training.normalize import normalize_text
-from training.quality import leakage
-from training.split import MIN_ROWS_FOR_EVERY_SPLIT, DatasetSplits, split_dataset
+from refit.core.errors import ConfigError
+from refit.training.normalize import normalize_text
+from refit.training.quality import leakage
+from refit.training.split import MIN_ROWS_FOR_EVERY_SPLIT, DatasetSplits, split_dataset
 
 WORDS = [
     "alpha",

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from core.token_ids import TokenIds
+from refit.core.token_ids import TokenIds
 
 TEXTS = [
     "My invoice was charged twice, please refund.",

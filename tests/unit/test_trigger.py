@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from monitoring.drift.result import DriftResult
-from retraining.trigger import CheckOutcome, TriggerRules, decide
+from refit.monitoring.drift.result import DriftResult
+from refit.retraining.trigger import CheckOutcome, TriggerRules, decide
 
 T0 = datetime(2026, 11, 27, 12, tzinfo=UTC)
 RULES = TriggerRules(consecutive_drift=2, accuracy_floor=0.8, cooldown=timedelta(hours=6))

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from monitoring.prediction_log import PredictionLog
+from refit.monitoring.prediction_log import PredictionLog
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -8,7 +8,7 @@ import uuid
 import numpy as np
 from prometheus_client import REGISTRY
 
-from monitoring.prediction_log import PredictionBatch, PredictionLog
+from refit.monitoring.prediction_log import PredictionBatch, PredictionLog
 
 LABELS = ("billing", "shipping", "refund")
 DRIFT_COLUMNS = ("n_unknown", "n_chars", "n_digits", "n_upper", "n_punct", "embedding")

@@ -10,9 +10,9 @@ from log_helpers import LABELS, make_batch, metric, submit_all
 from pydantic import SecretStr
 from starlette.types import Message, Receive, Scope, Send
 
-from monitoring.feedback_rules import NewLabelRoom, feedback_outcomes
-from monitoring.prediction_log import PredictionLog
-from service.admin import Guard, TokenGuard
+from refit.monitoring.feedback_rules import NewLabelRoom, feedback_outcomes
+from refit.monitoring.prediction_log import PredictionLog
+from refit.service.http.tokens import Guard, TokenGuard
 
 
 def test_every_label_change_is_kept_in_order(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from monitoring.log_queue import SeqRanges
+from refit.monitoring.log_queue import SeqRanges
 
 
 def test_seq_ranges_merge_and_forget_conservatively() -> None:

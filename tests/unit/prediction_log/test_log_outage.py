@@ -12,17 +12,17 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from log_helpers import dropped, make_batch, metric
-from servers import (
+
+from refit.monitoring.log_writer import GIVE_UP_AFTER_CLOSE_S, is_outage
+from refit.monitoring.prediction_log import PredictionLog
+from refit.testing.postgres import (
     RunningPostgres,
-    free_port,
     pause_postgres,
     postgres_bin_dir,
     resume_postgres,
     start_postgres,
 )
-
-from monitoring.log_writer import GIVE_UP_AFTER_CLOSE_S, is_outage
-from monitoring.prediction_log import PredictionLog
+from refit.testing.processes import free_port
 
 
 @pytest.fixture(scope="module")

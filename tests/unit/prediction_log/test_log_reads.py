@@ -14,12 +14,12 @@ import pytest
 import sqlalchemy as sa
 from log_helpers import DRIFT_COLUMNS, LABELS, make_batch, metric, submit_all
 
-from core.errors import ConfigError
-from monitoring.log_engine import create_log_engine
-from monitoring.log_schema import predictions as LOG_TABLE
-from monitoring.log_store import LogStore
-from monitoring.prediction_log import PredictionLog, sampled
-from service.settings import Settings
+from refit.core.errors import ConfigError
+from refit.monitoring.log_engine import create_log_engine
+from refit.monitoring.log_schema import predictions as LOG_TABLE
+from refit.monitoring.log_store import LogStore
+from refit.monitoring.prediction_log import PredictionLog, sampled
+from refit.service.settings import Settings
 
 
 def test_sampling_keeps_the_same_half_by_id(

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 from log_helpers import LABELS, dropped, make_batch, metric, submit_all
 from paths import ROOT
-from servers import free_port
 
-from core.errors import PredictionLogUnavailable
-from monitoring.prediction_log import PredictionBatch, PredictionLog
+from refit.core.errors import PredictionLogUnavailable
+from refit.monitoring.prediction_log import PredictionBatch, PredictionLog
+from refit.testing.processes import free_port
 
 
 def test_concurrent_batches_are_all_written_and_read_back(
@@ -71,7 +71,7 @@ def test_concurrent_batches_are_all_written_and_read_back(
 CHILD = """
 import sys, time, uuid
 import numpy as np
-from monitoring.prediction_log import PredictionBatch, PredictionLog
+from refit.monitoring.prediction_log import PredictionBatch, PredictionLog
 
 log = PredictionLog(sys.argv[1])
 log.start()
