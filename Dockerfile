@@ -2,7 +2,7 @@
 # GPU image of the refit service. On a machine without a GPU it serves on CPU.
 #   docker build -t refit .
 #   docker run --gpus all -p 3000:3000 -v refit-data:/data refit
-# What a container keeps where (README, "Scaling out"):
+# What a container keeps where (docs/scaling.md):
 #   BENTOML_HOME       /home/refit/bentoml, in the container: BentoML's metrics folder,
 #                      which every start wipes, is never shared by two containers
 #   REFIT_MODEL_STORE  /data/bentoml/models, on the volume: every version; several

@@ -1,6 +1,6 @@
 """The layering rule, the sizes that keep modules readable, and the packaging files.
 
-The layers, lowest first (README, "Layout"):
+The layers, lowest first (docs/architecture.md):
 
     core        shared by every layer: settings base, errors, registry, inference
     datagen     the built-in dataset generator; imports nothing of refit
