@@ -20,9 +20,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message
 from tiny_versions import register_tiny_versions
 
+from refit.core.errors import RefitError
 from refit.core.registry import Registry
 from refit.monitoring.prediction_log import PredictionLog
-from refit.service.http.errors import http_errors
+from refit.service.http.errors import error_response
 from refit.service.model.predictor import ServedModel
 from refit.service.model.readiness import ReadinessDetails
 from refit.service.scheduling.classify import ClassifyHandler
@@ -88,15 +89,14 @@ def _app(handler: ClassifyHandler) -> ASGIApp:
     """/classify as the service wires it: the handler behind LogConfirmation; a sync
     handler in a worker thread, as BentoML runs a sync API method."""
 
-    @http_errors
-    async def classify(texts: list[str]) -> Any:
-        if handler.scheduler is not None:
-            return await handler.classify(texts)
-        return await asyncio.to_thread(handler.classify_now, texts)
-
     async def endpoint(request: Request) -> Response:
-        result = await classify((await request.json())["texts"])
-        return result if isinstance(result, Response) else JSONResponse(result)
+        texts = (await request.json())["texts"]
+        try:
+            if handler.scheduler is not None:
+                return JSONResponse(await handler.classify(texts))
+            return JSONResponse(await asyncio.to_thread(handler.classify_now, texts))
+        except RefitError as exc:  # as service.http.errors.http_errors answers it
+            return error_response(exc)
 
     app = Starlette(routes=[Route("/classify", endpoint, methods=["POST"])])
     return LogConfirmation(app, path="/classify")

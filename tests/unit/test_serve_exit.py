@@ -12,7 +12,6 @@ from runner import run_refit
 import refit.serve_process as serve_process
 from refit.service.model.stop_reason import STOP_REASON_VAR
 from refit.testing.processes import free_port
-from refit.service.model.stop_reason import STOP_REASON_VAR
 
 
 def test_the_server_process_exits_1_with_the_reason_a_worker_left(
