@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from refit.core.errors import ConfigError, PredictionLogUnavailable
 from refit.core.quiet_log import QuietLog
 from refit.monitoring import prometheus_metrics as metrics
-from refit.monitoring.log_check import check_sqlite_file, sqlite_path
+from refit.monitoring.log_check import check_sqlite_file, damaged_message, sqlite_path
 from refit.monitoring.log_queue import LogQueue
 from refit.monitoring.log_records import PredictionBatch, sampled
 from refit.monitoring.log_schema import COLUMNS
@@ -135,6 +135,8 @@ class PredictionLog:
         except Exception as exc:
             if not is_outage(exc):
                 message = f"prediction log {self._store.url} cannot be opened: {brief(exc)}"
+                if self._sqlite_file is not None:  # SQLite refuses its own file: damage
+                    message = damaged_message(self._sqlite_file, brief(exc))
                 raise PredictionLogUnavailable(message) from exc
             self._warn("prediction log %s unavailable at start: %s", self._store.url, exc)
 

@@ -91,3 +91,20 @@ def test_a_url_that_cannot_work_is_one_line_naming_the_variable(url: str, why: s
     assert why in message
     assert "s3cret" not in message
     assert "\n" not in message
+
+
+def test_damage_the_open_check_missed_is_refused_with_the_same_remedy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What SQLite refuses while the table is set up is damage too, said the same way."""
+    import refit.monitoring.prediction_log as prediction_log
+
+    monkeypatch.setattr(prediction_log, "check_sqlite_file", lambda path, depth: None)
+    path = tmp_path / "predictions.sqlite3"
+    _damage(path, "random bytes")
+    content = path.read_bytes()
+    log = PredictionLog(f"sqlite:///{path}")
+    with pytest.raises(PredictionLogUnavailable, match="is damaged .*file is not a database"):
+        log.start()
+    log.close()
+    assert path.read_bytes() == content
