@@ -26,29 +26,61 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_log_engine(url: str) -> Engine:
-    """An engine for a `sqlite:///` or `postgresql+psycopg://` URL; connects lazily."""
+URL_VAR = "REFIT_PREDICTION_LOG_URL"
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot work as a prediction log whatever the database does, or None.
+
+    Only the URL's form: a database that is down, full or locked may come back.
+    """
     try:
         parsed = sa.make_url(url)
-        backend = parsed.get_backend_name()
-        if backend == "sqlite":
-            if parsed.database in (None, "", ":memory:"):
-                raise ConfigError("the prediction log needs a SQLite file, not an in-memory db")
-            _private_file(Path(parsed.database).expanduser())
+        backend, port = parsed.get_backend_name(), parsed.port
+    except Exception:  # the parser's message may quote any part, the password too
+        return "not a URL of the form dialect+driver://user:password@host:port/database"
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            return "the prediction log needs a SQLite file (sqlite:///path), not an in-memory db"
+        return None
+    if backend != "postgresql":
+        return "only sqlite:///path and postgresql+psycopg://user@host/db are supported"
+    if port is not None and not 0 < port < 65536:
+        return f"port {port} is not a TCP port"
+    return None
+
+
+def unusable(url: str, why: object) -> ConfigError:
+    """The error for a log URL that cannot work: one line, naming the variable, no password."""
+    return ConfigError(f"{URL_VAR}={safe_url(url)} cannot work: {why}")
+
+
+def require_usable_url(url: str) -> None:
+    """ConfigError, naming REFIT_PREDICTION_LOG_URL, if the URL's form cannot work.
+    Reads nothing and connects nowhere: cheap enough for a module's import."""
+    problem = url_problem(url)
+    if problem is not None:
+        raise unusable(url, problem)
+
+
+def create_log_engine(url: str) -> Engine:
+    """An engine for a `sqlite:///` or `postgresql+psycopg://` URL; connects lazily.
+
+    ConfigError, naming REFIT_PREDICTION_LOG_URL, for a URL that cannot work: its form,
+    a driver that is not installed, a SQLite file that cannot be created.
+    """
+    require_usable_url(url)
+    try:
+        parsed = sa.make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            _private_file(Path(str(parsed.database)).expanduser())
             engine = sa.create_engine(parsed)
             sa.event.listen(engine, "connect", _sqlite_pragmas)
             return engine
-        if backend == "postgresql":
-            # A dead host must not hold the writer for the OS's minutes-long default.
-            return sa.create_engine(parsed, connect_args={"connect_timeout": 5}, pool_size=4)
-    except ConfigError:
-        raise
-    except Exception as exc:  # malformed URL, driver not installed, ...
-        raise ConfigError(f"prediction log URL {safe_url(url)}: {exc}") from exc
-    raise ConfigError(
-        f"prediction log URL {safe_url(url)}: only sqlite:/// and postgresql+psycopg:// "
-        "are supported"
-    )
+        # A dead host must not hold the writer for the OS's minutes-long default.
+        return sa.create_engine(parsed, connect_args={"connect_timeout": 5}, pool_size=4)
+    except Exception as exc:  # driver not installed, file not creatable, ...
+        raise unusable(url, f"{type(exc).__name__}: {exc}") from exc
 
 
 def _private_file(path: Path) -> None:

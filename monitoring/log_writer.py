@@ -54,6 +54,13 @@ def brief(error: Exception) -> str:
     return f"{type(shown).__name__}: {lines[0] if lines else ''}"
 
 
+def kind(error: Exception) -> str:
+    """The error's class, the driver's own when SQLAlchemy wraps one: what may be shown
+    outside the server (a message may name a host)."""
+    cause = error.orig if isinstance(error, sa.exc.StatementError) else None
+    return type(cause if isinstance(cause, BaseException) else error).__name__
+
+
 def is_outage(error: Exception) -> bool:
     """Whether the database could not be reached or could not take the write for now
     (down, restarting, connection lost, locked, full), so that the same rows will be
@@ -175,6 +182,7 @@ class LogWriter:
         if self._outage_since is None:
             self._outage_since = time.monotonic()
             self._outage_pause = _OUTAGE_FIRST_PAUSE_S
+            metrics.LOG_FAILING.set(1)
         self._warn(
             "prediction log: database unavailable (%s); holding %d records, retrying",
             brief(error),
@@ -188,6 +196,14 @@ class LogWriter:
         self._outage_pause = min(2 * self._outage_pause, _OUTAGE_MAX_PAUSE_S)
         return True
 
+    def failing(self) -> tuple[float, Exception] | None:
+        """While an outage holds writes: (seconds since its first failed attempt, the
+        latest error); None while writes work."""
+        since, error = self._outage_since, self._outage_error
+        if since is None or error is None:
+            return None
+        return time.monotonic() - since, error
+
     def _given_up(self) -> bool:
         return self._queue.closed and self._queue.closed_for() >= GIVE_UP_AFTER_CLOSE_S
 
@@ -198,6 +214,7 @@ class LogWriter:
                 time.monotonic() - self._outage_since,
             )
             self._outage_since, self._outage_error = None, None
+            metrics.LOG_FAILING.set(0)
 
     def _purge_expired(self) -> None:
         try:

@@ -16,7 +16,7 @@ import threading
 from collections import Counter
 from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 import pandas as pd
 import sqlalchemy as sa
@@ -24,11 +24,12 @@ import sqlalchemy as sa
 from refit.core.errors import ConfigError, PredictionLogUnavailable
 from refit.core.quiet_log import QuietLog
 from refit.monitoring import prometheus_metrics as metrics
+from refit.monitoring.log_check import check_sqlite_file, damaged_message, sqlite_path
 from refit.monitoring.log_queue import LogQueue
 from refit.monitoring.log_records import PredictionBatch, sampled
 from refit.monitoring.log_schema import COLUMNS
 from refit.monitoring.log_store import LogStore, epoch, frame
-from refit.monitoring.log_writer import Item, LogWriter
+from refit.monitoring.log_writer import Item, LogWriter, brief, is_outage, kind
 from refit.monitoring.redaction import TEXT_MODES
 from refit.monitoring.settings import MonitoringContext
 
@@ -74,6 +75,7 @@ class PredictionLog:
         if not 0.0 <= sample_rate <= 1.0 or retention_days <= 0 or queue_size < 1:
             raise ConfigError("log sample rate must be in [0, 1], retention and queue size > 0")
         self._store = LogStore(url)
+        self._sqlite_file = sqlite_path(url)
         self._sample_rate = sample_rate
         self._queue: LogQueue[Item] = LogQueue(
             queue_size, _MAX_GROUP_ROWS, flush_interval_ms / 1000.0, _EAGER_ROWS
@@ -100,22 +102,43 @@ class PredictionLog:
             flush_interval_ms=settings.monitoring.log_flush_interval_ms,
         )
 
-    # --- the service-facing side: never waits for the database, never raises ------
+    # --- the service-facing side: once started, never waits for the database, never raises
 
     def start(self) -> None:
-        """Create the table if needed and start the writer, which purges expired rows
-        first. A database that is down is reported, not raised: writes retry later."""
+        """Check the log, create the table if needed and start the writer, which purges
+        expired rows first.
+
+        PredictionLogUnavailable when the log cannot work at all: a damaged SQLite file
+        (`log_check`), or a database that refuses the table for another reason than an
+        outage (permissions). A database that is down, full or locked is reported, not
+        raised: writes retry, and `health()` says the log is failing meanwhile.
+        """
         with self._start_lock:
             if self._thread is not None or self._queue.closed:
                 return
+        self._open()
+        with self._start_lock:
+            if self._thread is not None or self._queue.closed:
+                return
+            metrics.LOG_FAILING.set(0)
             self._thread = threading.Thread(
                 target=self._writer.run, name="prediction-log-writer", daemon=True
             )
+            self._thread.start()
+
+    def _open(self) -> None:
+        """Raise if the log cannot work at all; an outage is only reported."""
+        if self._sqlite_file is not None:
+            check_sqlite_file(self._sqlite_file, "open")
         try:
             self._writer.ensure_schema()
         except Exception as exc:
+            if not is_outage(exc):
+                message = f"prediction log {self._store.url} cannot be opened: {brief(exc)}"
+                if self._sqlite_file is not None:  # SQLite refuses its own file: damage
+                    message = damaged_message(self._sqlite_file, brief(exc))
+                raise PredictionLogUnavailable(message) from exc
             self._warn("prediction log %s unavailable at start: %s", self._store.url, exc)
-        self._thread.start()
 
     def submit(self, batch: PredictionBatch) -> int:
         """Queue a batch; its sequence number, or 0 when sampling keeps none of it.
@@ -151,6 +174,22 @@ class PredictionLog:
     def wait_durable(self, seq: int, timeout: float) -> bool:
         """Block up to `timeout` s until `seq` is committed; False if dropped or still pending."""
         return self._queue.wait(seq, timeout)
+
+    def health(self) -> dict[str, Any]:
+        """`{"state": "ok"}` while writes work. While they fail (the database is down,
+        full or locked, and the writer holds the records to retry them): "failing", for
+        how long, the error's class (never its message, which may name a host) and the
+        records waiting."""
+        failing = self._writer.failing()
+        if failing is None:
+            return {"state": "ok"}
+        seconds, error = failing
+        return {
+            "state": "failing",
+            "failing_for_s": round(seconds, 1),
+            "error": kind(error),
+            "waiting_records": self._queue.depth,
+        }
 
     @property
     def closed(self) -> bool:

@@ -195,7 +195,19 @@ LOG_DROPPED = Counter(
 )
 LOG_UNCONFIRMED = Counter(
     "refit_prediction_log_unconfirmed_responses",
-    "Responses sent before their predictions were confirmed written (log slow or failing).",
+    "Responses sent before their predictions were confirmed written (log slow or failing); "
+    "each carries the header X-Refit-Log: unconfirmed.",
+)
+LOG_REFUSED = Counter(
+    "refit_prediction_log_refused_responses",
+    "Requests answered 503 because their predictions were not confirmed written in time "
+    "(REFIT_LOG_CONFIRM_MODE=strict).",
+)
+LOG_FAILING = Gauge(
+    "refit_prediction_log_failing",
+    "1 while a worker's prediction log cannot write (database down, full or locked; the "
+    "records wait in memory and are retried), 0 once a write succeeds.",
+    multiprocess_mode="livemax",
 )
 LOG_WRITE_SECONDS = Histogram(
     "refit_prediction_log_write_seconds",

@@ -47,8 +47,20 @@ class MonitoringSettings(Section):
     log_flush_interval_ms: int = Field(20, ge=1, le=10000)
     """Longest a record waits before a write."""
     log_confirm_timeout_s: float = Field(2.0, ge=0)
-    """Longest a response waits for its predictions to be written before it is sent anyway (and the
-    delay counted).
+    """Longest a response waits for its predictions to be written; past it, REFIT_LOG_CONFIRM_MODE
+    decides.
+    """
+    log_confirm_mode: Literal["flag", "strict"] = "flag"
+    """What a /classify response does when its predictions are not confirmed written in
+    REFIT_LOG_CONFIRM_TIMEOUT_S (the log is slow or failing): `flag` answers anyway, with the header
+    `X-Refit-Log: unconfirmed`, and counts it; `strict` refuses it with 503 and Retry-After, so that
+    every 200 is on record, and /readyz answers 503 while the log cannot write.
+    """
+    log_start_check: Literal["quick", "open"] = "quick"
+    """How `refit serve` checks a SQLite prediction log before it serves: `quick` runs SQLite's
+    quick_check over the whole file (seconds per GB), `open` only what opening it reads
+    (milliseconds: finds a file that is not SQLite or was cut short, not damage inside). Workers
+    always run `open`. A damaged log stops the server and is left as it is.
     """
 
     def resolved_log_url(self, core: CoreSettings) -> str:

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import sys
 import time
-from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from refit.console import console, err, settings_from_env
+from refit.core.errors import ConfigError, PredictionLogUnavailable
+from refit.monitoring.log_check import check_log
 from refit.service.model.parent_watch import SERVER_PID_VAR
 from refit.service.settings import Settings
 from refit.training_commands import train_default
+
+SERVICE = "refit.service.service:Classifier"
 
 
 def port_problem(host: str, port: int) -> str | None:
@@ -80,6 +83,7 @@ def serve(
 
     settings = settings_from_env(host=host, port=port, workers=workers)
     require_free_port(settings.serving.host, settings.serving.port)
+    require_usable_log(settings)
     if Registry.from_settings(settings.core).champion_tag() is None:
         if not train_if_missing:
             err.print(
@@ -93,6 +97,21 @@ def serve(
     _exec_bentoml(settings)
 
 
+def require_usable_log(settings: Settings) -> None:
+    """End the command with one line when the prediction log cannot work: status 2 for
+    REFIT_PREDICTION_LOG_URL (a setting, as every invalid setting), 1 for a damaged
+    SQLite file. Checked here once, before BentoML starts any worker, with the depth of
+    REFIT_LOG_START_CHECK; a database that is only unreachable now passes."""
+    if not settings.monitoring.enabled:
+        return
+    url = settings.monitoring.resolved_log_url(settings.core)
+    try:
+        check_log(url, settings.monitoring.log_start_check)
+    except (ConfigError, PredictionLogUnavailable) as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
+        raise typer.Exit(2 if isinstance(exc, ConfigError) else 1) from exc
+
+
 def _exec_bentoml(settings: Settings) -> None:
     # The server reads its settings from the environment in its own processes.
     env = {
@@ -103,8 +122,9 @@ def _exec_bentoml(settings: Settings) -> None:
     env["REFIT_WORKERS"] = str(settings.serving.resolved_workers())
     # After the exec this process is BentoML's arbiter: its workers watch this pid.
     env[SERVER_PID_VAR] = str(os.getpid())
-    bentoml = shutil.which("bentoml", path=str(Path(sys.executable).parent)) or "bentoml"
-    args = [bentoml, "serve", "refit.service.service:Classifier"]
+    # BentoML's command line, in a process that exits non-zero when a worker stopped
+    # the server because it cannot serve (refit/serve_process.py).
+    args = [sys.executable, "-m", "refit.serve_process", "serve", SERVICE]
     args += ["--host", settings.serving.host, "--port", str(settings.serving.port)]
     console.print(
         f"serving on http://{settings.serving.host}:{settings.serving.port} "

@@ -34,10 +34,12 @@ class WorkerParts:
         return None if self.handler is None else self.handler.served.version
 
     def readiness(self) -> dict[str, Any] | None:
-        """The hot-swapper's account of what serves; None before the instance exists."""
-        if self.swapper is None:
+        """The hot-swapper's account of what serves and the prediction log's health
+        (`ClassifyHandler.log_readiness`); None before the instance exists."""
+        if self.swapper is None or self.handler is None:
             return None
         try:
-            return dict(self.swapper.readiness())
+            state = dict(self.swapper.readiness())
         except Exception as exc:  # an unreadable champion pointer must not fail the probe
-            return {"error": f"cannot tell what serves: {type(exc).__name__}: {exc}"}
+            state = {"error": f"cannot tell what serves: {type(exc).__name__}: {exc}"}
+        return state | self.handler.log_readiness()

@@ -16,6 +16,7 @@ from refit.core.errors import ModelLoadError, PredictionLogUnavailable
 from refit.core.model_store import link_model_store
 from refit.core.registry import Registry
 from refit.monitoring.drift.export import drift_exposition
+from refit.monitoring.log_engine import require_usable_url
 from refit.monitoring.prediction_log import PredictionLog
 from refit.monitoring.prometheus_metrics import create_series
 from refit.retraining.watch_state import state_path
@@ -30,16 +31,21 @@ from refit.service.model.frozen_heap import freeze_heap
 from refit.service.model.hot_swap import HotSwapper
 from refit.service.model.parent_watch import watch_parent
 from refit.service.model.readiness import ReadinessDetails
-from refit.service.model.startup import load_served_model
+from refit.service.model.startup import load_served_model, open_log
 from refit.service.pages.front_page import FrontPage
 from refit.service.parts import WorkerParts
 from refit.service.scheduling.admission import FrontDoor
 from refit.service.scheduling.classify import ClassifyHandler
+from refit.service.scheduling.log_confirmation import LogConfirmation
 from refit.service.schemas import FeedbackItems, FeedbackResult, Prediction, SwapResult, texts_type
 from refit.service.settings import get_settings
 
 settings = get_settings()
 link_model_store(settings.core)  # REFIT_MODEL_STORE, before the store is read below
+if settings.monitoring.enabled:
+    # A log URL that cannot work fails here, in BentoML's own process, before it starts
+    # any worker (`refit serve` checks it earlier still, and more).
+    require_usable_url(settings.monitoring.resolved_log_url(settings.core))
 serving = settings.serving
 Texts = texts_type(serving)
 API_ROUTES = ("/classify", "/feedback", "/admin/reload")
@@ -71,14 +77,13 @@ class Classifier:
     def __init__(self) -> None:
         install_log_filters()
         torch.set_num_threads(serving.resolved_torch_threads())
-        # The champion, else the most recent earlier one that loads (service/model/startup.py).
-        registry = Registry.from_settings(settings.core)
-        served = load_served_model(registry, self.model_ref.tag.version, settings)
         self.log: PredictionLog | None = None
         if settings.monitoring.enabled:
             create_series(API_ROUTES)
-            self.log = PredictionLog.from_settings(settings)
-            self.log.start()
+            self.log = open_log(settings)  # first: a log that cannot work stops the server
+        # The champion, else the most recent earlier one that loads (service/model/startup.py).
+        registry = Registry.from_settings(settings.core)
+        served = load_served_model(registry, self.model_ref.tag.version, settings)
         self.handler = ClassifyHandler(served, settings, self.log)
         if serving.batching == "scheduler":
             self.handler.start_scheduler()
@@ -169,12 +174,15 @@ for middleware, options in (
     (TokenGuard, {"guards": GUARDS}),
     (RequestAccounting, {"endpoints": frozenset(API_ROUTES)}),
     (FrontDoor, {"path": "/classify", "scheduler": PARTS.scheduler}),
+    # X-Refit-Log: unconfirmed on a response whose predictions are not on record yet.
+    (LogConfirmation, {"path": "/classify"}),
     (BodyLimits, {"paths": BODY_ROUTES, "serving": serving}),
     (ClientErrorMessages, {}),
     (OpenAPIStatuses, {}),
     # The front page (/), /docs, /status.json, reports and model cards.
     (FrontPage, {"core": settings.core, "served": PARTS.served_version}),
-    # GET /readyz answers with what this worker serves and whether it is a fallback.
+    # GET /readyz answers with what this worker serves, whether it is a fallback, and
+    # whether its prediction log writes.
     (ReadinessDetails, {"state": PARTS.readiness}),
 ):
     Classifier.add_asgi_middleware(middleware, **options)  # type: ignore[attr-defined]

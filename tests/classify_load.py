@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+
+# The response header that says a prediction was answered before it was on record.
+LOG_HEADER = "x-refit-log"
 
 
 class ClassifyLoad:
     """`clients` threads posting one text at a time to `url`/classify until `stop`.
 
-    The id of every prediction answered with 200 goes to `acknowledged`; a client ends
-    at its first transport error (the server is gone).
+    The id of every prediction answered with 200 goes to `acknowledged`, and also to
+    `unconfirmed` when the response said it was not confirmed written to the prediction
+    log; `statuses` counts responses by status. A client ends at its first transport
+    error (the server is gone).
     """
 
     def __init__(self, url: str, texts: list[str], clients: int = 1) -> None:
@@ -21,6 +27,10 @@ class ClassifyLoad:
         self.texts = texts
         self.clients = clients
         self.acknowledged: list[str] = []
+        self.unconfirmed: list[str] = []
+        self.statuses: Counter[int] = Counter()
+        self.flagged_refusals = 0  # refusals that carried the header too
+        self._lock = threading.Lock()  # clients count concurrently
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run)
 
@@ -32,6 +42,12 @@ class ClassifyLoad:
         """Return once `count` predictions are acknowledged, or after `timeout` seconds."""
         deadline = time.monotonic() + timeout
         while len(self.acknowledged) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def wait_responses(self, count: int, timeout: float = 30) -> None:
+        """Return once `count` responses of any status came back, or after `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while self.statuses.total() < count and time.monotonic() < deadline:
             time.sleep(0.05)
 
     def stop(self) -> None:
@@ -51,6 +67,15 @@ class ClassifyLoad:
                     response = client.post(f"{self.url}/classify", json={"texts": [text]})
                 except (httpx.HTTPError, OSError):
                     return
-                if response.status_code == 200:
-                    self.acknowledged.extend(item["id"] for item in response.json())
+                self._count(response)
                 i += self.clients
+
+    def _count(self, response: httpx.Response) -> None:
+        flagged = response.headers.get(LOG_HEADER) == "unconfirmed"
+        ids = [item["id"] for item in response.json()] if response.status_code == 200 else []
+        with self._lock:
+            self.acknowledged.extend(ids)
+            if flagged:
+                self.unconfirmed.extend(ids)
+                self.flagged_refusals += not ids
+            self.statuses[response.status_code] += 1

@@ -4,10 +4,16 @@ BentoML answers /readyz itself (200 with an empty body once the service instance
 exists; `__is_ready__` could only turn that into a 503). This middleware lets
 BentoML decide the status, then replaces the body with the worker's state:
 
-    {"ready": true, "serving": "<tag>", "champion": "<tag>", "fallback": false, "reason": ""}
+    {"ready": true, "serving": "<tag>", "champion": "<tag>", "fallback": false, "reason": "",
+     "degraded": false, "prediction_log": {"state": "ok"}}
 
 `fallback` is true while the worker serves an earlier version because the
 champion cannot be loaded, at startup or at a hot-swap; `reason` says why.
+`degraded` is true while the prediction log cannot write (`prediction_log` says since
+when and why). The status stays BentoML's (200: a load balancer keeps sending traffic,
+which is answered, each response marked unconfirmed), except that a state with `ready`
+false turns a 200 into a 503: with REFIT_LOG_CONFIRM_MODE=strict every response would be
+refused while the log fails, so traffic had better go to a replica whose log works.
 """
 
 from __future__ import annotations
@@ -34,9 +40,13 @@ class ReadinessDetails(ResponseRewrite):
         return bool(scope.get("path") == READYZ and scope["method"] == "GET")
 
     def rewrite(self, start: Message, body: bytes) -> tuple[Message, bytes]:
+        state = self.state() or {}
         status: int = start["status"]
-        details: dict[str, Any] = {"ready": status == 200, **(self.state() or {})}
-        if status != 200:  # BentoML's own words on why not
+        if status == 200 and state.get("ready") is False:
+            status = 503
+        details: dict[str, Any] = {"ready": status == 200}
+        details.update((key, value) for key, value in state.items() if key != "ready")
+        if start["status"] != 200:  # BentoML's own words on why not
             details["detail"] = body.decode(errors="replace").strip()
         answer = {
             "type": "http.response.start",

@@ -9,12 +9,12 @@ serves. The worker says so in one ERROR log line, in the body of `GET /readyz`
 the champion refused, so it is not retried every few seconds, and follows the
 next promotion as usual.
 
-When no version loads, the worker cannot serve at all. BentoML's process manager
-(circus) starts a worker that exits again at once, for ever, behind an open port;
-inside a container it leaves the port open with no worker. So the worker logs one
-error and asks the process manager, its parent, to stop the server: `bentoml
-serve` (and `refit serve`, which runs it) exits, and a supervisor sees a failed
-server instead of one that never becomes ready.
+When no version loads, or the prediction log cannot work (`open_log`), the worker
+cannot serve at all. BentoML's process manager (circus) would start a worker that
+exits again at once, for ever, behind an open port; inside a container it leaves the
+port open with no worker. So the worker logs one error and stops the server
+(`stop_reason`): `bentoml serve` exits, `refit serve` with a non-zero status and that
+error, and a supervisor sees a failed server instead of one that never becomes ready.
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ import logging
 from collections.abc import Iterable
 from typing import Any, NoReturn
 
-from refit.core.compat.bentoml import is_worker_process, stop_server
-from refit.core.errors import ModelLoadError
+from refit.core.errors import ConfigError, ModelLoadError, PredictionLogUnavailable
 from refit.core.registry import Registry
+from refit.monitoring.prediction_log import PredictionLog
 from refit.service.model.predictor import ServedModel, load_failure
+from refit.service.model.stop_reason import stop_server_because
 from refit.service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -80,7 +81,22 @@ def _report_fallback(champion: str, serving: str, refused: dict[str, str]) -> No
 
 def _give_up(name: str, refused: dict[str, str]) -> NoReturn:
     message = f"no version of model {name!r} can be served: {'; '.join(refused.values())}"
-    if is_worker_process():
-        logger.error("%s; stopping the server", message)
-        stop_server()  # circus, the worker's parent: every worker stops, and it exits
+    stop_server_because(message)
     raise ModelLoadError(message)
+
+
+def open_log(settings: Settings) -> PredictionLog:
+    """The prediction log, checked and started.
+
+    Raises, after asking BentoML to stop the server, if the log cannot work: a URL that
+    cannot (ConfigError), a damaged SQLite file or a database that refuses the table
+    (PredictionLogUnavailable). A database that is only down or full is no reason to
+    stop: the worker serves and /readyz says the log fails.
+    """
+    try:
+        log = PredictionLog.from_settings(settings)
+        log.start()
+    except (ConfigError, PredictionLogUnavailable) as exc:
+        stop_server_because(str(exc))
+        raise
+    return log

@@ -7,7 +7,10 @@ updates for all of them, since per request this work cost more than a small
 model's pass. The comparison modes (`bentoml`: BentoML's adaptive batching; `off`:
 each request alone) call the model directly on whatever texts BentoML hands over.
 Either way a successful response goes out only once its predictions are written to
-the prediction log (or `REFIT_LOG_CONFIRM_TIMEOUT_S` has passed, which is counted).
+the prediction log. When they are not confirmed within `REFIT_LOG_CONFIRM_TIMEOUT_S`
+(the log is slow or failing), `REFIT_LOG_CONFIRM_MODE` decides: `flag` answers anyway,
+marked `X-Refit-Log: unconfirmed` (`log_confirmation`) and counted; `strict` refuses
+with 503 and Retry-After, so that every 200 is on record.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from refit.core.errors import SchedulerClosed
+from refit.core.errors import PredictionLogUnavailable, SchedulerClosed
 from refit.core.inference import BatchOutput, TextClassifier
 from refit.monitoring import prometheus_metrics as metrics
 from refit.monitoring.prediction_log import PredictionBatch, PredictionLog
@@ -32,6 +35,7 @@ from refit.monitoring.recording import (
 )
 from refit.service.model.predictor import ServedModel
 from refit.service.scheduling.batch_policy import SchedulerConfig
+from refit.service.scheduling.log_confirmation import mark_unconfirmed
 from refit.service.scheduling.metrics import SchedulerMetrics
 from refit.service.scheduling.scheduler import Classified, Scheduler
 from refit.service.settings import Settings
@@ -141,13 +145,34 @@ class ClassifyHandler:
         return answer.results
 
     def _unconfirmed(self) -> None:
-        """A record not confirmed written: answer anyway (a slow or failing database must
-        not stop serving), unless the log has closed because this worker is stopping;
-        then the record will never be written, and a 200 would claim a logged
-        prediction that a moment later is lost with the worker: 503, retry elsewhere."""
+        """A record not confirmed written. If the log has closed because this worker is
+        stopping, the record will never be written, and a 200 would claim a logged
+        prediction that a moment later is lost with the worker: 503, retry elsewhere.
+        Otherwise, in `strict` mode, 503 with Retry-After; in `flag` mode answer anyway
+        (a slow or failing database must not stop serving), saying so in a header."""
+        mark_unconfirmed()
         if self.log is not None and self.log.closed:
             raise SchedulerClosed("the worker is shutting down; retry")
+        if self.settings.monitoring.log_confirm_mode == "strict":
+            metrics.LOG_REFUSED.inc()
+            raise PredictionLogUnavailable(
+                f"the predictions could not be put on record in {self._confirm_s:g} s "
+                "(REFIT_LOG_CONFIRM_MODE=strict)"
+            )
         metrics.LOG_UNCONFIRMED.inc()
+
+    def log_readiness(self) -> dict[str, Any]:
+        """The prediction log's part of /readyz: its health, `degraded` while it fails,
+        and, in `strict` mode, `ready` false while it cannot write, since every
+        response would be refused."""
+        if self.log is None:
+            return {"degraded": False}
+        health = self.log.health()
+        failing = health["state"] != "ok"
+        state: dict[str, Any] = {"degraded": failing, "prediction_log": health}
+        if failing and self.settings.monitoring.log_confirm_mode == "strict":
+            state["ready"] = False
+        return state
 
     @property
     def _confirm_s(self) -> float:

@@ -56,6 +56,7 @@ ALERTS = {
     "RefitClientErrorsHigh",
     "RefitOverloaded",
     "RefitPredictionLogDropping",
+    "RefitPredictionLogFailing",
     "RefitPredictionLogSlow",
     "RefitDriftDetected",
 }

@@ -244,9 +244,10 @@ def test_startup_walks_the_history_past_every_version_that_does_not_load(history
 
 
 def test_startup_with_nothing_loadable_fails_once_and_stops_the_server(
-    history, monkeypatch: pytest.MonkeyPatch
+    history, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     import refit.service.model.startup as startup
+    import refit.service.model.stop_reason as stop_reason
 
     settings, registry, versions = history
     for version in versions:
@@ -257,10 +258,13 @@ def test_startup_with_nothing_loadable_fails_once_and_stops_the_server(
         startup.load_served_model(registry, versions[-1].version, settings)
     assert signals == []  # not a BentoML worker: nothing to stop
     assert all(v.tag in str(caught.value) for v in versions)
-    monkeypatch.setattr(startup, "is_worker_process", lambda: True)
-    with pytest.raises(ModelLoadError):
+    monkeypatch.setattr(stop_reason, "is_worker_process", lambda: True)
+    reason = tmp_path / "stop-reason"
+    monkeypatch.setenv(stop_reason.STOP_REASON_VAR, str(reason))
+    with pytest.raises(ModelLoadError) as caught:
         startup.load_served_model(registry, versions[-1].version, settings)
     assert signals == [(os.getppid(), signal.SIGTERM)]
+    assert stop_reason.stop_reason(reason) == str(caught.value)  # for `refit serve` to exit with
 
 
 # --- /readyz ------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from log_helpers import dropped, make_batch, metric
+from log_helpers import dropped, make_batch, metric, submit_all
 
 from refit.monitoring.log_writer import GIVE_UP_AFTER_CLOSE_S, is_outage
 from refit.monitoring.prediction_log import PredictionLog
@@ -210,3 +210,59 @@ def test_close_still_writes_when_the_database_comes_back_in_time(
     threading.Timer(1.0, flaky.down.clear).start()
     log.close()
     assert log.is_durable(seq)
+
+
+def _gauge() -> float:
+    return metric("refit_prediction_log_failing")
+
+
+def test_the_log_says_it_is_failing_while_the_database_is_down(
+    sqlite_url: str, open_log: Callable[..., PredictionLog], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = open_log(sqlite_url)
+    assert log.health() == {"state": "ok"}
+    assert _gauge() == 0
+    flaky = _flaky(log, monkeypatch)
+    flaky.down.set()
+    seq = log.submit(make_batch(3))
+    assert not log.wait_durable(seq, 0.5)
+    health = log.health()
+    assert health["state"] == "failing"
+    assert health["error"] == "ConnectionError"  # the class only: a message may name a host
+    assert health["failing_for_s"] >= 0
+    assert _gauge() == 1
+    flaky.down.clear()
+    assert log.wait_durable(seq, 10)
+    assert log.health() == {"state": "ok"}
+    assert _gauge() == 0
+
+
+def test_a_full_database_is_an_outage_not_a_loss(
+    sqlite_url: str, open_log: Callable[..., PredictionLog]
+) -> None:
+    """SQLite's own "database or disk is full" (a page cap stands in for the disk): the
+    records wait, the log says it fails, and they are written once there is room."""
+    log = open_log(sqlite_url)
+    submit_all(log, [make_batch(20)])
+    engine = log._store.engine
+    pages = {"cap": 0}
+
+    def cap(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        if not pages["cap"]:
+            pages["cap"] = cursor.execute("PRAGMA page_count").fetchone()[0]
+        cursor.execute(f"PRAGMA max_page_count = {pages['cap']}")
+        cursor.close()
+
+    sa.event.listen(engine, "connect", cap)
+    engine.dispose()  # new connections, capped at the pages the file has now
+    failed_before = dropped("write_failed")
+    seq = log.submit(make_batch(2000))
+    assert not log.wait_durable(seq, 1.0)
+    assert log.health()["state"] == "failing"
+    assert log.health()["error"] == "OperationalError"
+    sa.event.remove(engine, "connect", cap)
+    engine.dispose()
+    assert log.wait_durable(seq, 20)
+    assert log.health() == {"state": "ok"}
+    assert dropped("write_failed") == failed_before
