@@ -82,6 +82,13 @@ class DataValidationError(RefitError):
         super().__init__(f"{count} data {noun}:\n{shown}{tail}")
 
 
+class MalformedRequest(RefitError):
+    """A request whose head HTTP itself forbids, such as two Content-Type headers."""
+
+    status = 400
+    reason = "validation"
+
+
 class RequestTooLarge(RefitError):
     """A request body over REFIT_MAX_REQUEST_BYTES, refused before it is read."""
 

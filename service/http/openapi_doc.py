@@ -57,7 +57,12 @@ SCHEMAS: dict[str, Any] = {
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
 # (description, schema, headers) per status.
 STATUSES: dict[int, tuple[str, str, dict[str, Any] | None]] = {
-    400: ("The body is not valid JSON or a field breaks its limit.", INVALID, None),
+    400: (
+        "The body is not valid JSON, a field breaks its limit, or the head has two "
+        "Content-Type headers.",
+        INVALID,
+        None,
+    ),
     401: ("No bearer token sent.", ERROR, None),
     403: ("Wrong token, or the endpoint is disabled (no token configured).", ERROR, None),
     404: ("No such route.", ERROR, None),
