@@ -123,6 +123,12 @@ ERRORS = Counter(
     "Failed requests by endpoint and reason (validation, overload, model, timeout, other).",
     ["endpoint", "reason"],
 )
+HEAD_REFUSALS = Counter(
+    "refit_request_head_refusals",
+    "Connections refused while their request head arrived, before any route saw them, by "
+    "reason: url (414, over REFIT_MAX_URL_BYTES), header_size, header_count, head_size (431).",
+    ["reason"],
+)
 IN_FLIGHT_TEXTS = Gauge(
     "refit_in_flight_texts",
     "Texts accepted and not yet answered (queued or computing), summed over workers.",
@@ -214,6 +220,7 @@ FEEDBACK_OUTCOMES: Final = (
     "stored", "updated", "unchanged", "new_label", "refused", "unknown_id"
 )  # fmt: skip
 SWAP_OUTCOMES: Final = ("swapped", "refused")
+HEAD_REFUSAL_REASONS: Final = ("url", "header_size", "header_count", "head_size")
 REFUSAL_CAUSES: Final = (
     "over_budget",
     "queue_full",
@@ -241,6 +248,8 @@ def create_series(endpoints: tuple[str, ...]) -> None:
         MODEL_SWAPS.labels(outcome)
     for cause in REFUSAL_CAUSES:
         REFUSALS.labels(cause)
+    for reason in HEAD_REFUSAL_REASONS:
+        HEAD_REFUSALS.labels(reason)
 
 
 def observe_many(histogram: Histogram, values: np.ndarray) -> None:

@@ -9,8 +9,10 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -40,12 +42,97 @@ def server(
     running.stop()
 
 
-def _errors(server: RunningServer, reason: str) -> float:
+def _counted(server: RunningServer, metric: str, reason: str) -> float:
     total = 0.0
     for line in httpx.get(f"{server.url}/metrics").text.splitlines():
-        if line.startswith("refit_request_errors_total{") and f'reason="{reason}"' in line:
+        if line.startswith(f"{metric}{{") and f'reason="{reason}"' in line:
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def _errors(server: RunningServer, reason: str) -> float:
+    return _counted(server, "refit_request_errors_total", reason)
+
+
+def _address(server: RunningServer) -> tuple[str, int]:
+    host, port = server.url.removeprefix("http://").split(":")
+    return host, int(port)
+
+
+def _status_of_head(server: RunningServer, head: bytes) -> int:
+    """The status a complete request head gets, sent at once (small enough for the server
+    to read whole, so its close cannot reset the connection before the answer is read)."""
+    with socket.create_connection(_address(server), timeout=10) as sock:
+        sock.sendall(head)
+        reply = sock.recv(4096)
+    return int(reply.split(b" ", 2)[1])
+
+
+def _head(target: str = "/classify", lines: list[str] | None = None) -> bytes:
+    head = [f"POST {target} HTTP/1.1", "Host: x", "Content-Length: 0", *(lines or [])]
+    return ("\r\n".join(head) + "\r\n\r\n").encode()
+
+
+@pytest.mark.parametrize(
+    ("head", "status", "reason"),
+    [
+        (_head("/classify?q=" + "a" * 12_000), 414, "url"),
+        (_head(lines=["X-Big: " + "b" * 12_000]), 431, "header_size"),
+        (_head(lines=[f"X-{i}: v" for i in range(150)]), 431, "header_count"),
+        (_head(lines=[f"X-{i}: " + "c" * 300 for i in range(80)]), 431, "head_size"),
+    ],
+    ids=["long url", "long header", "many headers", "large head"],
+)
+def test_an_oversized_request_head_gets_414_or_431_counted_by_reason(
+    server: RunningServer, head: bytes, status: int, reason: str
+) -> None:
+    metric = "refit_request_head_refusals_total"
+    before = _counted(server, metric, reason)
+    assert _status_of_head(server, head) == status
+    assert _counted(server, metric, reason) == before + 1
+
+
+def _flood(server: RunningServer, size: int) -> int:
+    """Send a request head with one header of `size` bytes, 1 MiB at a time, until the
+    server closes the connection; the bytes it took."""
+    sent = 0
+    chunk = b"a" * (1 << 20)
+    with socket.create_connection(_address(server), timeout=30) as sock:
+        try:
+            sock.sendall(b"POST /classify HTTP/1.1\r\nHost: x\r\nX-Flood: ")
+            while sent < size:
+                sock.sendall(chunk)
+                sent += len(chunk)
+        except OSError:  # closed by the server: reset, broken pipe
+            pass
+    return sent
+
+
+def test_four_header_floods_leave_the_workers_memory_flat(server: RunningServer) -> None:
+    workers = server.processes()[1:]
+
+    def rss_mb() -> float:
+        return sum(p.memory_info().rss for p in workers) / 2**20
+
+    baseline, peak, done = rss_mb(), [0.0], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_mb())
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            sent = list(pool.map(lambda _: _flood(server, 100 << 20), range(4)))
+    finally:
+        done.set()
+        sampler.join()
+    assert all(s < 100 << 20 for s in sent), sent  # every flood was cut off
+    assert peak[0] - baseline <= 50, (baseline, peak[0])
+    reply = httpx.post(f"{server.url}/classify", json={"texts": ["still here"]}, timeout=30)
+    assert reply.status_code == 200
 
 
 @pytest.mark.parametrize("case", CORPUS, ids=[c.name for c in CORPUS])
