@@ -1,6 +1,6 @@
 """What hostile clients cost a server: a 1 GB body, and 20,000 made-up paths.
 
-    python bench/abuse_bench.py [--paths 20000]
+    python bench/abuse_bench.py [--paths 20000] [--heads-only]
 
 Serves a tiny model (bench/model_home.py: the work is the same whatever the model)
 with two workers, and measures
@@ -11,7 +11,11 @@ with two workers, and measures
       the server answers or 1 GB has been sent;
   (c) `--paths` GET requests to distinct made-up paths: the size of /metrics and the
       time of one scrape before and after, as a ratio to the before figures (the
-      baseline of this run).
+      baseline of this run);
+  (d) four clients each sending a request head of 100 MiB (one header), reconnecting
+      whenever the server closes, while a fifth sends one-text /classify requests: the
+      workers' peak RSS growth, and the p99 of /classify during the floods as a ratio
+      to its p99 just before them, idle (the baseline of this run).
 Results are appended to bench/RESULTS.md.
 """
 
@@ -19,11 +23,16 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import json
+import multiprocessing
+import socket
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import model_home
+import numpy as np
 from harness import start_server
 from record import record
 
@@ -97,9 +106,87 @@ def made_up_paths(host: str, port: int, count: int) -> int:
     return not_found
 
 
+FLOOD = 100 << 20
+PROBES = 300
+
+
+def flood_once(host: str, port: int) -> int:
+    """Send a 100 MiB request head until the server closes; the bytes it took."""
+    sent, chunk = 0, b"a" * (1 << 20)
+    with socket.create_connection((host, port), timeout=60) as sock:
+        try:
+            sock.sendall(b"POST /classify HTTP/1.1\r\nHost: x\r\nX-Flood: ")
+            while sent < FLOOD:
+                sock.sendall(chunk)
+                sent += len(chunk)
+        except OSError:  # reset or broken pipe: the server closed it
+            pass
+    return sent
+
+
+def classify_p99(host: str, port: int) -> float:
+    """p99 seconds of PROBES one-text /classify requests on one keep-alive connection."""
+    connection = http.client.HTTPConnection(host, port, timeout=60)
+    body, times = json.dumps({"texts": ["where is my parcel?"]}), []
+    for _ in range(PROBES):
+        started = time.perf_counter()
+        connection.request("POST", "/classify", body, {"Content-Type": "application/json"})
+        connection.getresponse().read()
+        times.append(time.perf_counter() - started)
+    connection.close()
+    return float(np.percentile(times, 99))
+
+
+def flooder(host: str, port: int, done: object, taken: object) -> None:
+    """One flooding client (a process of its own, so that the timed client does not wait
+    for Python's GIL behind it): a 100 MiB head, again as soon as the server closes."""
+    while not done.is_set():  # type: ignore[attr-defined]
+        taken.put(flood_once(host, port))  # type: ignore[attr-defined]
+
+
+def head_floods(server: object, host: str, port: int) -> str:
+    """(d): four flooders while /classify is timed; the table's rows."""
+    idle = classify_p99(host, port)
+    before, peak, sampled = worker_rss_mb(server), [0.0], threading.Event()
+    done, taken = multiprocessing.Event(), multiprocessing.Queue()
+    clients = [
+        multiprocessing.Process(target=flooder, args=(host, port, done, taken)) for _ in range(4)
+    ]
+
+    def sample() -> None:
+        while not sampled.is_set():
+            peak[0] = max(peak[0], worker_rss_mb(server))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    for client in clients:
+        client.start()
+    loaded = classify_p99(host, port)
+    done.set()
+    for client in clients:
+        client.join()
+    sampled.set()
+    sampler.join()
+    floods = [taken.get() for _ in range(taken.qsize())]
+    cut = f"{np.median(floods) / 2**20:.1f} MiB" if floods else "none"
+    return "\n".join(
+        [
+            "| four 100 MiB header floods | value |",
+            "|---|---|",
+            f"| flood connections (taken before the close, median) | {len(floods)} ({cut}) |",
+            f"| workers' peak RSS growth | {max(peak[0] - before, 0.0):+.1f} MB |",
+            f"| /classify p99 idle / during floods | {idle * 1000:.1f} ms / "
+            f"{loaded * 1000:.1f} ms |",
+            f"| p99 ratio (during / idle) | {loaded / idle:.2f} |",
+        ]
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--paths", type=int, default=20_000)
+    parser.add_argument("--heads-only", action="store_true", help="only (d), the head floods")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="refit-abuse-") as tmp:
         work = Path(tmp)
@@ -107,7 +194,9 @@ def main() -> None:
         server = start_server(work / "server", batching="scheduler", home=work / "home", workers=2)
         host, port = server.url.removeprefix("http://").split(":")
         try:
-            text = measure(server, host, int(port), args.paths)
+            floods = head_floods(server, host, int(port))
+            text = floods if args.heads_only else measure(server, host, int(port), args.paths)
+            text = text if args.heads_only else f"{text}\n\n{floods}"
         finally:
             server.stop()
     print(text)

@@ -206,3 +206,8 @@ class ModelFailure(RefitError):
 
     status = 500
     reason = "model"
+
+
+class NonFiniteScores(ModelFailure):
+    """The model gave a score that is not a finite number (NaN or inf) for this request:
+    answered 500, never with the score, and the version flagged."""

@@ -99,6 +99,11 @@ MODEL_INFO = Gauge(
     multiprocess_mode="max",
 )
 
+NON_FINITE_SCORES = Counter(
+    "refit_model_non_finite_scores",
+    "Texts a model version scored NaN or inf, answered 500 and not logged, by version.",
+    ["version"],
+)
 MODEL_SWAPS = Counter(
     "refit_model_swaps",
     "Attempts to switch the served model without a restart, by outcome (swapped, refused).",

@@ -38,6 +38,7 @@ class WorkerParts:
         if self.swapper is None:
             return None
         try:
-            return dict(self.swapper.readiness())
+            guard = {} if self.handler is None else self.handler.guard.readiness()
+            return {**self.swapper.readiness(), **guard}
         except Exception as exc:  # an unreadable champion pointer must not fail the probe
             return {"error": f"cannot tell what serves: {type(exc).__name__}: {exc}"}
