@@ -89,6 +89,14 @@ class MalformedRequest(RefitError):
     reason = "validation"
 
 
+class ConfusableLabel(RefitError):
+    """A feedback label that looks like an existing label but is not it (another script's
+    letters, full-width forms, letter case); nothing of the request is stored."""
+
+    status = 422
+    reason = "validation"
+
+
 class RequestTooLarge(RefitError):
     """A request body over REFIT_MAX_REQUEST_BYTES, refused before it is read."""
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field, FiniteFloat, StringConstraints
 
+from refit.monitoring.label_skeleton import normal_label
 from refit.service.settings import ServingSettings
 
 MAX_FEEDBACK_ITEMS = 1000
@@ -54,6 +55,8 @@ _LABEL = re.compile(LABEL_PATTERN)
 
 
 def _valid_label(label: str) -> str:
+    # NFKC first: a full-width label is checked, and stored, as the ASCII it stands for.
+    label = normal_label(label)
     if not _LABEL.fullmatch(label):
         raise ValueError(
             f"a label is 1 to {MAX_LABEL_CHARS} characters: letters, digits, spaces and "
