@@ -95,6 +95,7 @@ def install_head_limits(
     if not getattr(HttpToolsProtocol, "_refit_patched", False):
         _patch_deadline(HttpToolsProtocol)
         _patch_sizes(HttpToolsProtocol)
+        _patch_callbacks(HttpToolsProtocol)
         HttpToolsProtocol._refit_patched = True  # type: ignore[attr-defined]
 
 
@@ -129,7 +130,7 @@ def _patch_deadline(cls: Any) -> None:
 
 def _patch_sizes(cls: Any) -> None:
     received, message_done = cls.data_received, cls.on_message_complete
-    url_part, header, bad_request = cls.on_url, cls.on_header, cls.send_400_response
+    bad_request = cls.send_400_response
 
     def data_received(self: Any, data: bytes) -> None:
         room = self._refit_limits.head_bytes - self._refit_head_seen
@@ -153,6 +154,22 @@ def _patch_sizes(cls: Any) -> None:
         message_done(self)
         _start_head(self)  # what follows on this connection is the next request's head
 
+    def send_400_response(self: Any, msg: str) -> None:
+        # uvicorn answers any parser error with 400; a callback's refusal is that error.
+        if self._refit_refusal is None:
+            bad_request(self, msg)
+        else:
+            _refuse(self, self._refit_refusal)
+
+    cls.data_received = data_received
+    cls.on_message_complete = on_message_complete
+    cls.send_400_response = send_400_response
+
+
+def _patch_callbacks(cls: Any) -> None:
+    """The parser's callbacks, as bytes arrive: the URL's pieces, each complete header."""
+    url_part, header = cls.on_url, cls.on_header
+
     def on_url(self: Any, url: bytes) -> None:
         self._refit_url_seen += len(url)
         if self._refit_url_seen > self._refit_limits.url_bytes:
@@ -167,18 +184,8 @@ def _patch_sizes(cls: Any) -> None:
             raise _Refused(_mark(self, "header_size"))
         header(self, name, value)
 
-    def send_400_response(self: Any, msg: str) -> None:
-        # uvicorn answers any parser error with 400; a callback's refusal is that error.
-        if self._refit_refusal is None:
-            bad_request(self, msg)
-        else:
-            _refuse(self, self._refit_refusal)
-
-    cls.data_received = data_received
-    cls.on_message_complete = on_message_complete
     cls.on_url = on_url
     cls.on_header = on_header
-    cls.send_400_response = send_400_response
 
 
 def _start_head(protocol: Any) -> None:
