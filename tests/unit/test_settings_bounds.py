@@ -76,6 +76,7 @@ def test_a_million_characters_a_text_is_refused_naming_the_variable(
         ({"max_texts_per_request": 1024, "max_text_chars": 4000}, "REFIT_MAX_TEXTS_PER_REQUEST"),
         ({"max_in_flight_texts": 65_536, "max_text_chars": 4000}, "REFIT_MAX_IN_FLIGHT_TEXTS"),
         ({"max_texts_per_request": 64, "max_in_flight_texts": 32}, "REFIT_MAX_IN_FLIGHT_TEXTS"),
+        ({"max_texts_per_request": 128, "max_text_chars": 100}, "REFIT_MAX_BATCH_SIZE"),
         ({"max_url_bytes": 32768, "max_head_bytes": 16384}, "REFIT_MAX_URL_BYTES"),
         ({"max_latency_ms": 60_000, "request_timeout_s": 30}, "REFIT_MAX_LATENCY_MS"),
     ],
