@@ -5,12 +5,15 @@ stay up, and /metrics must not grow with what clients make up."""
 from __future__ import annotations
 
 import json
+import math
+import os
 import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,7 +21,10 @@ from pathlib import Path
 import httpx
 import pytest
 from hostile_requests import CORPUS, HostileRequest
+from tiny_versions import force_version, write_poisoned_version
 
+from refit.core.errors import ModelLoadError
+from refit.core.registry import Registry
 from refit.testing.bentoml_server import start_bentoml
 from refit.testing.processes import RunningServer
 
@@ -210,3 +216,86 @@ def test_the_openapi_fuzzer_finds_nothing(server: RunningServer, tmp_path: Path)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-6000:]
     assert httpx.get(f"{server.url}/readyz").status_code == 200
+
+
+def _strict_json(body: bytes) -> object:
+    """`body` parsed as JSON that has no NaN or Infinity (which Python's parser allows)."""
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} in a response body")
+
+    return json.loads(body, parse_constant=refuse)
+
+
+def test_confusable_feedback_labels_are_refused_naming_the_label(server: RunningServer) -> None:
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        (prediction,) = client.post("/classify", json={"texts": ["my card was charged"]}).json()
+        pid = prediction["id"]
+
+        def feedback(label: str) -> httpx.Response:
+            return client.post("/feedback", json={"items": [{"id": pid, "label": label}]})
+
+        for look_alike in ("b\u0456lling", "Billing", "bi11ing"):
+            refused = feedback(look_alike)
+            assert refused.status_code == 422, refused.text
+            assert "'billing'" in refused.json()["error"]
+        full_width = feedback("\uff42\uff49\uff4c\uff4c\uff49\uff4e\uff47")
+        assert full_width.status_code == 200
+        assert full_width.json()[0]["outcome"] in {"stored", "updated"}
+        assert feedback("billing").json()[0]["outcome"] == "unchanged"  # stored as ASCII
+
+
+def test_settings_past_their_bounds_stop_the_start_naming_the_variables(
+    served_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**served_env, "REFIT_MAX_TEXT_CHARS": "1000000", "REFIT_REQUEST_TIMEOUT_S": "inf"}
+    with pytest.raises(RuntimeError, match="exited early") as stopped:
+        start_bentoml(env, tmp_path, timeout=120)
+    assert "REFIT_MAX_TEXT_CHARS" in str(stopped.value)
+    assert "REFIT_REQUEST_TIMEOUT_S" in str(stopped.value)
+
+
+def test_nan_weights_are_refused_and_no_answer_carries_nan(
+    tmp_path: Path, tiny_base_model: Path
+) -> None:
+    labels = ["billing", "shipping"]
+    registry = Registry(f"nan-{uuid.uuid4().hex[:8]}", tmp_path / "state")
+    with pytest.raises(ModelLoadError, match="not finite"):
+        registry.register(
+            write_poisoned_version(tiny_base_model, labels, "zebra", math.nan), metadata={}
+        )
+    # Finite weights whose "zebra" row overflows to NaN: registered, promoted, served.
+    overflow = registry.register(
+        write_poisoned_version(tiny_base_model, labels, "zebra", 3e38), metadata={}
+    )
+    registry.promote(overflow.version, reason="finite weights", actor="test")
+    # A NaN version made champion behind refit's back: the server refuses to load it.
+    forced = force_version(
+        registry, write_poisoned_version(tiny_base_model, labels, "zebra", math.nan)
+    )
+    (registry.state_dir / "champion.json").write_text(json.dumps({"tag": forced.tag}))
+    env = {
+        "BENTOML_HOME": os.environ["BENTOML_HOME"],
+        "REFIT_STATE_DIR": str(tmp_path / "state"),
+        "REFIT_MODEL_NAME": registry.name,
+        "REFIT_DEVICE": "cpu",
+        "REFIT_ACCESS_LOG": "false",
+    }
+    server = start_bentoml(env, tmp_path / "server")
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            ready = client.get("/readyz").json()
+            assert (ready["serving"], ready["fallback"]) == (overflow.tag, True)
+            assert "not finite" in ready["reason"]
+            zebra = client.post("/classify", json={"texts": ["zebra"]})
+            assert zebra.status_code == 500
+            assert "finite" in _strict_json(zebra.content)["error"]  # type: ignore[index]
+            parcel = client.post("/classify", json={"texts": ["where is my parcel"]})
+            assert parcel.status_code == 200
+            _strict_json(parcel.content)
+            ready = client.get("/readyz")
+            assert ready.status_code == 200
+            assert ready.json()["non_finite_scores"] == {overflow.version: 1}
+        assert _counted(server, "refit_request_errors_total", "model") == 1
+    finally:
+        server.stop()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
+from runner import run_refit
 from tiny_versions import force_version, register_tiny_versions, write_poisoned_version
 
 from refit.core.errors import ModelLoadError, NonFiniteScores
@@ -57,6 +58,22 @@ def test_a_version_forced_into_the_store_is_refused_at_promotion_and_load(
     assert registry.champion_tag() == good.tag
     with pytest.raises(ModelLoadError, match=poisoned.tag):
         ServedModel.load(poisoned, settings)
+
+
+def test_cli_promote_of_a_nan_version_exits_1_naming_the_tensor(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, tiny_base_model: Path
+) -> None:
+    settings = _settings(tmp_path)
+    registry = Registry.from_settings(settings.core)
+    forced = force_version(
+        registry, write_poisoned_version(tiny_base_model, LABELS, "zebra", math.nan)
+    )
+    env = {"REFIT_STATE_DIR": str(tmp_path / "state"), "REFIT_MODEL_NAME": registry.name}
+    code, out = run_refit(capsys, "models", "promote", forced.version, env=env)
+    assert code == 1, out
+    assert "word_embeddings.weight" in out
+    assert "not finite" in out
+    assert registry.champion_tag() is None
 
 
 @pytest.fixture
