@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from refit.core.inference import Encoded
+from refit.core.inference import Encoded, PassOutput
 from refit.service.scheduling.encoding import OFF_LOOP_CHARS, encode
 
 
@@ -31,7 +31,7 @@ class _Encoder:
         ones = np.ones(n, dtype=np.int64)
         return Encoded([[1]] * n, ones, np.zeros(n, dtype=bool), 0 * ones)
 
-    def run_pass(self, rows: Sequence[Sequence[int]], lengths: np.ndarray) -> object:
+    def run_pass(self, rows: Sequence[Sequence[int]], lengths: np.ndarray) -> PassOutput:
         raise NotImplementedError
 
 

@@ -167,7 +167,7 @@ def test_a_header_flood_is_cut_off_at_the_head_limit_whatever_the_pieces(piece: 
             flood[i : i + piece] for i in range(0, 10_000 if piece == 1 else len(flood), piece)
         ]
         fed = await connection.send(*chunks)
-        parser_state = connection.protocol._refit_head_seen
+        parser_state = connection.protocol._refit_head_seen  # type: ignore[attr-defined]
         connection.close()
         return fed, connection.statuses(), connection.refusals, parser_state
 
