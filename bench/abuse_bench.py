@@ -24,8 +24,8 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import multiprocessing
-import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -106,23 +106,8 @@ def made_up_paths(host: str, port: int, count: int) -> int:
     return not_found
 
 
-FLOOD = 100 << 20
 PROBES = 200
 ROUNDS = 3
-
-
-def flood_once(host: str, port: int) -> int:
-    """Send a 100 MiB request head until the server closes; the bytes it took."""
-    sent, chunk = 0, b"a" * (1 << 20)
-    try:
-        with socket.create_connection((host, port), timeout=60) as sock:
-            sock.sendall(b"POST /classify HTTP/1.1\r\nHost: x\r\nX-Flood: ")
-            while sent < FLOOD:
-                sock.sendall(chunk)
-                sent += len(chunk)
-    except OSError:  # reset or broken pipe: the server closed it (or is down)
-        pass
-    return sent
 
 
 def classify_p99(host: str, port: int) -> tuple[float, int]:
@@ -145,27 +130,21 @@ def classify_p99(host: str, port: int) -> tuple[float, int]:
     return float(np.percentile(times, 99)), failed
 
 
-def flooder(host: str, port: int, done: object, taken: object) -> None:
-    """One flooding client (a process of its own, so that the timed client does not wait
-    for Python's GIL behind it): a 100 MiB head, again as soon as the server closes."""
-    while not done.is_set():  # type: ignore[attr-defined]
-        taken.put(flood_once(host, port))  # type: ignore[attr-defined]
-
-
 def flooded_p99(host: str, port: int) -> tuple[float, int, list[int]]:
-    """(p99 seconds, failures) of /classify while four clients flood, and the bytes each
-    flood connection took before the server closed it."""
-    # Spawned, not forked: a fork of this process (torch, threads) can hang on a lock.
-    context = multiprocessing.get_context("spawn")
-    done, taken = context.Event(), context.Queue()
-    clients = [context.Process(target=flooder, args=(host, port, done, taken)) for _ in range(4)]
-    for client in clients:
-        client.start()
+    """(p99 seconds, failures) of /classify while four clients (bench/head_flood.py)
+    flood, and the bytes each flood connection took before the server closed it."""
+    command = [sys.executable, str(HERE / "head_flood.py"), host, str(port)]
+    clients = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(4)]
+    for client in clients:  # time /classify only once every client is flooding
+        line = client.stdout.readline() if client.stdout is not None else ""
+        if line.strip() != "flooding":
+            raise RuntimeError(f"a flooding client did not start: {line!r}")
     loaded, failed = classify_p99(host, port)
-    done.set()
+    taken: list[int] = []
     for client in clients:
-        client.join()
-    return loaded, failed, [taken.get() for _ in range(taken.qsize())]
+        client.terminate()
+        taken += json.loads(client.communicate(timeout=120)[0])
+    return loaded, failed, taken
 
 
 def head_floods(server: object, host: str, port: int) -> str:
