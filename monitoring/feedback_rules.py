@@ -34,9 +34,9 @@ def feedback_outcomes(
 
     Items apply in order, so a repeated id sees the label its earlier item set. A
     label the model does not know is `new_label`, or `refused` once `room` holds as
-    many new labels as it may. Labels are taken in NFKC form; one that looks like a
-    label of the model, of `given` (labels feedback set before) or of an earlier item
-    but is not it raises ConfusableLabel, naming both.
+    many new labels as it may. Labels are taken in NFKC form; one that would be set
+    and looks like a label of the model, of `given` (labels feedback set before) or of
+    an earlier item, but is not it, raises ConfusableLabel naming both.
     """
     state = dict(current)
     outcomes: list[str] = []
@@ -44,8 +44,6 @@ def feedback_outcomes(
     book = LabelBook(known_labels or (), given)
     for index, (pid, raw) in enumerate(items):
         label = normal_label(raw)
-        _refuse_confusable(book, index, label)
-        book.add(label)
         if pid not in state:
             outcomes.append("unknown_id")
             continue
@@ -53,6 +51,8 @@ def feedback_outcomes(
         if before == label:
             outcomes.append("unchanged")
             continue
+        _refuse_confusable(book, index, label)
+        book.add(label)
         if known_labels is not None and label not in known_labels:
             if room is not None and not room.admits(label):
                 outcomes.append("refused")

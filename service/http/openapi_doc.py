@@ -70,6 +70,7 @@ STATUSES: dict[int, tuple[str, str, dict[str, Any] | None]] = {
     409: ("The champion cannot be served; the previous version keeps serving.", ERROR, None),
     413: ("The body is over REFIT_MAX_REQUEST_BYTES.", ERROR, None),
     415: ("The body is not application/json.", ERROR, None),
+    422: ("A feedback label looks like an existing label but is not it.", ERROR, None),
     429: ("Over capacity: refused on arrival.", ERROR, RETRY_AFTER),
     500: ("The model failed on this request.", ERROR, None),
     503: ("Dropped after waiting past the latency budget, or log unavailable.", ERROR, RETRY_AFTER),
@@ -77,7 +78,7 @@ STATUSES: dict[int, tuple[str, str, dict[str, Any] | None]] = {
 }
 ROUTE_STATUSES = {
     "/classify": (400, 404, 408, 413, 415, 429, 500, 503, 504),
-    "/feedback": (400, 401, 403, 404, 408, 413, 415, 503, 504),
+    "/feedback": (400, 401, 403, 404, 408, 413, 415, 422, 503, 504),
     "/admin/reload": (401, 403, 404, 409, 500, 504),
 }
 
