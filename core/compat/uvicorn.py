@@ -133,6 +133,8 @@ def _patch_sizes(cls: Any) -> None:
     bad_request = cls.send_400_response
 
     def data_received(self: Any, data: bytes) -> None:
+        if self.transport.is_closing():
+            return  # refused: whatever else was read is never parsed
         room = self._refit_limits.head_bytes - self._refit_head_seen
         if not self._refit_in_head or len(data) <= room:
             self._refit_head_seen += len(data) if self._refit_in_head else 0
