@@ -82,6 +82,21 @@ class DataValidationError(RefitError):
         super().__init__(f"{count} data {noun}:\n{shown}{tail}")
 
 
+class MalformedRequest(RefitError):
+    """A request whose head HTTP itself forbids, such as two Content-Type headers."""
+
+    status = 400
+    reason = "validation"
+
+
+class ConfusableLabel(RefitError):
+    """A feedback label that looks like an existing label but is not it (another script's
+    letters, full-width forms, letter case); nothing of the request is stored."""
+
+    status = 422
+    reason = "validation"
+
+
 class RequestTooLarge(RefitError):
     """A request body over REFIT_MAX_REQUEST_BYTES, refused before it is read."""
 
@@ -199,3 +214,8 @@ class ModelFailure(RefitError):
 
     status = 500
     reason = "model"
+
+
+class NonFiniteScores(ModelFailure):
+    """The model gave a score that is not a finite number (NaN or inf) for this request:
+    answered 500, never with the score, and the version flagged."""

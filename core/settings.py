@@ -31,6 +31,10 @@ class Section(BaseSettings):
         validate_default=True,
         # Each field is documented by the docstring under it (shown in errors and docs).
         use_attribute_docstrings=True,
+        # `inf` and `nan` parse as floats and pass every `gt`/`le` bound pydantic checks
+        # (nan compares false, so no bound refuses it): a timeout of inf waits for ever.
+        # Refused for every float setting of every section, the variable named.
+        allow_inf_nan=False,
     )
 
     @classmethod

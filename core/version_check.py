@@ -1,8 +1,9 @@
 """Proving that a model version can serve, before anything relies on it.
 
-A version is proven by the code that serves it: its files are checked, the
-tokenizer and weights are loaded with `TextClassifier.from_folder`, and a forward
-pass runs on a few short texts and must give one finite probability per label.
+A version is proven by the code that serves it: its files are checked (every weight
+a finite number, `core/finite_weights.py`), the tokenizer and weights are loaded with
+`TextClassifier.from_folder`, and a forward pass runs on a few short texts and must
+give one finite probability per label.
 Registration and promotion prove a version on the CPU (`prove_loadable`), so a
 truncated or overwritten weight file is refused before it becomes champion; the
 server proves it again where it serves (`load_checked`) at startup and before a
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from refit.core.errors import ModelLoadError
+from refit.core.finite_weights import check_finite_weights
 from refit.core.load_errors import describe_cause
 
 if TYPE_CHECKING:
@@ -56,6 +58,7 @@ def check_version_files(path: Path, name: str = "the model version") -> list[str
         raise ModelLoadError(
             f"{name}: labels.json {labels} does not match the model's label map {from_config}"
         )
+    check_finite_weights(path, name)  # NaN or inf in any weight: probe texts may miss it
     return labels
 
 

@@ -172,10 +172,10 @@ class LogStore:
         the outcome of each item, in order."""
         with self.engine.begin() as conn:
             current = self._true_labels(conn, [pid for pid, _ in items])
-            room = None
+            room, given = None, self._labels_given(conn)  # also for the confusable check
             if known_labels is not None and max_new_labels is not None:
-                room = NewLabelRoom(self._labels_given(conn) - set(known_labels), max_new_labels)
-            outcomes, changes = feedback_outcomes(items, current, known_labels, room)
+                room = NewLabelRoom(given - set(known_labels), max_new_labels)
+            outcomes, changes = feedback_outcomes(items, current, known_labels, room, given)
             if changes:
                 now = time.time()
                 stmt = (

@@ -99,6 +99,11 @@ MODEL_INFO = Gauge(
     multiprocess_mode="max",
 )
 
+NON_FINITE_SCORES = Counter(
+    "refit_model_non_finite_scores",
+    "Texts a model version scored NaN or inf, answered 500 and not logged, by version.",
+    ["version"],
+)
 MODEL_SWAPS = Counter(
     "refit_model_swaps",
     "Attempts to switch the served model without a restart, by outcome (swapped, refused).",
@@ -122,6 +127,12 @@ ERRORS = Counter(
     "refit_request_errors",
     "Failed requests by endpoint and reason (validation, overload, model, timeout, other).",
     ["endpoint", "reason"],
+)
+HEAD_REFUSALS = Counter(
+    "refit_request_head_refusals",
+    "Connections refused while their request head arrived, before any route saw them, by "
+    "reason: url (414, over REFIT_MAX_URL_BYTES), header_size, header_count, head_size (431).",
+    ["reason"],
 )
 IN_FLIGHT_TEXTS = Gauge(
     "refit_in_flight_texts",
@@ -226,6 +237,7 @@ FEEDBACK_OUTCOMES: Final = (
     "stored", "updated", "unchanged", "new_label", "refused", "unknown_id"
 )  # fmt: skip
 SWAP_OUTCOMES: Final = ("swapped", "refused")
+HEAD_REFUSAL_REASONS: Final = ("url", "header_size", "header_count", "head_size")
 REFUSAL_CAUSES: Final = (
     "over_budget",
     "queue_full",
@@ -253,6 +265,8 @@ def create_series(endpoints: tuple[str, ...]) -> None:
         MODEL_SWAPS.labels(outcome)
     for cause in REFUSAL_CAUSES:
         REFUSALS.labels(cause)
+    for reason in HEAD_REFUSAL_REASONS:
+        HEAD_REFUSALS.labels(reason)
 
 
 def observe_many(histogram: Histogram, values: np.ndarray) -> None:

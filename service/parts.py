@@ -39,7 +39,7 @@ class WorkerParts:
         if self.swapper is None or self.handler is None:
             return None
         try:
-            state = dict(self.swapper.readiness())
+            state = {**self.swapper.readiness(), **self.handler.guard.readiness()}
         except Exception as exc:  # an unreadable champion pointer must not fail the probe
             state = {"error": f"cannot tell what serves: {type(exc).__name__}: {exc}"}
         return state | self.handler.log_readiness()

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, FiniteFloat, StringConstraints
 
+from refit.monitoring.label_skeleton import normal_label
 from refit.service.settings import ServingSettings
 
 MAX_FEEDBACK_ITEMS = 1000
@@ -36,10 +37,13 @@ def texts_type(serving: ServingSettings) -> Any:
 
 
 class Prediction(BaseModel):
+    # Scores are finite: BentoML validates what an API returns against this model, so a
+    # NaN or inf that got past `service/scheduling/score_guard.py` is a 500, never a body
+    # that JSON parsers refuse (pydantic would write it as null otherwise).
     id: str = Field(description="Unique id of this prediction; send it to /feedback later.")
     label: str = Field(description="The most probable label.")
-    score: float = Field(description="Probability of `label`.")
-    scores: dict[str, float] = Field(description="Probability of every label.")
+    score: FiniteFloat = Field(description="Probability of `label`.")
+    scores: dict[str, FiniteFloat] = Field(description="Probability of every label.")
     model_version: str = Field(description="The model version that answered.")
 
 
@@ -51,6 +55,8 @@ _LABEL = re.compile(LABEL_PATTERN)
 
 
 def _valid_label(label: str) -> str:
+    # NFKC first: a full-width label is checked, and stored, as the ASCII it stands for.
+    label = normal_label(label)
     if not _LABEL.fullmatch(label):
         raise ValueError(
             f"a label is 1 to {MAX_LABEL_CHARS} characters: letters, digits, spaces and "

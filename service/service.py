@@ -11,7 +11,7 @@ import bentoml
 import torch
 
 from refit.core.compat.bentoml import bind_api_methods, declare_json_responses
-from refit.core.compat.uvicorn import install_head_deadline
+from refit.core.compat.uvicorn import HeadLimits, install_head_limits
 from refit.core.errors import ModelLoadError, PredictionLogUnavailable
 from refit.core.model_store import link_model_store
 from refit.core.registry import Registry
@@ -20,7 +20,7 @@ from refit.monitoring.log_engine import require_usable_url
 from refit.monitoring.prediction_log import PredictionLog
 from refit.monitoring.prometheus_metrics import create_series
 from refit.retraining.watch_state import state_path
-from refit.service.http.accounting import RequestAccounting
+from refit.service.http.accounting import RequestAccounting, count_head_refusal
 from refit.service.http.body_limits import BodyLimits
 from refit.service.http.bounded_paths import RestorePath, install_bounded_metrics
 from refit.service.http.errors import ClientErrorMessages, http_errors, install_log_filters
@@ -52,7 +52,16 @@ API_ROUTES = ("/classify", "/feedback", "/admin/reload")
 BODY_ROUTES = frozenset({"/classify", "/feedback"})
 # Each patches what BentoML builds in each worker; see their modules for why.
 install_bounded_metrics()
-install_head_deadline(serving.request_read_timeout_s)
+install_head_limits(
+    HeadLimits(
+        deadline_s=serving.request_read_timeout_s,
+        url_bytes=serving.max_url_bytes,
+        header_bytes=serving.max_header_bytes,
+        header_count=serving.max_header_count,
+        head_bytes=serving.max_head_bytes,
+    ),
+    on_refusal=count_head_refusal,
+)
 install_response_deadline()
 PARTS = WorkerParts()  # this worker's instance's parts, for its middleware
 

@@ -13,12 +13,22 @@ import functools
 import os
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from refit.core.settings import CoreSettings, Section
 from refit.monitoring.settings import DriftSettings, MonitoringSettings
 from refit.retraining.settings import RetrainingSettings
 from refit.training.settings import TrainingSettings
+
+# What one request, and one worker's queue, may hold: every size limit below is bounded so
+# that no allowed setting lets one client take a worker's memory or time. Tokenising runs
+# at about a million characters a second on a 2-core machine (bench/abuse_bench.py), so the
+# largest request costs about 0.25 s of tokenising and at most 3.1 MiB of JSON.
+MAX_REQUEST_CHARS = 262_144  # texts per request x characters per text
+MAX_HELD_CHARS = 64 * 2**20  # texts a worker's scheduler holds x characters per text
+# Largest body the text limits can need: 12 bytes a character (a surrogate pair escaped).
+MAX_REQUEST_BYTES = MAX_REQUEST_CHARS * 12 + 64 * 1024
+KIB = 1024
 
 
 class ServingSettings(Section):
@@ -30,18 +40,18 @@ class ServingSettings(Section):
     """Port `refit serve` binds."""
     workers: int | None = Field(None, ge=1, le=64)
     """BentoML worker processes serving the model; default one per CPU core, at most 4."""
-    torch_threads: int | None = Field(None, ge=1)
+    torch_threads: int | None = Field(None, ge=1, le=256)
     """Intra-op threads per worker; default is the CPU count divided by workers."""
     max_batch_size: int = Field(64, ge=1, le=4096)
-    """Most texts in one forward pass, and in one scheduler round unless a single request holds
-    more (it then runs whole, over several passes); with REFIT_BATCHING=bentoml, most texts in one
-    adaptive batch.
+    """Most texts in one forward pass, and in one scheduler round (no request holds more: see
+    REFIT_MAX_TEXTS_PER_REQUEST); with REFIT_BATCHING=bentoml, most texts in one adaptive batch.
     """
-    max_latency_ms: int = Field(2000, ge=10)
+    max_latency_ms: int = Field(2000, ge=10, le=60_000)
     """Latency budget: a request that the work queued ahead would keep waiting longer than this
     is refused at once with 429 and Retry-After, and one still queued this long after it arrived
     is dropped before any compute with 503 and Retry-After. Keep it well above one full pass's
-    compute time. (With REFIT_BATCHING=bentoml, BentoML's batcher sheds with 503 past it.)
+    compute time. (With REFIT_BATCHING=bentoml, BentoML's batcher sheds with 503 past it.) At
+    most a minute, and below REFIT_REQUEST_TIMEOUT_S: a longer queue only ends in 504s.
     """
     cpu_backend: Literal["fp32", "int8"] = "fp32"
     """Weights used when serving on a CPU: fp32, or int8 (dynamic quantization: faster; run
@@ -53,14 +63,24 @@ class ServingSettings(Section):
     of Python's GIL once, so a busy event loop cannot stall it; checked against eager at load,
     and eager where the trace fails or differs), or eager (PyTorch op by op from Python).
     """
-    max_batch_tokens: int = Field(16384, ge=64)
+    max_batch_tokens: int = Field(16384, ge=64, le=65_536)
     """Most padded tokens (texts x the longest) in one forward pass; texts are sorted by length
-    across requests and cut into passes that fit.
+    across requests and cut into passes that fit. At most 65,536 (a pass's activations grow
+    with it: 512 texts of 128 tokens, the largest pass that paid on an H200).
     """
-    max_texts_per_request: int = Field(64, ge=1, le=4096)
-    """Most texts accepted in one /classify request."""
-    max_text_chars: int = Field(4000, ge=1, le=1_000_000)
-    """Most characters accepted in one text."""
+    max_texts_per_request: int = Field(64, ge=1, le=1024)
+    """Most texts accepted in one /classify request. At most 1,024; at most REFIT_MAX_BATCH_SIZE,
+    so that a request fits one scheduler round and a small request waits behind at most one
+    round (the largest costs REFIT_MAX_BATCH_SIZE texts of at most max_length tokens: about 1 s
+    of MiniLM at 64 x 128 tokens on 2 CPU cores); at most REFIT_MAX_IN_FLIGHT_TEXTS; and with
+    REFIT_MAX_TEXT_CHARS at most 262,144 characters a request (their product): about 0.25 s of
+    tokenising, done off the event loop, and 3.1 MiB of JSON at most.
+    """
+    max_text_chars: int = Field(4000, ge=1, le=65_536)
+    """Most characters accepted in one text. At most 65,536 (far past the 8,192 tokens a model
+    reads; the whole text is still tokenised), and see REFIT_MAX_TEXTS_PER_REQUEST for their
+    product.
+    """
     access_log: bool = True
     """Log one line per HTTP request (BentoML's access log); health checks and scrapes are never
     logged.
@@ -71,24 +91,41 @@ class ServingSettings(Section):
     a batch), or, as baselines for benchmarks, BentoML's adaptive batching, or each request
     alone.
     """
-    max_in_flight_texts: int = Field(4096, ge=1)
+    max_in_flight_texts: int = Field(4096, ge=1, le=65_536)
     """Hard cap on texts a worker's scheduler holds, queued or computing (a memory bound), on top
-    of the time bound of REFIT_MAX_LATENCY_MS; past it new requests get 429.
+    of the time bound of REFIT_MAX_LATENCY_MS; past it new requests get 429. At most 65,536,
+    and with REFIT_MAX_TEXT_CHARS at most 64 Mi characters held (their product).
     """
-    max_request_bytes: int | None = Field(None, ge=1024)
+    max_request_bytes: int | None = Field(None, ge=1024, le=MAX_REQUEST_BYTES)
     """Largest request body accepted; a larger one gets 413 before it is read. Default: what
     REFIT_MAX_TEXTS_PER_REQUEST texts of REFIT_MAX_TEXT_CHARS characters can take as JSON,
-    escapes included (12 bytes a character at most), plus 64 KiB.
+    escapes included (12 bytes a character at most), plus 64 KiB. At most what the largest
+    allowed text limits take (3,211,264 bytes).
     """
-    request_read_timeout_s: float = Field(10, gt=0)
+    max_url_bytes: int = Field(8 * KIB, ge=256, le=64 * KIB)
+    """Longest request target (path and query) accepted: a longer one gets 414 as it arrives,
+    before it is buffered whole. At most REFIT_MAX_HEAD_BYTES.
+    """
+    max_header_bytes: int = Field(8 * KIB, ge=256, le=64 * KIB)
+    """Longest single header line (name and value) accepted; a longer one gets 431. At most
+    REFIT_MAX_HEAD_BYTES.
+    """
+    max_header_count: int = Field(100, ge=8, le=1000)
+    """Most header lines in one request; past it, 431."""
+    max_head_bytes: int = Field(16 * KIB, ge=1 * KIB, le=64 * KIB)
+    """Largest request head (request line and every header) accepted: past it the connection
+    gets 431 (or 414 while the URL is still arriving) and is closed, having buffered no more
+    than this. nginx and HAProxy allow 8 to 16 KiB a buffer by default.
+    """
+    request_read_timeout_s: float = Field(10, gt=0, le=300)
     """A request whose head or body is still incomplete this long after the connection began
     sending it is answered 408 (body) or disconnected (head), so that half-sent requests do not
-    hold sockets.
+    hold sockets. At most 5 minutes.
     """
-    request_timeout_s: float = Field(60, gt=0)
-    """A request still unanswered after this gets a 504."""
+    request_timeout_s: float = Field(60, gt=0, le=600)
+    """A request still unanswered after this gets a 504. At most 10 minutes."""
 
-    reload_interval_s: float = Field(5.0, ge=0)
+    reload_interval_s: float = Field(5.0, ge=0, le=3600)
     """How often each worker checks whether the champion changed and, if so, switches to it without
     a restart; 0 turns the check off.
     """
@@ -98,9 +135,10 @@ class ServingSettings(Section):
     """Bearer token /feedback requires when set; unset (or blank), /feedback is open. Feedback
     labels become training data for the next model.
     """
-    feedback_max_new_labels: int = Field(20, ge=0)
+    feedback_max_new_labels: int = Field(20, ge=0, le=1000)
     """Most distinct labels the serving model does not know that feedback may bring between
-    retrains; feedback items with a further new label are refused (outcome `refused`).
+    retrains; feedback items with a further new label are refused (outcome `refused`). At most
+    1,000 (each becomes a class of the next model).
     """
 
     @field_validator("admin_token", "feedback_token")
@@ -110,6 +148,38 @@ class ServingSettings(Section):
         if value is None or not value.get_secret_value().strip():
             return None
         return value
+
+    @model_validator(mode="after")
+    def _one_request_fits_the_budget(self) -> ServingSettings:
+        per_request = self.max_texts_per_request * self.max_text_chars
+        if per_request > MAX_REQUEST_CHARS:
+            raise ValueError(
+                f"REFIT_MAX_TEXTS_PER_REQUEST x REFIT_MAX_TEXT_CHARS is {per_request:,} "
+                f"characters, over the {MAX_REQUEST_CHARS:,} one request may hold; lower one"
+            )
+        held = self.max_in_flight_texts * self.max_text_chars
+        if held > MAX_HELD_CHARS:
+            raise ValueError(
+                f"REFIT_MAX_IN_FLIGHT_TEXTS x REFIT_MAX_TEXT_CHARS is {held:,} characters, over "
+                f"the {MAX_HELD_CHARS:,} a worker may hold; lower one of them"
+            )
+        if self.max_texts_per_request > self.max_batch_size:
+            raise ValueError(
+                "REFIT_MAX_TEXTS_PER_REQUEST is over REFIT_MAX_BATCH_SIZE: one request would "
+                "hold the model for several rounds while smaller ones wait past their deadline"
+            )
+        if self.max_texts_per_request > self.max_in_flight_texts:
+            raise ValueError(
+                "REFIT_MAX_TEXTS_PER_REQUEST is over REFIT_MAX_IN_FLIGHT_TEXTS: a request that "
+                "large could never be admitted"
+            )
+        if max(self.max_url_bytes, self.max_header_bytes) > self.max_head_bytes:
+            raise ValueError(
+                "REFIT_MAX_URL_BYTES and REFIT_MAX_HEADER_BYTES: at most REFIT_MAX_HEAD_BYTES"
+            )
+        if self.max_latency_ms >= self.request_timeout_s * 1000:
+            raise ValueError("REFIT_MAX_LATENCY_MS must be below REFIT_REQUEST_TIMEOUT_S")
+        return self
 
     def resolved_max_request_bytes(self) -> int:
         if self.max_request_bytes is not None:

@@ -21,6 +21,8 @@ class HostileRequest:
     headers: dict[str, str] = field(default_factory=lambda: dict(JSON))
     expected: frozenset[int] = frozenset({400})
     method: str = "POST"
+    # Sent after `headers`, repeats included: a dict cannot hold a header twice.
+    more_headers: tuple[tuple[str, str], ...] = ()
 
     def send(self, host: str, port: int) -> tuple[int, bytes]:
         """(status, body), over a raw connection: header values go out as latin-1 bytes
@@ -28,7 +30,7 @@ class HostileRequest:
         connection = http.client.HTTPConnection(host, port, timeout=30)
         try:
             connection.putrequest(self.method, self.path)
-            for name, value in self.headers.items():
+            for name, value in [*self.headers.items(), *self.more_headers]:
                 connection.putheader(name, value.encode("latin-1"))
             connection.putheader("Content-Length", str(len(self.body)))
             connection.endheaders(self.body)
@@ -93,6 +95,22 @@ CORPUS = [
     HostileRequest(
         "no content type", "/classify", _texts("a"), headers={}, expected=frozenset({415})
     ),
+    *[
+        HostileRequest(
+            f"two content types on {path}, {order}",
+            path,
+            body,
+            headers={"content-type": first},
+            more_headers=(("Content-Type", second),),
+            expected=frozenset({400, 415}),
+        )
+        for path, body in (("/classify", _texts("a")), ("/feedback", _feedback("abc", "billing")))
+        for order, (first, second) in {
+            "multipart first": ("multipart/form-data; boundary=x", "application/json"),
+            "json first": ("application/json", "multipart/form-data; boundary=x"),
+            "json twice": ("application/json", "application/json"),
+        }.items()
+    ],
     *[
         HostileRequest(f"hostile text {i}", "/classify", _texts(text), expected=OK)
         for i, text in enumerate(HOSTILE_TEXTS)

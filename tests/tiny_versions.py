@@ -9,8 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import bentoml
 import torch
 from prometheus_client import REGISTRY
+from safetensors.torch import load_file, save_file
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from refit.core.registry import ModelVersion, Registry
@@ -33,6 +35,33 @@ def write_tiny_version(base: Path, labels: list[str], seed: int = 0) -> Callable
         (folder / "labels.json").write_text(json.dumps(labels))
 
     return write
+
+
+def write_poisoned_version(
+    base: Path, labels: list[str], token: str, value: float
+) -> Callable[[Path], None]:
+    """A writer of the tiny model whose embedding row of `token` is all `value`: NaN or
+    inf, or a finite value so large that the row overflows to NaN in a forward pass."""
+    plain = write_tiny_version(base, labels)
+
+    def write(folder: Path) -> None:
+        plain(folder)
+        weights = folder / "model.safetensors"
+        tensors = load_file(weights)
+        row = AutoTokenizer.from_pretrained(folder).convert_tokens_to_ids(token)
+        key = next(k for k in tensors if k.endswith("word_embeddings.weight"))
+        tensors[key][row] = value
+        save_file(tensors, weights, metadata={"format": "pt"})
+
+    return write
+
+
+def force_version(registry: Registry, write: Callable[[Path], None]) -> ModelVersion:
+    """A version put into the store without registration's checks, as a hand copy or a
+    store changed behind refit's back would put it there."""
+    with bentoml.models.create(registry.name, metadata={}) as model:
+        write(Path(model.path))
+    return registry.get(model.tag.version)
 
 
 def register_tiny_versions(

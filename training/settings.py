@@ -22,13 +22,13 @@ class TrainingSettings(Section):
     """Column holding the input text."""
     label_column: str = "label"
     """Column holding the class label."""
-    min_examples_per_class: int = Field(10, ge=2)
+    min_examples_per_class: int = Field(10, ge=2, le=100_000)
     """A class with fewer labelled rows is refused."""
     validation_fraction: float = Field(0.1, gt=0, lt=0.5)
     """Share of rows held out for model selection."""
     test_fraction: float = Field(0.1, gt=0, lt=0.5)
     """Share of rows held out for the final report."""
-    generated_rows: int = Field(5000, ge=200)
+    generated_rows: int = Field(5000, ge=200, le=1_000_000)
     """Rows of the built-in customer-support dataset used when no data file is given."""
 
     # --- fine-tuning ---------------------------------------------------------
@@ -44,8 +44,8 @@ class TrainingSettings(Section):
     """Training batch size."""
     max_length: int = Field(128, ge=8, le=8192)
     """Tokens kept per text; longer texts are truncated."""
-    seed: int = 42
-    """Seed for splits, shuffling and initialisation."""
+    seed: int = Field(42, ge=0, le=2**32 - 1)
+    """Seed for splits, shuffling and initialisation (NumPy takes seeds below 2**32)."""
     drift_reference_rows: int = Field(3000, ge=100, le=20000)
     """Size of each sample in the reference profile written with each new model version: a uniform
     sample of the labelled data (for the texts) and one of the held-out rows (for the model's

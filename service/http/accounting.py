@@ -17,6 +17,12 @@ from refit.core.errors import reason_for_status
 from refit.monitoring import prometheus_metrics as metrics
 
 
+def count_head_refusal(reason: str) -> None:
+    """A request head refused as it arrived (`core.compat.uvicorn`): counted apart, since
+    it never reaches a route, and by why (414 for the URL, 431 for headers)."""
+    metrics.HEAD_REFUSALS.labels(reason).inc()
+
+
 class RequestAccounting:
     def __init__(self, app: ASGIApp, *, endpoints: frozenset[str]) -> None:
         self.app = app

@@ -7,6 +7,9 @@ of the API routes that take a body, refuses
   `REFIT_MAX_REQUEST_BYTES`: 413, without buffering more than that;
 - a body that is not JSON (`Content-Type` other than application/json, including a
   malformed multipart type that used to reach BentoML's parser and end as a 500): 415;
+- more than one `Content-Type` header: 400. refit would check one and BentoML parse
+  the other (multipart then JSON ended as a 500 counted as a model error), and HTTP
+  allows one only;
 - a body still incomplete `REFIT_REQUEST_READ_TIMEOUT_S` after the request began: 408.
 Every refusal is a `RefitError` answered by `service.http.errors.error_response`, so its
 status and the reason it is counted under come from the one error hierarchy.
@@ -18,7 +21,13 @@ import asyncio
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from refit.core.errors import RefitError, RequestTimeout, RequestTooLarge, UnsupportedMediaType
+from refit.core.errors import (
+    MalformedRequest,
+    RefitError,
+    RequestTimeout,
+    RequestTooLarge,
+    UnsupportedMediaType,
+)
 from refit.service.http.errors import error_response
 from refit.service.settings import ServingSettings
 
@@ -40,7 +49,7 @@ class BodyLimits:
             await self.app(scope, receive, send)
             return
         try:
-            self._check_head(dict(scope.get("headers", [])))
+            self._check_head(scope.get("headers", []))
             body = await self._read(receive)
         except RefitError as exc:
             # The body was not read to its end: the connection cannot carry another request.
@@ -50,7 +59,13 @@ class BodyLimits:
             return
         await self.app(scope, _replay(body, receive), send)
 
-    def _check_head(self, headers: dict[bytes, bytes]) -> None:
+    def _check_head(self, raw: list[tuple[bytes, bytes]]) -> None:
+        types = [value for name, value in raw if name == b"content-type"]
+        if len(types) > 1:
+            raise MalformedRequest(
+                f"{len(types)} Content-Type headers; send one: Content-Type: application/json"
+            )
+        headers = dict(raw)
         media_type = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
         if media_type not in JSON_TYPES:
             shown = media_type.decode("latin-1")[:100] or "none"

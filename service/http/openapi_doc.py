@@ -57,7 +57,12 @@ SCHEMAS: dict[str, Any] = {
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
 # (description, schema, headers) per status.
 STATUSES: dict[int, tuple[str, str, dict[str, Any] | None]] = {
-    400: ("The body is not valid JSON or a field breaks its limit.", INVALID, None),
+    400: (
+        "The body is not valid JSON, a field breaks its limit, or the head has two "
+        "Content-Type headers.",
+        INVALID,
+        None,
+    ),
     401: ("No bearer token sent.", ERROR, None),
     403: ("Wrong token, or the endpoint is disabled (no token configured).", ERROR, None),
     404: ("No such route.", ERROR, None),
@@ -65,6 +70,7 @@ STATUSES: dict[int, tuple[str, str, dict[str, Any] | None]] = {
     409: ("The champion cannot be served; the previous version keeps serving.", ERROR, None),
     413: ("The body is over REFIT_MAX_REQUEST_BYTES.", ERROR, None),
     415: ("The body is not application/json.", ERROR, None),
+    422: ("A feedback label looks like an existing label but is not it.", ERROR, None),
     429: ("Over capacity: refused on arrival.", ERROR, RETRY_AFTER),
     500: ("The model failed on this request.", ERROR, None),
     503: ("Dropped after waiting past the latency budget, or log unavailable.", ERROR, RETRY_AFTER),
@@ -72,7 +78,7 @@ STATUSES: dict[int, tuple[str, str, dict[str, Any] | None]] = {
 }
 ROUTE_STATUSES = {
     "/classify": (400, 404, 408, 413, 415, 429, 500, 503, 504),
-    "/feedback": (400, 401, 403, 404, 408, 413, 415, 503, 504),
+    "/feedback": (400, 401, 403, 404, 408, 413, 415, 422, 503, 504),
     "/admin/reload": (401, 403, 404, 409, 500, 504),
 }
 

@@ -53,4 +53,4 @@ class ReadinessDetails(ResponseRewrite):
             "status": status,
             "headers": [(b"content-type", b"application/json")],
         }
-        return answer, json.dumps(details).encode()
+        return answer, json.dumps(details, allow_nan=False).encode()

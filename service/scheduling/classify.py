@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from refit.core.errors import PredictionLogUnavailable, SchedulerClosed
+from refit.core.errors import PredictionLogUnavailable, RefitError, SchedulerClosed
 from refit.core.inference import BatchOutput, TextClassifier
 from refit.monitoring import prometheus_metrics as metrics
 from refit.monitoring.prediction_log import PredictionBatch, PredictionLog
@@ -38,6 +38,7 @@ from refit.service.scheduling.batch_policy import SchedulerConfig
 from refit.service.scheduling.log_confirmation import mark_unconfirmed
 from refit.service.scheduling.metrics import SchedulerMetrics
 from refit.service.scheduling.scheduler import Classified, Scheduler
+from refit.service.scheduling.score_guard import ScoreGuard
 from refit.service.settings import Settings
 
 ENDPOINT = "/classify"
@@ -66,6 +67,12 @@ class Answer:
 
     results: list[dict[str, Any]]
     seq: int
+    error: RefitError | None = None  # the request failed: raised instead of answering
+
+    def unwrap(self) -> Answer:
+        if self.error is not None:
+            raise self.error
+        return self
 
 
 class ClassifyHandler:
@@ -76,6 +83,7 @@ class ClassifyHandler:
         self.passes = _pass_recorder(served, settings) if self.monitoring else None
         self.active = self._prepare(served, previous=None)
         self.scheduler: Scheduler[ActiveModel, Answer] | None = None
+        self.guard = ScoreGuard()
 
     @property
     def served(self) -> ServedModel:
@@ -121,7 +129,7 @@ class ClassifyHandler:
         assert self.scheduler is not None, "start_scheduler() first"
         metrics.IN_FLIGHT_TEXTS.inc(len(texts))
         try:
-            answer = await self.scheduler.classify(texts)
+            answer = (await self.scheduler.classify(texts)).unwrap()
         finally:
             metrics.IN_FLIGHT_TEXTS.dec(len(texts))
         if self.log is not None and not await self.log.wait_durable_async(
@@ -140,6 +148,7 @@ class ClassifyHandler:
             self.passes.forward_pass(len(texts), real, out.padded_tokens, out.compute_seconds)
         elapsed = time.perf_counter() - started
         (answer,) = self.answer_pass([Classified(texts, out, active, None, (), elapsed)])
+        answer.unwrap()
         if self.log is not None and not self.log.wait_durable(answer.seq, self._confirm_s):
             self._unconfirmed()
         return answer.results
@@ -182,7 +191,11 @@ class ClassifyHandler:
         """The answers of the requests one forward pass completed, in order: one log
         record, one sequence number and one round of metric updates for all of them.
         The scheduler calls it on the model thread once per pass, whose requests all
-        have the round's model; `classify_now` with its one request."""
+        have the round's model; `classify_now` with its one request. A request with a
+        score that is not a finite number gets an error instead (`score_guard`)."""
+        failing = self.guard.failing([d.output for d in done])
+        if failing:
+            return self._answer_finite(done, failing)
         active = done[0].model
         texts = [text for d in done for text in d.texts]
         out = done[0].output if len(done) == 1 else joined([d.output for d in done])
@@ -209,6 +222,16 @@ class ClassifyHandler:
             answers.append(Answer(results[start : start + len(d.texts)], seq))
             start += len(d.texts)
         return answers
+
+    def _answer_finite(
+        self, done: Sequence[Classified[ActiveModel]], failing: list[int]
+    ) -> list[Answer]:
+        """Answer the requests whose scores are all finite; the others get the error."""
+        texts = sum(len(done[i].texts) for i in failing)
+        error = self.guard.flag(done[0].model.version, texts)
+        good = [d for i, d in enumerate(done) if i not in failing]
+        answers = iter(self.answer_pass(good) if good else [])
+        return [Answer([], 0, error) if i in failing else next(answers) for i in range(len(done))]
 
 
 def joined(outputs: Sequence[BatchOutput]) -> BatchOutput:

@@ -2,7 +2,8 @@
 
 A request is tokenised once on arrival, on the event loop (several texts in one
 call that releases the GIL, overlapping the running forward pass; one text holding
-it, which costs less: `core.token_ids`), and admitted or refused at
+it, which costs less: `core.token_ids`; a long request in a thread: `encoding`), and
+admitted or refused at
 once from exact counts of the tokens queued ahead and the measured throughput.
 The model thread never waits to fill a batch: whenever it is free it takes a
 round (`work_queue`, `batch_policy`) and runs its passes. The served model is read once per
@@ -28,6 +29,7 @@ from refit.core.loop_handoff import settle_all
 from refit.core.quiet_log import QuietLog
 from refit.service.model.heap_trim import HeapTrimmer
 from refit.service.scheduling.batch_policy import PassInfo, PassModel, Round, SchedulerConfig
+from refit.service.scheduling.encoding import encode
 from refit.service.scheduling.work_queue import Request, WorkQueue
 
 logger = logging.getLogger(__name__)
@@ -145,7 +147,7 @@ class Scheduler(Generic[M, R]):
             raise ValueError("classify needs at least one text")
         started = self._clock()
         encoder = self.current_model().classifier
-        encoded = encoder.encode(texts)
+        encoded = await encode(encoder, texts)
         now, loop = self._clock(), asyncio.get_running_loop()
         deadline = started + self.config.latency_budget_s
         entry = Request(

@@ -116,8 +116,11 @@ def test_uvicorn_serves_http_with_the_patched_protocol() -> None:
         assert callable(getattr(protocol, hook))
     assert callable(protocol.connection_lost)
     assert compat_uvicorn.AutoHTTPProtocol is protocol
-    compat_uvicorn.install_head_deadline(3.0)
-    assert protocol._refit_head_timeout == 3.0  # type: ignore[attr-defined]
+    for hook in ("data_received", "on_url", "on_header", "send_400_response"):
+        assert callable(getattr(protocol, hook))
+    limits = compat_uvicorn.HeadLimits(deadline_s=3.0)
+    compat_uvicorn.install_head_limits(limits)
+    assert protocol._refit_limits == limits  # type: ignore[attr-defined]
 
 
 def test_evidently_renders_pages_from_the_parts_refit_reads() -> None:

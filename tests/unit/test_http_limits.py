@@ -97,6 +97,23 @@ def test_only_json_is_accepted(content_type: bytes) -> None:
     assert not inner.called
 
 
+@pytest.mark.parametrize(
+    "types",
+    [
+        [b"multipart/form-data; boundary=x", b"application/json"],
+        [b"application/json", b"multipart/form-data; boundary=x"],
+        [b"application/json", b"application/json"],
+    ],
+)
+def test_two_content_types_are_refused_whatever_their_order(types: list[bytes]) -> None:
+    inner = _Echo()
+    headers = [(b"content-type", value) for value in types]
+    status, _, body, _ = asyncio.run(_send(_limits(inner), headers, [b'{"texts": ["a"]}']))
+    assert status == 400
+    assert "Content-Type" in json.loads(body)["error"]
+    assert not inner.called
+
+
 def test_a_half_sent_body_times_out() -> None:
     inner = _Echo()
     status, _, body, _ = asyncio.run(

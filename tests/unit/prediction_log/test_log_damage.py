@@ -104,7 +104,7 @@ def test_damage_the_open_check_missed_is_refused_with_the_same_remedy(
     _damage(path, "random bytes")
     content = path.read_bytes()
     log = PredictionLog(f"sqlite:///{path}")
-    with pytest.raises(PredictionLogUnavailable, match="is damaged .*file is not a database"):
+    with pytest.raises(PredictionLogUnavailable, match=r"is damaged .*file is not a database"):
         log.start()
     log.close()
     assert path.read_bytes() == content
