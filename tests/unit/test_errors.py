@@ -13,7 +13,9 @@ from refit.core import errors
 from refit.core.errors import ERROR_REASONS, RefitError
 
 # Errors that are the server's own fault, answered with 500 on purpose.
-MEANT_AS_500 = {"RefitError", "ConfigError", "TrainingError", "ModelFailure"}
+# NonFiniteScores is the model's fault, not the client's: the hardening issue asks for a 500
+# counted as a model error.
+MEANT_AS_500 = {"RefitError", "ConfigError", "TrainingError", "ModelFailure", "NonFiniteScores"}
 
 
 def every_subclass(cls: type[RefitError]) -> set[type[RefitError]]:
