@@ -8,7 +8,6 @@ settings at import time.
 from __future__ import annotations
 
 import bentoml
-import torch
 
 from refit.core.compat.bentoml import bind_api_methods, declare_json_responses
 from refit.core.compat.uvicorn import install_head_deadline
@@ -70,7 +69,6 @@ class Classifier:
 
     def __init__(self) -> None:
         install_log_filters()
-        torch.set_num_threads(serving.resolved_torch_threads())
         # The champion, else the most recent earlier one that loads (service/model/startup.py).
         registry = Registry.from_settings(settings.core)
         served = load_served_model(registry, self.model_ref.tag.version, settings)
@@ -173,7 +171,10 @@ for middleware, options in (
     (ClientErrorMessages, {}),
     (OpenAPIStatuses, {}),
     # The front page (/), /docs, /status.json, reports and model cards.
-    (FrontPage, {"core": settings.core, "served": PARTS.served_version}),
+    (
+        FrontPage,
+        {"core": settings.core, "served": PARTS.served_version, "backend": PARTS.served_backend},
+    ),
     # GET /readyz answers with what this worker serves and whether it is a fallback.
     (ReadinessDetails, {"state": PARTS.readiness}),
 ):

@@ -13,7 +13,7 @@ import functools
 import os
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from refit.core.settings import CoreSettings, Section
 from refit.monitoring.settings import DriftSettings, MonitoringSettings
@@ -31,7 +31,9 @@ class ServingSettings(Section):
     workers: int | None = Field(None, ge=1, le=64)
     """BentoML worker processes serving the model; default one per CPU core, at most 4."""
     torch_threads: int | None = Field(None, ge=1)
-    """Intra-op threads per worker; default is the CPU count divided by workers."""
+    """Intra-op threads per worker, for torch or ONNX Runtime, whichever serves; default is the
+    CPU count divided by workers.
+    """
     max_batch_size: int = Field(64, ge=1, le=4096)
     """Most texts in one forward pass, and in one scheduler round unless a single request holds
     more (it then runs whole, over several passes); with REFIT_BATCHING=bentoml, most texts in one
@@ -43,15 +45,21 @@ class ServingSettings(Section):
     is dropped before any compute with 503 and Retry-After. Keep it well above one full pass's
     compute time. (With REFIT_BATCHING=bentoml, BentoML's batcher sheds with 503 past it.)
     """
-    cpu_backend: Literal["fp32", "int8"] = "fp32"
-    """Weights used when serving on a CPU: fp32, or int8 (dynamic quantization: faster; run
-    bench/int8_bench.py to measure its label agreement with fp32 on your test split before
-    turning it on).
+    backend: Literal["auto", "torch", "torch-int8", "onnx", "onnx-int8"] = "auto"
+    """Inference engine serving the model (docs/backends.md). auto: on a CPU, the fastest backend
+    measured at registration whose labels agree with torch's on at least 99.5% of the version's
+    test split and whose macro-F1 there is within 0.005 of torch's, else torch; on a GPU, torch.
+    torch: PyTorch (REFIT_FORWARD_PASS says traced or eager). torch-int8: PyTorch with int8
+    attention weights, CPU only. onnx: ONNX Runtime, fp32. onnx-int8: ONNX Runtime, the int8
+    graph registration kept. A version registered before ONNX export is exported at its first
+    load when its folder is writable (else `refit models export`); a backend that fails to load
+    gives way to torch. /readyz, the front page, refit_model_info and each prediction-log record
+    say which backend answered. Replaces REFIT_CPU_BACKEND (int8: use torch-int8).
     """
     forward_pass: Literal["traced", "eager"] = "traced"
-    """How a worker runs the model: traced (one TorchScript call per forward pass, which lets go
-    of Python's GIL once, so a busy event loop cannot stall it; checked against eager at load,
-    and eager where the trace fails or differs), or eager (PyTorch op by op from Python).
+    """How the torch backend runs the model: traced (one TorchScript call per forward pass, which
+    lets go of Python's GIL once, so a busy event loop cannot stall it; checked against eager at
+    load, and eager where the trace fails or differs), or eager (PyTorch op by op from Python).
     """
     max_batch_tokens: int = Field(16384, ge=64)
     """Most padded tokens (texts x the longest) in one forward pass; texts are sorted by length
@@ -102,6 +110,16 @@ class ServingSettings(Section):
     """Most distinct labels the serving model does not know that feedback may bring between
     retrains; feedback items with a further new label are refused (outcome `refused`).
     """
+
+    @model_validator(mode="after")
+    def _no_retired_cpu_backend(self) -> ServingSettings:
+        # A deployment that still sets it would silently get another engine than it asked for.
+        if "REFIT_CPU_BACKEND" in os.environ:
+            raise ValueError(
+                "REFIT_CPU_BACKEND is no longer read: set REFIT_BACKEND instead (torch for what "
+                "fp32 gave, torch-int8 for int8, or auto: see docs/backends.md) and unset it"
+            )
+        return self
 
     @field_validator("admin_token", "feedback_token")
     @classmethod

@@ -4,10 +4,13 @@ BentoML answers /readyz itself (200 with an empty body once the service instance
 exists; `__is_ready__` could only turn that into a 503). This middleware lets
 BentoML decide the status, then replaces the body with the worker's state:
 
-    {"ready": true, "serving": "<tag>", "champion": "<tag>", "fallback": false, "reason": ""}
+    {"ready": true, "serving": "<tag>", "champion": "<tag>", "fallback": false, "reason": "",
+     "backend": "onnx-int8", "backend_reason": "auto: ...", "device": "cpu"}
 
 `fallback` is true while the worker serves an earlier version because the
 champion cannot be loaded, at startup or at a hot-swap; `reason` says why.
+`backend` is the inference backend answering (`core.backends`), and
+`backend_reason` why it was chosen, or why the one asked for gave way to torch.
 """
 
 from __future__ import annotations
