@@ -109,19 +109,22 @@ def measure_raw(
 ) -> None:
     print("== raw: in-process limit and latency", flush=True)
     started = time.monotonic()
-    classifier = load_champion()
+    cores = os.cpu_count() or 1
+    classifier = load_champion(threads=cores)
+    print(f"raw: {classifier.name} ({classifier.reason})", flush=True)
     base.raw = raw_limit(classifier, texts, sample=256 if quick else 768)
     print(base.raw.describe(), flush=True)
-    base.worker = raw_latency(classifier, lone_texts, batches, worker_threads)
-    print(base.worker.describe(), flush=True)
-    cores = os.cpu_count() or 1
-    base.all_cores = (
-        raw_latency(classifier, lone_texts, batches, cores)
-        if cores != worker_threads
-        else base.worker
-    )
-    if base.all_cores is not base.worker:
+    base.all_cores = raw_latency(classifier, lone_texts, batches, cores)
+    if cores != worker_threads:
+        # The thread count is fixed when a backend loads (ONNX Runtime's sessions).
+        del classifier
+        gc.collect()
+        classifier = load_champion(threads=worker_threads)
+        base.worker = raw_latency(classifier, lone_texts, batches, worker_threads)
         print(base.all_cores.describe(), flush=True)
+    else:
+        base.worker = base.all_cores
+    print(base.worker.describe(), flush=True)
     del classifier
     gc.collect()
     print(f"== raw: {time.monotonic() - started:.0f} s", flush=True)

@@ -32,7 +32,8 @@ import numpy as np
 import pandas as pd
 
 from refit import datagen
-from refit.core.inference import TextClassifier
+from refit.core.backends.base import Backend
+from refit.core.backends.torch_backend import TorchBackend
 from refit.core.registry import Registry
 from refit.monitoring.drift.check import compare
 from refit.monitoring.drift.estimate import estimate_reliable
@@ -57,7 +58,7 @@ LARGE_POOLS = {"base": 60_000, "drifted": 5_000}
 
 
 def pools(
-    classifier: TextClassifier, version: str, cache: Path, sizes: dict[str, int], seed: int
+    classifier: Backend, version: str, cache: Path, sizes: dict[str, int], seed: int
 ) -> dict[str, pd.DataFrame]:
     """A scored pool per scenario of `sizes` rows (cached per model version)."""
     found = {}
@@ -77,7 +78,7 @@ REAL_MIX = 0.3  # share of unseen-section texts in the real-text "mixed" windows
 
 
 def real_pools(
-    classifier: TextClassifier, version: str, folder: Path, cache: Path
+    classifier: Backend, version: str, folder: Path, cache: Path
 ) -> dict[str, pd.DataFrame]:
     """Scored pools of the real-text benchmark's files (cached per model version)."""
     found = {}
@@ -216,7 +217,7 @@ def main() -> None:
     settings = Settings()
     version = Registry.from_settings(settings.core).get()
     profile = ReferenceProfile.read(version.path, version=version.version)
-    classifier = TextClassifier.from_folder(
+    classifier = TorchBackend.from_folder(
         version.path,
         device="cpu",
         max_length=version.max_length(settings.training.max_length),

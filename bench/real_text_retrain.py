@@ -108,7 +108,8 @@ def macro_f1(classifier: Any, frame: pd.DataFrame) -> float:
 
 
 def run(args: argparse.Namespace, work: Path) -> str:
-    from refit.core.inference import TextClassifier
+    from refit.core.backends.base import Backend
+    from refit.core.backends.torch_backend import TorchBackend
     from refit.core.registry import Registry
     from refit.monitoring.prediction_log import PredictionLog
     from refit.retraining.challenger import Challenger, train_challenger
@@ -124,8 +125,8 @@ def run(args: argparse.Namespace, work: Path) -> str:
     champion = registry.get()
     max_length = champion.max_length(settings.training.max_length)
 
-    def load(version: Any) -> TextClassifier:
-        return TextClassifier.from_folder(version.path, device="cpu", max_length=max_length)
+    def load(version: Any) -> Backend:
+        return TorchBackend.from_folder(version.path, device="cpu", max_length=max_length)
 
     holdout = pd.read_csv(args.data / "holdout.csv").sample(frac=1.0, random_state=args.seed)
     traffic, same = (

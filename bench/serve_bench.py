@@ -3,6 +3,7 @@
     python bench/serve_bench.py            # full run: ~15-20 minutes on 2 idle CPU cores
     python bench/serve_bench.py --quick    # 2 loads, 4-8 s points: ~5 minutes
     python bench/serve_bench.py --contenders raw,scheduler,bentoml
+    python bench/serve_bench.py --backend onnx-int8   # every contender on that backend
 
 Uses the champion of the current BENTOML_HOME (run `refit train` first, or
 `bench/model_home.py HOME --base minilm` for the default architecture untrained).
@@ -38,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shutil
 import sys
 import tempfile
@@ -50,6 +52,8 @@ from record import commit, machine, record
 from report import TINY_PAIR, ratios, targets
 from scenarios import ContenderResult, Plan
 from tables import render
+
+from refit.service.settings import reset_settings
 
 HERE = Path(__file__).resolve().parent
 
@@ -70,6 +74,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--saturation", type=int, default=None, help="connections at saturation (default: found)"
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("auto", "torch", "torch-int8", "onnx", "onnx-int8"),
+        default=None,
+        help="REFIT_BACKEND for the raw contender and every server (default: the environment's)",
     )
     parser.add_argument(
         "--legacy-env",
@@ -106,6 +116,10 @@ def make_plan(args: argparse.Namespace) -> Plan:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     chosen, plan = contenders(args.contenders), make_plan(args)
+    if args.backend is not None:
+        # Servers inherit this process's environment; the raw contender reads the settings.
+        os.environ["REFIT_BACKEND"] = args.backend
+        reset_settings()
     OUT.mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="refit-bench-"))
     try:
@@ -137,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_record:
         record(
             "serve_bench" + (" (--quick)" if args.quick else ""),
-            f"Contenders: {', '.join(chosen)}; {plan.seconds:.0f} s a point at "
+            f"Contenders: {', '.join(chosen)}; REFIT_BACKEND="
+            f"{os.environ.get('REFIT_BACKEND', 'auto')}; {plan.seconds:.0f} s a point at "
             f"{', '.join(map(str, plan.levels))} connections.\n\n{report}",
         )
     for name, error in errors.items():

@@ -34,7 +34,8 @@ DESCRIPTORS: Final = (
 )
 
 # Embeddings are kept small enough to store with every logged prediction: 32 float16
-# values, 64 bytes. `core.inference` projects the encoder's output to this width.
+# values, 64 bytes. Every backend's pass projects the encoder's output to this width
+# (`core.backends.torch_pass.projection_matrix`).
 EMBEDDING_DIMS: Final = 32
 
 _DIGIT, _UPPER, _PUNCT = 1, 2, 4

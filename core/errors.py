@@ -147,6 +147,13 @@ class TrainingError(RefitError):
     """Fine-tuning could not produce a model."""
 
 
+class BackendExportError(RefitError):
+    """A model version cannot be exported to another inference backend (ONNX) where it
+    is stored (a read-only model store)."""
+
+    status = 409
+
+
 class Busy(RefitError):
     """Another drift check or retrain holds the lock."""
 

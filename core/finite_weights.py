@@ -3,21 +3,26 @@
 A forward pass on a few probe texts does not find them: a NaN in one row of the
 embedding matrix (one token's) passed promotion, and every text with that token then
 got a NaN score, an arbitrary label and a NULL in the log. So every floating-point
-tensor of `model.safetensors` is checked, one at a time: safetensors maps the file
-and reads each tensor on its own, so the check holds one tensor in memory, never a
-second copy of the model.
+tensor of `model.safetensors` is checked. The file is mapped, not read: safetensors is
+a JSON header of dtypes and byte ranges followed by the raw tensors, so each tensor is
+viewed in place with numpy, and the check never holds a second copy of the model (nor
+needs torch: a version served by ONNX Runtime is checked the same way).
 """
 
 from __future__ import annotations
 
+import json
+import struct
 from pathlib import Path
 
-import torch
-from safetensors import safe_open
+import numpy as np
 
 from refit.core.errors import ModelLoadError
 
 WEIGHTS = "model.safetensors"
+_FLOATS = {"F16": np.float16, "F32": np.float32, "F64": np.float64}
+_BF16_EXPONENT = 0x7F80  # all exponent bits set: inf or NaN in bfloat16
+_CHUNK = 1 << 22  # elements checked at once, so a huge tensor is not copied whole
 
 
 def check_finite_weights(folder: Path, name: str) -> None:
@@ -27,21 +32,37 @@ def check_finite_weights(folder: Path, name: str) -> None:
     A file that cannot be read is left to the weights loader, which says why.
     """
     try:
-        weights = safe_open(str(folder / WEIGHTS), framework="pt")
-    except Exception:  # truncated or overwritten: `load_step("weights", ...)` reports it
+        header, data = _map(folder / WEIGHTS)
+    except (OSError, ValueError, struct.error):  # truncated or overwritten: the loader says why
         return
-    with weights:
-        for key in weights.keys():  # noqa: SIM118 (a safetensors handle, not a dict)
-            bad = _non_finite(weights.get_tensor(key))
-            if bad:
-                raise ModelLoadError(
-                    f"{name} cannot be served: tensor {key} of {WEIGHTS} holds {bad} values "
-                    "that are not finite numbers (NaN or inf); retrain the version or "
-                    "restore its file"
-                )
+    for key, entry in header.items():
+        if key == "__metadata__":
+            continue
+        begin, end = entry["data_offsets"]
+        bad = _non_finite(data[begin:end], entry["dtype"])
+        if bad:
+            raise ModelLoadError(
+                f"{name} cannot be served: tensor {key} of {WEIGHTS} holds {bad} values "
+                "that are not finite numbers (NaN or inf); retrain the version or "
+                "restore its file"
+            )
 
 
-def _non_finite(tensor: torch.Tensor) -> int:
-    if not tensor.is_floating_point():
+def _map(path: Path) -> tuple[dict[str, dict], np.ndarray]:
+    with path.open("rb") as file:
+        (size,) = struct.unpack("<Q", file.read(8))
+        header = json.loads(file.read(size))
+    data = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + size)
+    return header, data
+
+
+def _non_finite(raw: np.ndarray, dtype: str) -> int:
+    if dtype == "BF16":
+        values = raw.view(np.uint16)
+        check = lambda part: int(((part & _BF16_EXPONENT) == _BF16_EXPONENT).sum())  # noqa: E731
+    elif dtype in _FLOATS:
+        values = raw.view(_FLOATS[dtype])
+        check = lambda part: int(part.size - np.isfinite(part).sum())  # noqa: E731
+    else:
         return 0
-    return int(tensor.numel() - torch.isfinite(tensor).sum())
+    return sum(check(values[i : i + _CHUNK]) for i in range(0, values.size, _CHUNK))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from refit.core.errors import ModelLoadError
 
-# What could not be loaded, by step of `TextClassifier.from_folder`.
+# What could not be loaded, by step of loading a version (`core.backends`).
 _STEPS = {
     "tokenizer": "the tokenizer cannot be loaded",
     "weights": "the model cannot be built from config.json and model.safetensors",

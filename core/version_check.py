@@ -1,9 +1,10 @@
 """Proving that a model version can serve, before anything relies on it.
 
 A version is proven by the code that serves it: its files are checked (every weight
-a finite number, `core/finite_weights.py`), the tokenizer and weights are loaded with
-`TextClassifier.from_folder`, and a forward pass runs on a few short texts and must
-give one finite probability per label.
+a finite number, `core/finite_weights.py`), it is loaded on its backend
+(`core.backends.loading`), and a forward pass runs on a few short texts and must give
+one finite probability per label; a backend other than torch that fails this gives
+way to torch, which must pass it.
 Registration and promotion prove a version on the CPU (`prove_loadable`), so a
 truncated or overwritten weight file is refused before it becomes champion; the
 server proves it again where it serves (`load_checked`) at startup and before a
@@ -17,16 +18,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from refit.core.backends.base import Backend
+from refit.core.backends.loading import BackendOptions, load_backend
 from refit.core.errors import ModelLoadError
 from refit.core.finite_weights import check_finite_weights
 from refit.core.load_errors import describe_cause
-
-if TYPE_CHECKING:
-    from refit.core.inference import TextClassifier
 
 # Files a served version must carry. Pickled weights (pytorch_model.bin) are
 # refused: loading them can run arbitrary code.
@@ -62,33 +61,29 @@ def check_version_files(path: Path, name: str = "the model version") -> list[str
     return labels
 
 
-def load_checked(folder: Path, tag: str, **options: Any) -> TextClassifier:
-    """The classifier of version `tag` in `folder`, once it has predicted the probe texts.
-
-    `options` go to `TextClassifier.from_folder` (device, max_length, ...).
-    """
-    from refit.core.inference import TextClassifier
-
+def load_checked(folder: Path, tag: str, options: BackendOptions) -> Backend:
+    """Version `tag` in `folder` on its backend, once it has predicted the probe texts."""
     name = f"model version {tag}"
     labels = check_version_files(folder, name)
     try:
-        classifier = TextClassifier.from_folder(folder, **options)
-        _check_forward_pass(classifier, labels, folder)
+        backend = load_backend(
+            folder, labels, options, lambda b: _check_forward_pass(b, labels, folder)
+        )
     except ModelLoadError as exc:
         raise ModelLoadError(f"{name} cannot be served: {exc}") from exc
     except Exception as exc:  # moving to the device, quantizing: still the version's failure
         raise ModelLoadError(f"{name} cannot be served: {describe_cause(exc, folder)}") from exc
-    return classifier
+    return backend
 
 
 def prove_loadable(folder: Path, tag: str) -> None:
     """Raise ModelLoadError unless version `tag` in `folder` loads on the CPU and predicts."""
-    load_checked(folder, tag, device="cpu", max_length=PROBE_MAX_LENGTH)
+    load_checked(folder, tag, BackendOptions("torch", "cpu", max_length=PROBE_MAX_LENGTH))
 
 
-def _check_forward_pass(classifier: TextClassifier, labels: list[str], folder: Path) -> None:
+def _check_forward_pass(backend: Backend, labels: list[str], folder: Path) -> None:
     try:
-        probs = classifier.predict(PROBE_TEXTS).probs
+        probs = backend.predict(PROBE_TEXTS).probs
     except Exception as exc:
         cause = describe_cause(exc, folder)
         raise ModelLoadError(f"a forward pass on {len(PROBE_TEXTS)} texts failed: {cause}") from exc

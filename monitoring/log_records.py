@@ -15,8 +15,8 @@ from refit.core.descriptors import EMBEDDING_DIMS, char_counts, pack_embeddings
 from refit.monitoring.log_schema import Record
 from refit.monitoring.redaction import prepare_text, text_hash
 
-if TYPE_CHECKING:  # torch stays unimported for readers of the log
-    from refit.core.inference import BatchOutput
+if TYPE_CHECKING:
+    from refit.core.backends.outputs import BatchOutput
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class PredictionBatch:
     truncated: np.ndarray
     unknown_tokens: np.ndarray | None = None  # (n,) [UNK] tokens per text
     embeddings: np.ndarray | None = None  # (n, d) float16 projected encoder output
+    backend: str | None = None  # the inference backend that answered
 
     @classmethod
     def of_output(
@@ -50,10 +51,11 @@ class PredictionBatch:
         model_version: str,
         latency_ms: float | np.ndarray,
         scores: np.ndarray | None = None,
+        backend: str | None = None,
     ) -> PredictionBatch:
         """The batch a model's output makes, finished now; `latency_ms` is one figure
-        for all or one per text, and `scores` replace `out.probs` where the answer
-        rounded them."""
+        for all or one per text, `scores` replace `out.probs` where the answer
+        rounded them, and `backend` names the backend that computed it."""
         return cls(
             ids=ids,
             texts=texts,
@@ -67,6 +69,7 @@ class PredictionBatch:
             truncated=out.truncated,
             unknown_tokens=out.unknown_tokens,
             embeddings=out.embeddings,
+            backend=backend,
         )
 
 
@@ -93,6 +96,7 @@ def batch_rows(batch: PredictionBatch, keep: list[int] | None, text_mode: str) -
     if len(batch.texts) != n or len(batch.labels) != n or len(names) != len(scores[0]):
         raise ValueError("ids, texts, labels and scores of a batch disagree in length")
     created, version = float(batch.created), str(batch.model_version)
+    backend = None if batch.backend is None else str(batch.backend)
     features = _drift_features(batch, n)
     rows = []
     for i in range(n) if keep is None else keep:
@@ -113,6 +117,7 @@ def batch_rows(batch: PredictionBatch, keep: list[int] | None, text_mode: str) -
                 tokens[i],
                 truncated[i],
                 *features[i],
+                backend,
             )
         )
     return rows

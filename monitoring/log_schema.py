@@ -33,6 +33,9 @@ predictions = sa.Table(
     sa.Column("n_upper", sa.Integer, nullable=True),
     sa.Column("n_punct", sa.Integer, nullable=True),
     sa.Column("embedding", sa.LargeBinary, nullable=True),  # 32 float16, 64 bytes
+    # The inference backend that answered (`core.backends`: "onnx-int8", "torch-traced",
+    # ...); NULL in rows written before this column existed.
+    sa.Column("backend", sa.Text, nullable=True),
     sa.Column("true_label", sa.Text, nullable=True),
     sa.Column("feedback_ts", sa.Double, nullable=True),
     sa.Index("ix_predictions_ts", "ts"),

@@ -94,8 +94,9 @@ CONFIDENCE = Histogram(
 )
 MODEL_INFO = Gauge(
     "refit_model_info",
-    "1 for the model version a worker serves, 0 for versions it served before.",
-    ["version", "base_model"],
+    "1 for the model version a worker serves and the backend serving it, 0 for what it served "
+    "before.",
+    ["version", "base_model", "backend"],
     multiprocess_mode="max",
 )
 

@@ -4,17 +4,14 @@ in one call)."""
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
-import torch
 
-from refit.core.inference import BatchOutput
+from refit.core.backends.base import DeviceStats
+from refit.core.backends.outputs import BatchOutput
 from refit.monitoring import prometheus_metrics as metrics
-
-logger = logging.getLogger(__name__)
 
 # Defaults of REFIT_HOURLY_PRICE_USD: a 2-vCPU cloud instance, and a one-GPU
 # H100-class instance, on-demand, in USD per hour (late-2026 list prices, rounded).
@@ -24,8 +21,16 @@ DEFAULT_HOURLY_PRICE = {"cpu": 0.10, "cuda": 4.00}
 class PassRecorder:
     """What the model does, pass by pass: shape, padding, compute time and its cost."""
 
-    def __init__(self, *, endpoint: str, device: str, hourly_price: float) -> None:
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        device: str,
+        hourly_price: float,
+        device_stats: Callable[[], DeviceStats | None] = lambda: None,
+    ) -> None:
         self.device = device
+        self._device_stats = device_stats  # the serving backend's GPU figures
         self._usd_per_second = hourly_price / 3600.0
         self._compute = metrics.COMPUTE_SECONDS.labels(endpoint)
         self._busy = metrics.BUSY_SECONDS.labels(device)
@@ -59,12 +64,12 @@ class PassRecorder:
         if now < self._next_gpu_sample:
             return
         self._next_gpu_sample = now + 1.0
-        index = torch.cuda.current_device()
-        metrics.GPU_MEMORY_BYTES.labels(str(index)).set(torch.cuda.memory_allocated(index))
-        try:
-            metrics.GPU_UTILIZATION.labels(str(index)).set(torch.cuda.utilization(index) / 100)
-        except Exception:  # NVML missing or not permitted: memory is still reported
-            logger.debug("GPU utilisation unavailable", exc_info=True)
+        stats = self._device_stats()
+        if stats is None:
+            return
+        metrics.GPU_MEMORY_BYTES.labels(str(stats.index)).set(stats.memory_bytes)
+        if stats.utilization is not None:  # None: NVML missing or not permitted
+            metrics.GPU_UTILIZATION.labels(str(stats.index)).set(stats.utilization)
 
 
 class PredictionRecorder:
@@ -103,8 +108,9 @@ class PredictionRecorder:
         metrics.observe_many(metrics.CONFIDENCE, out.confidence)
 
 
-def set_model_info(version: str, base_model: str, previous: tuple[str, str] | None) -> None:
-    """Mark the version this worker serves (1) and the one it replaced (0)."""
+def set_model_info(serving: tuple[str, str, str], previous: tuple[str, str, str] | None) -> None:
+    """Mark what this worker serves (1) and what it replaced (0), each as (version, base
+    model, backend)."""
     if previous is not None:
         metrics.MODEL_INFO.labels(*previous).set(0)
-    metrics.MODEL_INFO.labels(version, base_model).set(1)
+    metrics.MODEL_INFO.labels(*serving).set(1)

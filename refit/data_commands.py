@@ -21,11 +21,11 @@ def data_generate(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Write the built-in customer-support dataset (or a drifted variant) to a file."""
-    from refit import datagen
+    from refit.datagen import generate
     from refit.training.data_files import write_table
 
     try:
-        frame = datagen.generate(rows, scenario=scenario, seed=seed)
+        frame = generate(rows, scenario=scenario, seed=seed)
     except ValueError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc

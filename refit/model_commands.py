@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from refit.console import JsonOption, console, print_json, settings_from_env
+from refit.console import JsonOption, console, err, print_json, settings_from_env
 
 models_app = typer.Typer(help="Registered model versions and the champion.", no_args_is_help=True)
 
@@ -40,7 +40,9 @@ def models_show(
 
     --json prints {"version", "tag", "created" (ISO 8601), "champion" (true/false),
     "path", "metadata" (as registered), "metrics" (the version's metrics.json: its
-    test-split evaluation report, as `refit evaluate --json` prints one; null if absent)}.
+    test-split evaluation report, as `refit evaluate --json` prints one; null if absent),
+    "backends" (its backends.json: each inference backend against torch, and what
+    REFIT_BACKEND=auto serves; null if it was never exported)}.
     """
     from refit.core.registry import Registry
     from refit.model_view import show_document
@@ -78,6 +80,38 @@ def models_rollback(
     console.print(
         f"{target.tag} is champion again; running servers switch within seconds", highlight=False
     )
+
+
+@models_app.command("export")
+def models_export(
+    version: Annotated[str | None, typer.Argument(help="Version (default: champion).")] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Export and verify again, replacing the record.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Export a version to ONNX (fp32 and int8) and verify every backend against torch.
+
+    Every version `refit train` or a retrain registers gets this at registration; a
+    version registered before gets it at its first load on a CPU when its folder is
+    writable, or here. Writes model.onnx, model.int8.onnx and backends.json into the
+    version folder and a Backends section into its model card; a version that has
+    backends.json keeps it unless --force. --json prints backends.json.
+    """
+    from refit.core.registry import Registry
+    from refit.model_view import backends_table
+    from refit.training.export_later import export_version
+
+    settings = settings_from_env()
+    target = Registry.from_settings(settings.core).get(version)
+    max_length = target.max_length(settings.training.max_length)
+    with err.status(f"exporting and verifying {target.tag}"):
+        record = export_version(target.path, target.tag, max_length=max_length, force=force)
+    if as_json:
+        print_json(record.model_dump(mode="json"))
+        return
+    console.print(backends_table(target.tag, record))
+    console.print(f"auto on a CPU serves {record.auto_cpu}: {record.auto_reason}", highlight=False)
 
 
 @models_app.command("history")

@@ -13,6 +13,7 @@ from typing import Any
 
 from rich.table import Table
 
+from refit.core.backends.record import BackendRecord, read_record
 from refit.core.registry import ModelVersion
 from refit.training.scores import format_metric
 
@@ -60,11 +61,14 @@ def version_document(version: ModelVersion, champion: str | None) -> dict[str, A
 
 
 def show_document(version: ModelVersion, champion: str | None) -> dict[str, Any]:
-    """What `models show --json` prints: the version and its whole metrics.json."""
+    """What `models show --json` prints: the version, its whole metrics.json and its
+    backends.json."""
+    record, _ = read_record(version.path)
     return {
         **_identity(version, champion),
         "metadata": version.metadata,
         "metrics": read_metrics(version),
+        "backends": None if record is None else record.model_dump(mode="json"),
     }
 
 
@@ -86,6 +90,30 @@ def versions_table(name: str, versions: Sequence[ModelVersion], champion: str | 
             "champion" if v.tag == champion else "",
         )
     return table
+
+
+def backends_table(tag: str, record: BackendRecord) -> Table:
+    """Each backend against torch, as `refit models export` measured it."""
+    table = Table(title=f"{tag}: backends on the {record.data}")
+    table.add_column("backend", overflow="fold")
+    for header in ("agree", "max Δp", "Δ macro-F1", "b1 x", "b32 x"):
+        table.add_column(header, justify="right")
+    table.add_column("", overflow="fold")
+    for c in record.candidates:
+        table.add_row(
+            f"{c.backend} ({c.method})" if c.method else c.backend,
+            "-" if c.label_agreement is None else f"{c.label_agreement:.2%}",
+            _fixed(c.max_prob_diff, "{:.4f}"),
+            _fixed(c.macro_f1_diff, "{:+.4f}"),
+            _fixed(c.ratio_batch1, "{:.2f}"),
+            _fixed(c.ratio_batch32, "{:.2f}"),
+            c.error or ("kept" if c.kept else ""),
+        )
+    return table
+
+
+def _fixed(value: float | None, form: str) -> str:
+    return "-" if value is None else form.format(value)
 
 
 def history_table(events: Sequence[dict[str, Any]]) -> Table:

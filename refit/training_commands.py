@@ -68,20 +68,23 @@ def run_training(settings: Settings, data: Path | None, promote: bool) -> None:
 
 
 def _evaluate_impl(data: Path, version: str | None, output: Path | None, as_json: bool) -> None:
-    from refit.core.inference import TextClassifier
-    from refit.core.registry import Registry, check_version_files
+    from refit.core.backends.loading import BackendOptions
+    from refit.core.registry import Registry
+    from refit.core.version_check import load_checked
     from refit.progress import counting
     from refit.render import evaluation_tables
     from refit.training.evaluate import evaluate_file
 
     settings = settings_from_env()
     target = Registry.from_settings(settings.core).get(version)
-    check_version_files(target.path)
-    classifier = TextClassifier.from_folder(
-        target.path,
+    # Scored on the backend a server would serve it on (REFIT_BACKEND): what serves is judged.
+    options = BackendOptions(
+        backend=settings.serving.backend,
         device=settings.core.device,
         max_length=target.max_length(settings.training.max_length),
+        trace=settings.serving.forward_pass == "traced",
     )
+    classifier = load_checked(target.path, target.tag, options)
     with counting(err, "evaluating") as progress:
         report = evaluate_file(classifier, data, settings, progress)
     if output is not None:
@@ -90,7 +93,7 @@ def _evaluate_impl(data: Path, version: str | None, output: Path | None, as_json
     if as_json:
         print_json(report.model_dump(mode="json"))
     else:
-        title = f"{target.tag} on {data.name}"
+        title = f"{target.tag} ({classifier.name}) on {data.name}"
         for table in evaluation_tables(report, title=title, abbreviate=console.is_terminal):
             console.print(table)
     if output is not None:

@@ -15,9 +15,11 @@ from typing import Any
 
 import pandas as pd
 
+from refit.core.backends.base import Backend
+from refit.core.backends.loading import BackendOptions
 from refit.core.errors import RefitError
-from refit.core.inference import TextClassifier
 from refit.core.registry import ModelVersion, Registry
+from refit.core.version_check import load_checked
 from refit.monitoring.prediction_log import PredictionLog, borrowed_log
 from refit.retraining.audit import AuditLog
 from refit.retraining.challenger import Challenger, train_challenger
@@ -29,6 +31,7 @@ from refit.retraining.scoring import score_both
 from refit.retraining.settings import RetrainingContext
 from refit.retraining.shadow import ShadowReport
 from refit.training.epochs import Progress
+from refit.training.export_later import ensure_exported
 
 logger = logging.getLogger(__name__)
 
@@ -121,14 +124,12 @@ def gate(
     log: PredictionLog,
 ) -> tuple[GateDecision, ShadowReport]:
     """Score both models on the same held-out data, replay the champion's logged
-    traffic through the challenger (`retraining.replay`), and apply the gate's rules."""
-    device = settings.core.device
-    old = TextClassifier.from_folder(
-        champion.path, device=device, max_length=champion.max_length(settings.training.max_length)
-    )
-    new = TextClassifier.from_folder(
-        challenger.version.path, device=device, max_length=settings.training.max_length
-    )
+    traffic through the challenger (`retraining.replay`), and apply the gate's rules.
+
+    Each model runs on the backend a server would serve it on, so that the latency
+    rule compares what will serve with what serves."""
+    old = load_as_served(settings, champion)
+    new = load_as_served(settings, challenger.version)
     scores = score_both(old, new, challenger.holdout, challenger.original_test)
     shadow = replay(
         settings.retraining,
@@ -139,3 +140,18 @@ def gate(
     )
     rules = GateRules.from_settings(settings.retraining)
     return judge(*scores, rules, shadow.figures()), shadow
+
+
+def load_as_served(settings: RetrainingContext, version: ModelVersion) -> Backend:
+    """`version` on the backend REFIT_BACKEND picks for it, as a server worker loads it
+    (a version without ONNX files is exported first, as at a server's first load)."""
+    options = BackendOptions(
+        backend=settings.serving.backend,
+        device=settings.core.device,
+        max_length=version.max_length(settings.training.max_length),
+        trace=settings.serving.forward_pass == "traced",
+    )
+    ensure_exported(version.path, version.tag, options, enabled=settings.training.export_backends)
+    backend = load_checked(version.path, version.tag, options)
+    logger.info("gate: %s on %s (%s)", version.tag, backend.name, backend.reason)
+    return backend

@@ -18,8 +18,8 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
+from refit.core.backends.base import Backend
 from refit.core.errors import PredictionLogUnavailable
-from refit.core.inference import TextClassifier
 from refit.core.registry import ModelVersion
 from refit.monitoring.prediction_log import PredictionLog
 from refit.retraining.scoring import batch_seconds
@@ -54,15 +54,15 @@ def calibration_of(version: ModelVersion) -> Calibration | None:
     return Calibration.read(path) if path.is_file() else None
 
 
-def _labels(classifier: TextClassifier, texts: list[str]) -> tuple[list[str], np.ndarray]:
+def _labels(classifier: Backend, texts: list[str]) -> tuple[list[str], np.ndarray]:
     out = classifier.predict(texts)
     return [classifier.labels[i] for i in out.label_ids], out.confidence
 
 
 def replayed_frame(
     rows: pd.DataFrame,
-    champion: TextClassifier,
-    challenger: TextClassifier,
+    champion: Backend,
+    challenger: Backend,
     challenger_version: ModelVersion,
     rescore_champion: bool,
 ) -> pd.DataFrame:
@@ -116,7 +116,7 @@ def replay(
     text_mode: str,
     log: PredictionLog,
     versions: tuple[ModelVersion, ModelVersion],
-    models: tuple[TextClassifier, TextClassifier],
+    models: tuple[Backend, Backend],
 ) -> ShadowReport:
     """The challenger (second of each pair) on the champion's newest logged texts."""
     champion, challenger = versions

@@ -1,6 +1,7 @@
 """Measuring champion and challenger on the gate's yardsticks.
 
-Both models are judged by the code that serves them (`TextClassifier.predict`):
+Both models are judged by the code that serves them, each on the backend that will
+serve it (`core.backends`, loaded as a server loads it: `retraining.job.gate`):
 macro-F1 on held-out recent data and on the champion's original test split, and
 the median time to classify a fixed batch.
 """
@@ -12,7 +13,7 @@ import time
 
 import pandas as pd
 
-from refit.core.inference import TextClassifier
+from refit.core.backends.base import Backend
 from refit.retraining.gate import Scores
 from refit.training.scores import scores_with_new_labels
 
@@ -21,7 +22,7 @@ LATENCY_BATCH = 64
 _LATENCY_RUNS = 5
 
 
-def macro_f1(classifier: TextClassifier, frame: pd.DataFrame) -> float:
+def macro_f1(classifier: Backend, frame: pd.DataFrame) -> float:
     """Macro-F1 over the classes `frame` holds, the same classes for both models
     (`ClassificationMetrics.truth_macro_f1`: on the Debian benchmark's original test,
     a challenger that had learned six new sections read 0.757 instead of 0.834 with
@@ -33,9 +34,7 @@ def macro_f1(classifier: TextClassifier, frame: pd.DataFrame) -> float:
     return scores_with_new_labels(truth, predicted, classifier.labels).truth_macro_f1
 
 
-def batch_seconds(
-    champion: TextClassifier, challenger: TextClassifier, texts: list[str]
-) -> tuple[float, float]:
+def batch_seconds(champion: Backend, challenger: Backend, texts: list[str]) -> tuple[float, float]:
     """Median time of each model to classify `texts`, timed alternately.
 
     Taking turns spreads whatever else the machine does over both models alike;
@@ -55,8 +54,8 @@ def batch_seconds(
 
 
 def score_both(
-    champion: TextClassifier,
-    challenger: TextClassifier,
+    champion: Backend,
+    challenger: Backend,
     recent: pd.DataFrame,
     original: pd.DataFrame,
 ) -> tuple[Scores, Scores]:

@@ -68,8 +68,22 @@ class RetrainingSettings(Section):
     """
 
 
+class ServingChoice(Protocol):
+    """What of serving's settings the gate reads: it times both models on the backend that
+    will serve each (`service.settings.ServingSettings` declares them)."""
+
+    @property
+    def backend(self) -> str: ...
+
+    @property
+    def forward_pass(self) -> str: ...
+
+
 class RetrainingContext(MonitoringContext, Protocol):
     """The sections a retraining round reads: it checks drift, trains and gates."""
 
     @property
     def retraining(self) -> RetrainingSettings: ...
+
+    @property
+    def serving(self) -> ServingChoice: ...

@@ -33,6 +33,10 @@ class WorkerParts:
         """The version this worker serves; None before the instance exists."""
         return None if self.handler is None else self.handler.served.version
 
+    def served_backend(self) -> str | None:
+        """The backend answering for this worker (e.g. "onnx-int8"); None before it exists."""
+        return None if self.handler is None else self.handler.served.classifier.name
+
     def readiness(self) -> dict[str, Any] | None:
         """The hot-swapper's account of what serves and the prediction log's health
         (`ClassifyHandler.log_readiness`); None before the instance exists."""

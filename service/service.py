@@ -8,7 +8,6 @@ settings at import time.
 from __future__ import annotations
 
 import bentoml
-import torch
 
 from refit.core.compat.bentoml import bind_api_methods, declare_json_responses
 from refit.core.compat.uvicorn import HeadLimits, install_head_limits
@@ -85,7 +84,6 @@ class Classifier:
 
     def __init__(self) -> None:
         install_log_filters()
-        torch.set_num_threads(serving.resolved_torch_threads())
         self.log: PredictionLog | None = None
         if settings.monitoring.enabled:
             create_series(API_ROUTES)
@@ -189,9 +187,12 @@ for middleware, options in (
     (ClientErrorMessages, {}),
     (OpenAPIStatuses, {}),
     # The front page (/), /docs, /status.json, reports and model cards.
-    (FrontPage, {"core": settings.core, "served": PARTS.served_version}),
-    # GET /readyz answers with what this worker serves, whether it is a fallback, and
-    # whether its prediction log writes.
+    (
+        FrontPage,
+        {"core": settings.core, "served": PARTS.served_version, "backend": PARTS.served_backend},
+    ),
+    # GET /readyz answers with what this worker serves, on which backend, whether it is a
+    # fallback, and whether its prediction log writes.
     (ReadinessDetails, {"state": PARTS.readiness}),
 ):
     Classifier.add_asgi_middleware(middleware, **options)  # type: ignore[attr-defined]

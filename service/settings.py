@@ -18,16 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from refit.core.settings import CoreSettings, Section
 from refit.monitoring.settings import DriftSettings, MonitoringSettings
 from refit.retraining.settings import RetrainingSettings
+from refit.service.http.request_budget import MAX_REQUEST_BYTES, check_request_budget
 from refit.training.settings import TrainingSettings
 
-# What one request, and one worker's queue, may hold: every size limit below is bounded so
-# that no allowed setting lets one client take a worker's memory or time. Tokenising runs
-# at about a million characters a second on a 2-core machine (bench/abuse_bench.py), so the
-# largest request costs about 0.25 s of tokenising and at most 3.1 MiB of JSON.
-MAX_REQUEST_CHARS = 262_144  # texts per request x characters per text
-MAX_HELD_CHARS = 64 * 2**20  # texts a worker's scheduler holds x characters per text
-# Largest body the text limits can need: 12 bytes a character (a surrogate pair escaped).
-MAX_REQUEST_BYTES = MAX_REQUEST_CHARS * 12 + 64 * 1024
 KIB = 1024
 
 
@@ -41,7 +34,9 @@ class ServingSettings(Section):
     workers: int | None = Field(None, ge=1, le=64)
     """BentoML worker processes serving the model; default one per CPU core, at most 4."""
     torch_threads: int | None = Field(None, ge=1, le=256)
-    """Intra-op threads per worker; default is the CPU count divided by workers."""
+    """Intra-op threads per worker, for torch or ONNX Runtime, whichever serves; default is the
+    CPU count divided by workers.
+    """
     max_batch_size: int = Field(64, ge=1, le=4096)
     """Most texts in one forward pass, and in one scheduler round (no request holds more: see
     REFIT_MAX_TEXTS_PER_REQUEST); with REFIT_BATCHING=bentoml, most texts in one adaptive batch.
@@ -53,15 +48,21 @@ class ServingSettings(Section):
     compute time. (With REFIT_BATCHING=bentoml, BentoML's batcher sheds with 503 past it.) At
     most a minute, and below REFIT_REQUEST_TIMEOUT_S: a longer queue only ends in 504s.
     """
-    cpu_backend: Literal["fp32", "int8"] = "fp32"
-    """Weights used when serving on a CPU: fp32, or int8 (dynamic quantization: faster; run
-    bench/int8_bench.py to measure its label agreement with fp32 on your test split before
-    turning it on).
+    backend: Literal["auto", "torch", "torch-int8", "onnx", "onnx-int8"] = "auto"
+    """Inference engine serving the model (docs/backends.md). auto: on a CPU, the fastest backend
+    measured at registration whose labels agree with torch's on at least 99.5% of the version's
+    test split and whose macro-F1 there is within 0.005 of torch's, else torch; on a GPU, torch.
+    torch: PyTorch (REFIT_FORWARD_PASS says traced or eager). torch-int8: PyTorch with int8
+    attention weights, CPU only. onnx: ONNX Runtime, fp32. onnx-int8: ONNX Runtime, the int8
+    graph registration kept. A version registered before ONNX export is exported at its first
+    load when its folder is writable (else `refit models export`); a backend that fails to load
+    gives way to torch. /readyz, the front page, refit_model_info and each prediction-log record
+    say which backend answered. Replaces REFIT_CPU_BACKEND (int8: use torch-int8).
     """
     forward_pass: Literal["traced", "eager"] = "traced"
-    """How a worker runs the model: traced (one TorchScript call per forward pass, which lets go
-    of Python's GIL once, so a busy event loop cannot stall it; checked against eager at load,
-    and eager where the trace fails or differs), or eager (PyTorch op by op from Python).
+    """How the torch backend runs the model: traced (one TorchScript call per forward pass, which
+    lets go of Python's GIL once, so a busy event loop cannot stall it; checked against eager at
+    load, and eager where the trace fails or differs), or eager (PyTorch op by op from Python).
     """
     max_batch_tokens: int = Field(16384, ge=64, le=65_536)
     """Most padded tokens (texts x the longest) in one forward pass; texts are sorted by length
@@ -141,6 +142,16 @@ class ServingSettings(Section):
     1,000 (each becomes a class of the next model).
     """
 
+    @model_validator(mode="after")
+    def _no_retired_cpu_backend(self) -> ServingSettings:
+        # A deployment that still sets it would silently get another engine than it asked for.
+        if "REFIT_CPU_BACKEND" in os.environ:
+            raise ValueError(
+                "REFIT_CPU_BACKEND is no longer read: set REFIT_BACKEND instead (torch for what "
+                "fp32 gave, torch-int8 for int8, or auto: see docs/backends.md) and unset it"
+            )
+        return self
+
     @field_validator("admin_token", "feedback_token")
     @classmethod
     def _blank_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
@@ -151,34 +162,7 @@ class ServingSettings(Section):
 
     @model_validator(mode="after")
     def _one_request_fits_the_budget(self) -> ServingSettings:
-        per_request = self.max_texts_per_request * self.max_text_chars
-        if per_request > MAX_REQUEST_CHARS:
-            raise ValueError(
-                f"REFIT_MAX_TEXTS_PER_REQUEST x REFIT_MAX_TEXT_CHARS is {per_request:,} "
-                f"characters, over the {MAX_REQUEST_CHARS:,} one request may hold; lower one"
-            )
-        held = self.max_in_flight_texts * self.max_text_chars
-        if held > MAX_HELD_CHARS:
-            raise ValueError(
-                f"REFIT_MAX_IN_FLIGHT_TEXTS x REFIT_MAX_TEXT_CHARS is {held:,} characters, over "
-                f"the {MAX_HELD_CHARS:,} a worker may hold; lower one of them"
-            )
-        if self.max_texts_per_request > self.max_batch_size:
-            raise ValueError(
-                "REFIT_MAX_TEXTS_PER_REQUEST is over REFIT_MAX_BATCH_SIZE: one request would "
-                "hold the model for several rounds while smaller ones wait past their deadline"
-            )
-        if self.max_texts_per_request > self.max_in_flight_texts:
-            raise ValueError(
-                "REFIT_MAX_TEXTS_PER_REQUEST is over REFIT_MAX_IN_FLIGHT_TEXTS: a request that "
-                "large could never be admitted"
-            )
-        if max(self.max_url_bytes, self.max_header_bytes) > self.max_head_bytes:
-            raise ValueError(
-                "REFIT_MAX_URL_BYTES and REFIT_MAX_HEADER_BYTES: at most REFIT_MAX_HEAD_BYTES"
-            )
-        if self.max_latency_ms >= self.request_timeout_s * 1000:
-            raise ValueError("REFIT_MAX_LATENCY_MS must be below REFIT_REQUEST_TIMEOUT_S")
+        check_request_budget(self)
         return self
 
     def resolved_max_request_bytes(self) -> int:

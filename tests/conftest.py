@@ -83,7 +83,9 @@ def tiny_base_model(session_home: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_settings(tiny_base_model: Path) -> Callable[..., Settings]:
     """`tiny_settings(state_dir, model_name, **more)`: settings that fine-tune the tiny
-    model on the CPU for one epoch of 400 generated rows; `more` overrides or adds."""
+    model on the CPU for one epoch of 400 generated rows, without exporting the new
+    version to ONNX (`export_backends=True` exports, as `refit train` does by default);
+    `more` overrides or adds."""
 
     def make(state_dir: Path, model_name: str, **more: Any) -> Settings:
         values: dict[str, Any] = {
@@ -95,6 +97,7 @@ def tiny_settings(tiny_base_model: Path) -> Callable[..., Settings]:
             "state_dir": state_dir,
             "model_name": model_name,
             "device": "cpu",
+            "export_backends": False,
         }
         return Settings(**{**values, **more})
 
@@ -106,7 +109,9 @@ SERVED_MODEL = "served-classifier"
 
 @pytest.fixture(scope="session")
 def served_env(session_home: Path, tiny_settings: Callable[..., Settings]) -> dict[str, str]:
-    """Environment of a server whose champion is a tiny model trained on generated data.
+    """Environment of a server whose champion is a tiny model trained on generated data,
+    exported and verified as `refit train` does it, so that it serves on the backend
+    REFIT_BACKEND=auto picks.
 
     Training happens once per session; the service module reads these variables
     when it is imported, and server subprocesses get them as their environment.
@@ -114,7 +119,7 @@ def served_env(session_home: Path, tiny_settings: Callable[..., Settings]) -> di
     from refit.training.train import train
 
     state_dir = session_home / "served-state"
-    train(tiny_settings(state_dir, SERVED_MODEL))
+    train(tiny_settings(state_dir, SERVED_MODEL, export_backends=True))
     return {
         "BENTOML_HOME": os.environ["BENTOML_HOME"],
         "REFIT_STATE_DIR": str(state_dir),

@@ -79,18 +79,22 @@ def register_tiny_versions(
 
 
 def served_registry(
-    tmp_path: Path, base: Path, labels: list[str], prefix: str, count: int = 3
+    tmp_path: Path, base: Path, labels: list[str], prefix: str, count: int = 3, **more: Any
 ) -> tuple[Settings, Registry, list[ModelVersion]]:
     """Settings of a CPU service without monitoring that looks for a new champion every
     0.1 s, under a fresh model name starting with `prefix`; its registry; and `count`
-    tiny versions registered there, none of them promoted."""
-    settings = Settings(
-        model_name=f"{prefix}-{uuid.uuid4().hex[:8]}",
-        state_dir=tmp_path / "state",
-        device="cpu",
-        monitoring=False,
-        reload_interval_s=0.1,
-    )
+    tiny versions registered there, none of them promoted. These versions have no ONNX
+    export, and the settings make none at load (REFIT_EXPORT_BACKENDS=false: torch
+    serves) unless `more` says otherwise."""
+    values: dict[str, Any] = {
+        "model_name": f"{prefix}-{uuid.uuid4().hex[:8]}",
+        "state_dir": tmp_path / "state",
+        "device": "cpu",
+        "monitoring": False,
+        "reload_interval_s": 0.1,
+        "export_backends": False,
+    }
+    settings = Settings(**{**values, **more})
     registry = Registry.from_settings(settings.core)
     return settings, registry, register_tiny_versions(registry, base, labels, count)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from refit.core.inference import TextClassifier
+from refit.core.backends.base import Backend
 from refit.training.data import load_labelled
 from refit.training.scores import EvaluationReport, evaluate_predictions, length_bucket
 from refit.training.settings import TrainingContext
@@ -31,7 +31,7 @@ def slice_columns(frame: pd.DataFrame) -> dict[str, list[str]]:
 
 
 def evaluate_frame(
-    classifier: TextClassifier,
+    classifier: Backend,
     frame: pd.DataFrame,
     progress: Callable[[int], None] | None = None,
 ) -> EvaluationReport:
@@ -58,7 +58,7 @@ def evaluate_frame(
 
 
 def evaluate_file(
-    classifier: TextClassifier,
+    classifier: Backend,
     path: Path,
     settings: TrainingContext,
     progress: Callable[[int, int], None] | None = None,

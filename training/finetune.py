@@ -29,8 +29,8 @@ from transformers import (
     set_seed,
 )
 
+from refit.core.backends.torch_backend import resolve_device
 from refit.core.errors import ModelLoadError, TrainingError
-from refit.core.inference import resolve_device
 from refit.training.base_model import resolve_base_model
 from refit.training.class_balance import oversampled
 from refit.training.epochs import EpochRecord, Progress, Silent, overfitting_warning, train_epoch

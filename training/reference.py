@@ -34,7 +34,8 @@ from refit.training.calibration import Calibration, fit_calibration
 from refit.training.split import DatasetSplits
 
 if TYPE_CHECKING:  # torch and transformers stay out of drift checks, which only read
-    from refit.core.inference import BatchOutput, TextClassifier
+    from refit.core.backends.base import Backend
+    from refit.core.backends.outputs import BatchOutput
 
 REFERENCE_FILE: Final = "reference.parquet"
 CALIBRATION_FILE: Final = "calibration.json"
@@ -78,7 +79,7 @@ class ReferenceProfile:
         return cls(frame, Calibration.read(paths[1]))
 
 
-def score_rows(classifier: TextClassifier, texts: Sequence[str]) -> pd.DataFrame:
+def score_rows(classifier: Backend, texts: Sequence[str]) -> pd.DataFrame:
     """The log's view of `texts`: what the service would record for each of them."""
     outputs = [
         classifier.predict(list(texts[start : start + _CHUNK]))
@@ -111,7 +112,7 @@ def _joined(
     return np.concatenate([piece for piece in pieces if piece is not None])
 
 
-def score_pool(classifier: TextClassifier, frame: pd.DataFrame) -> pd.DataFrame:
+def score_pool(classifier: Backend, frame: pd.DataFrame) -> pd.DataFrame:
     """Log-like rows for a labelled frame (`text`, `label`): what the service would
     record, with the true label as feedback. `classifier` must capture embeddings."""
     rows = score_rows(classifier, frame["text"].astype(str).tolist())
@@ -120,7 +121,7 @@ def score_pool(classifier: TextClassifier, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_profile(
-    classifier: TextClassifier, splits: DatasetSplits, *, max_rows: int, seed: int
+    classifier: Backend, splits: DatasetSplits, *, max_rows: int, seed: int
 ) -> ReferenceProfile:
     """Choose both samples, score them once, and fit the calibration.
 

@@ -51,6 +51,13 @@ class TrainingSettings(Section):
     sample of the labelled data (for the texts) and one of the held-out rows (for the model's
     outputs and the calibration).
     """
+    export_backends: bool = True
+    """Export each new version to ONNX (fp32 and int8) at registration and verify every backend
+    against torch on its test split (docs/backends.md), so that REFIT_BACKEND can serve it on ONNX
+    Runtime; versions registered before refit did this are exported at their first load on a CPU.
+    false: no ONNX files (they take about the weights' size again on disk, and tens of seconds
+    for MiniLM), and torch serves unless `refit models export` makes them.
+    """
 
     @field_validator("base_model")
     @classmethod

@@ -15,8 +15,10 @@ from pathlib import Path
 import pandas as pd
 
 from refit import datagen
-from refit.core.inference import TextClassifier
+from refit.core.backends.encoding import TextEncoder
+from refit.core.backends.torch_backend import TorchBackend
 from refit.core.registry import ModelVersion, Registry
+from refit.training.backend_export import export_and_verify
 from refit.training.data import load_labelled, validate_labelled
 from refit.training.dataset_card import dataset_card
 from refit.training.epochs import Progress
@@ -161,10 +163,9 @@ def fit_and_register(
     )
     if result.overfitting:
         note(f"overfitting: {result.overfitting}")
-    classifier = TextClassifier(
+    classifier = TorchBackend(
         result.model,
-        result.tokenizer,
-        max_length=settings.training.max_length,
+        TextEncoder(result.tokenizer, settings.training.max_length),
         device=result.model.device,
         capture_embeddings=True,
     )
@@ -175,7 +176,7 @@ def fit_and_register(
         max_rows=settings.training.drift_reference_rows,
         seed=settings.training.seed,
     )
-    version = _register(settings, prepared, result, test_report, profile, base_model)
+    version = _register(settings, prepared, result, test_report, profile, base_model, note)
     return Trained(version, result, test_report)
 
 
@@ -186,6 +187,7 @@ def _register(
     test_report: EvaluationReport,
     profile: ReferenceProfile,
     base_model: str,
+    note: Callable[[str], None],
 ) -> ModelVersion:
     files = _version_files(settings, prepared, result, test_report, base_model)
 
@@ -196,6 +198,8 @@ def _register(
             (folder / name).write_text(text)
         profile.write(folder)
         write_snapshot(folder, prepared.splits)
+        if settings.training.export_backends:
+            _export_backends(folder, settings.training.max_length, note)
 
     overall = test_report.overall
     metadata = {
@@ -212,6 +216,20 @@ def _register(
     }
     return Registry.from_settings(settings.core).register(
         write, metadata=metadata, labels={"task": "text-classification"}
+    )
+
+
+def _export_backends(folder: Path, max_length: int, note: Callable[[str], None]) -> None:
+    """ONNX graphs, the record of every backend against torch and the card's section on
+    them (`backend_export.py`); a failure leaves torch to serve, and says so."""
+    try:
+        record = export_and_verify(folder, max_length=max_length)
+    except Exception as exc:  # registration goes on: torch serves every version
+        note(f"backends: not exported ({type(exc).__name__}: {exc}); torch serves this version")
+        return
+    note(
+        f"backends: exported and verified in {record.seconds:.0f} s on the {record.data}; "
+        f"auto on a CPU serves {record.auto_cpu}"
     )
 
 

@@ -18,10 +18,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-import torch
 
 from refit.core.errors import ModelNotFoundError
 from refit.core.registry import Registry
@@ -68,8 +67,10 @@ class HotSwapper:
         self._stop.set()
 
     def readiness(self) -> dict[str, Any]:
-        """What this worker serves and whether it is a fallback for a champion that fails."""
-        serving = self.handler.served.version.tag
+        """What this worker serves, on which backend, and whether it is a fallback for a
+        champion that fails."""
+        served = self.handler.served
+        serving = served.version.tag
         champion = self.registry.champion_tag() or serving
         reason = self._refused.get(champion, "") if champion != serving else ""
         return {
@@ -77,6 +78,9 @@ class HotSwapper:
             "champion": champion,
             "fallback": bool(reason),
             "reason": reason,
+            "backend": served.classifier.name,
+            "backend_reason": served.classifier.reason,
+            "device": served.classifier.device,
         }
 
     def _watch(self) -> None:
@@ -126,9 +130,9 @@ class HotSwapper:
         previous = self.handler.activate(served)
         self._refused.pop(served.version.tag, None)
         self._clear_fallback()
-        was, device = previous.version.tag, previous.classifier.device
+        was, release = previous.version.tag, previous.classifier.memory_releaser()
         del previous  # the last reference here: the collection below can free it
-        _free_memory(device)
+        _free_memory(release)
         MODEL_SWAPS.labels("swapped").inc()
         logger.info("now serving %s (was %s)", served.version.tag, was)
 
@@ -152,10 +156,9 @@ class HotSwapper:
             self._fallback = None
 
 
-def _free_memory(device: torch.device) -> None:
+def _free_memory(release: Callable[[], None]) -> None:
     # Batches that began before the swap hold their own reference to the old model;
     # its memory is freed when the last of them ends, or here if none is running. The
     # new model joins the objects full collections skip (`service.model.frozen_heap`).
     freeze_heap()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
+    release()

@@ -5,10 +5,13 @@ exists; `__is_ready__` could only turn that into a 503). This middleware lets
 BentoML decide the status, then replaces the body with the worker's state:
 
     {"ready": true, "serving": "<tag>", "champion": "<tag>", "fallback": false, "reason": "",
-     "degraded": false, "prediction_log": {"state": "ok"}}
+     "degraded": false, "prediction_log": {"state": "ok"},
+     "backend": "onnx-int8", "backend_reason": "auto: ...", "device": "cpu"}
 
 `fallback` is true while the worker serves an earlier version because the
 champion cannot be loaded, at startup or at a hot-swap; `reason` says why.
+`backend` is the inference backend answering (`core.backends`), and
+`backend_reason` why it was chosen, or why the one asked for gave way to torch.
 `degraded` is true while the prediction log cannot write (`prediction_log` says since
 when and why). The status stays BentoML's (200: a load balancer keeps sending traffic,
 which is answered, each response marked unconfirmed), except that a state with `ready`

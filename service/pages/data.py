@@ -41,6 +41,7 @@ class ServedInfo:
     champion_since: str | None  # time of the newest promotion to this version
     champion_now: bool
     card_url: str | None
+    backend: str | None = None  # the inference backend answering, e.g. "onnx-int8"
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,9 @@ def _strings(value: Any) -> list[str]:
     return [str(item) for item in value] if isinstance(value, list) else [str(value)]
 
 
-def served_info(version: ModelVersion, registry: Registry) -> ServedInfo:
+def served_info(
+    version: ModelVersion, registry: Registry, backend: str | None = None
+) -> ServedInfo:
     history = registry.history()
     promotions = [e for e in history if isinstance(e, dict) and e.get("tag") == version.tag]
     card = version.path / "model_card.md"
@@ -122,6 +125,7 @@ def served_info(version: ModelVersion, registry: Registry) -> ServedInfo:
         champion_since=str(promotions[-1].get("time")) if promotions else None,
         champion_now=registry.champion_tag() == version.tag,
         card_url=f"/models/{quote(version.version, safe='')}/card" if linkable else None,
+        backend=backend,
     )
 
 
@@ -220,11 +224,12 @@ class PageSources:
         self,
         served: Callable[[], ModelVersion | None],
         live: Callable[[], LiveRates | None],
+        backend: Callable[[], str | None] = lambda: None,
     ) -> PageData:
         version = served()
         return PageData(
             generated_at=datetime.now(UTC),
-            served=None if version is None else served_info(version, self.registry),
+            served=None if version is None else served_info(version, self.registry, backend()),
             live=live(),
             drift=drift_view(self.latest.get()),
             reports=report_runs(self.reports),

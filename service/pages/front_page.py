@@ -63,11 +63,13 @@ class FrontPage:
         *,
         core: CoreSettings,
         served: Callable[[], ModelVersion | None],
+        backend: Callable[[], str | None] = lambda: None,
         sampler: RateSampler | None = None,
     ) -> None:
         self.app = app
         self.sources = PageSources(core)
         self.served_version = served
+        self.served_backend = backend
         self.sampler = sampler if sampler is not None else RateSampler()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -112,6 +114,13 @@ class FrontPage:
         except Exception:  # no service instance yet
             return None
 
+    def backend(self) -> str | None:
+        """The backend answering for this worker; None while the service is starting."""
+        try:
+            return self.served_backend()
+        except Exception:  # no service instance yet
+            return None
+
     def live(self) -> LiveRates | None:
         try:
             return self.sampler.rates()
@@ -120,7 +129,7 @@ class FrontPage:
             return None
 
     def gather(self) -> PageData:
-        return self.sources.gather(self.served, self.live)
+        return self.sources.gather(self.served, self.live, self.backend)
 
     def report(self, name: str) -> Response:
         path = report_file(self.sources.reports, name)

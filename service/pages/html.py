@@ -112,6 +112,7 @@ def served_section(served: ServedInfo | None, now: datetime) -> str:
         _rows(
             [
                 ("version", version),
+                ("backend", _e(served.backend or "-")),
                 ("test macro-F1", _num(served.test_macro_f1)),
                 ("champion since", since),
             ]

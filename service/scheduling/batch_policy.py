@@ -9,20 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
-from refit.core.inference import BatchOutput, Encoded, PassOutput, plan_buckets
-
-
-class PassModel(Protocol):
-    """What scheduling needs of a classifier (`core.inference.TextClassifier`)."""
-
-    @property
-    def overhead_tokens(self) -> int: ...
-    def encode(self, texts: Sequence[str]) -> Encoded: ...
-    def run_pass(self, rows: Sequence[Sequence[int]], lengths: np.ndarray) -> PassOutput: ...
+from refit.core.backends.base import PassModel, plan_buckets
+from refit.core.backends.outputs import BatchOutput, Encoded
 
 
 @dataclass(frozen=True)
@@ -148,7 +139,7 @@ class Round:
         return PassResult(info, finished, [])
 
     def output(self, request: int, tokenize_s: float) -> tuple[BatchOutput, tuple[PassInfo, ...]]:
-        """A finished request's rows in input order, shaped as `TextClassifier.predict`'s."""
+        """A finished request's rows in input order, shaped as `Backend.predict`'s."""
         items, probs, embeddings, passes = zip(*self.parts[request], strict=True)
         order = np.argsort(np.concatenate(items))
         encoded = self.encoded[request]

@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from refit.core.backends.base import Backend
+from refit.core.backends.outputs import BatchOutput
 from refit.core.errors import PredictionLogUnavailable, RefitError, SchedulerClosed
-from refit.core.inference import BatchOutput, TextClassifier
 from refit.monitoring import prometheus_metrics as metrics
 from refit.monitoring.prediction_log import PredictionBatch, PredictionLog
 from refit.monitoring.recording import (
@@ -52,7 +53,7 @@ class ActiveModel:
     recorder: PredictionRecorder | None
 
     @property
-    def classifier(self) -> TextClassifier:
+    def classifier(self) -> Backend:
         return self.served.classifier
 
     @property
@@ -80,7 +81,7 @@ class ClassifyHandler:
         self.settings = settings
         self.log = log
         self.monitoring = settings.monitoring.enabled
-        self.passes = _pass_recorder(served, settings) if self.monitoring else None
+        self.passes = self._pass_recorder(served) if self.monitoring else None
         self.active = self._prepare(served, previous=None)
         self.scheduler: Scheduler[ActiveModel, Answer] | None = None
         self.guard = ScoreGuard()
@@ -119,10 +120,22 @@ class ClassifyHandler:
     def _prepare(self, served: ServedModel, previous: ServedModel | None) -> ActiveModel:
         if not self.monitoring:
             return ActiveModel(served, None)
-        before = None if previous is None else (previous.version.version, _base(previous))
-        set_model_info(served.version.version, _base(served), before)
+        before = None if previous is None else _info(previous)
+        set_model_info(_info(served), before)
         recorder = PredictionRecorder(endpoint=ENDPOINT, labels=served.classifier.labels)
         return ActiveModel(served, recorder)
+
+    def _pass_recorder(self, served: ServedModel) -> PassRecorder:
+        device = served.classifier.device
+        price = self.settings.monitoring.hourly_price_usd
+        hourly = DEFAULT_HOURLY_PRICE[device] if price is None else price
+        # GPU figures come from whichever backend serves by then (a hot-swap replaces it).
+        return PassRecorder(
+            endpoint=ENDPOINT,
+            device=device,
+            hourly_price=hourly,
+            device_stats=lambda: self.active.classifier.device_stats(),
+        )
 
     async def classify(self, texts: Sequence[str]) -> list[dict[str, Any]]:
         """One response object per text, through the scheduler."""
@@ -209,7 +222,7 @@ class ClassifyHandler:
             sizes = [len(d.texts) for d in done]
             latency_ms = np.repeat([d.elapsed_s * 1000.0 for d in done], sizes)
             batch = PredictionBatch.of_output(
-                ids, texts, out, labels, active.version, latency_ms, probs
+                ids, texts, out, labels, active.version, latency_ms, probs, active.classifier.name
             )
             seq = self.log.submit(batch)
         if active.recorder is not None and self.passes is not None:
@@ -270,12 +283,7 @@ def predictions(
     ]
 
 
-def _pass_recorder(served: ServedModel, settings: Settings) -> PassRecorder:
-    device = served.classifier.device.type
-    price = settings.monitoring.hourly_price_usd
-    hourly = DEFAULT_HOURLY_PRICE[device] if price is None else price
-    return PassRecorder(endpoint=ENDPOINT, device=device, hourly_price=hourly)
-
-
-def _base(served: ServedModel) -> str:
-    return str(served.version.metadata.get("base_model", ""))
+def _info(served: ServedModel) -> tuple[str, str, str]:
+    """The labels of refit_model_info for `served`: version, base model, backend."""
+    base = str(served.version.metadata.get("base_model", ""))
+    return served.version.version, base, served.classifier.name

@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from refit.core.inference import Encoded
-from refit.service.scheduling.batch_policy import PassModel
+from refit.core.backends.base import PassModel
+from refit.core.backends.outputs import Encoded
 
 OFF_LOOP_CHARS = 16_384  # about 16 ms of tokenising
 

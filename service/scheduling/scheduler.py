@@ -23,12 +23,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Literal, Protocol, TypeVar
 
+from refit.core.backends.base import PassModel
+from refit.core.backends.outputs import BatchOutput
 from refit.core.errors import DeadlineExpired, ModelFailure, Overloaded, SchedulerClosed
-from refit.core.inference import BatchOutput
 from refit.core.loop_handoff import settle_all
 from refit.core.quiet_log import QuietLog
 from refit.service.model.heap_trim import HeapTrimmer
-from refit.service.scheduling.batch_policy import PassInfo, PassModel, Round, SchedulerConfig
+from refit.service.scheduling.batch_policy import PassInfo, Round, SchedulerConfig
 from refit.service.scheduling.encoding import encode
 from refit.service.scheduling.work_queue import Request, WorkQueue
 

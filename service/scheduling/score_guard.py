@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from refit.core.backends.outputs import BatchOutput
 from refit.core.errors import NonFiniteScores
-from refit.core.inference import BatchOutput
 from refit.core.quiet_log import QuietLog
 from refit.monitoring import prometheus_metrics as metrics
 

@@ -16,8 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from refit.core.inference import Encoded
-from refit.service.scheduling.batch_policy import PassModel, SchedulerConfig
+from refit.core.backends.base import PassModel
+from refit.core.backends.outputs import Encoded
+from refit.service.scheduling.batch_policy import SchedulerConfig
 
 # Retry-After bounds: 0 makes clients retry at once, a storm; past a minute they give up.
 MIN_RETRY_S, MAX_RETRY_S = 1, 60

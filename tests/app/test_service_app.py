@@ -133,6 +133,26 @@ def test_ready_once_the_model_is_loaded(client: TestClient) -> None:
     assert client.get("/readyz").status_code == 200
 
 
+def test_readyz_the_front_page_and_the_log_say_which_backend_answered(
+    client: TestClient, served_env: dict[str, str]
+) -> None:
+    from refit.core.backends.record import read_record
+    from refit.core.registry import Registry
+    from refit.service.settings import get_settings
+
+    version = Registry.from_settings(get_settings().core).get()
+    record, why = read_record(version.path)
+    assert record is not None, why  # registration exported the champion
+    expected = "torch-traced" if record.auto_cpu == "torch" else record.auto_cpu
+    ready = client.get("/readyz").json()
+    assert ready["backend"] == expected
+    assert ready["backend_reason"] == record.auto_reason
+    assert client.get("/status.json").json()["served"]["backend"] == expected
+    assert f"<th>backend</th><td class=num>{expected}</td>" in client.get("/").text
+    ids = [r["id"] for r in classify(client, TEXTS[:2])]
+    assert _log_rows(served_env, ids)["backend"].tolist() == [expected, expected]
+
+
 def _log_rows(served_env: dict[str, str], ids: list[str]):
     from refit.monitoring.prediction_log import PredictionLog
 

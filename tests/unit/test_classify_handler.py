@@ -40,6 +40,7 @@ def handler(tmp_path: Path, tiny_base_model: Path):  # type: ignore[no-untyped-d
         state_dir=tmp_path / "state",
         device="cpu",
         monitoring=True,
+        export_backends=False,  # torch serves: the handler, not the backends, is under test
     )
     (version,) = register_tiny_versions(
         Registry.from_settings(settings.core), tiny_base_model, LABELS, 1
@@ -95,8 +96,10 @@ def test_requests_one_pass_completes_share_one_log_record(handler: ClassifyHandl
     ids = [r["id"] for results in answers for r in results]
     assert len(set(ids)) == len(ids)
     # Every answered prediction is in the log, each under its own id and text.
-    rows = log.read(0, time.time() + 60, columns=["id", "text", "latency_ms"])
+    rows = log.read(0, time.time() + 60, columns=["id", "text", "latency_ms", "backend"])
     logged = dict(zip(rows["id"], rows["text"], strict=True))
     sent = [text for texts in REQUESTS for text in texts]
     assert [logged[i] for i in ids] == sent
     assert (rows["latency_ms"] > 0).all()
+    # Each record names the backend that answered it.
+    assert set(rows["backend"]) == {classifier.name} == {"torch-traced"}

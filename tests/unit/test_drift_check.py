@@ -17,8 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from runner import run_refit
 
 from refit import datagen
+from refit.core.backends.torch_backend import TorchBackend
 from refit.core.errors import NoReferenceProfile
-from refit.core.inference import TextClassifier
 from refit.core.registry import ModelVersion, Registry
 from refit.monitoring.drift.check import run_drift_check
 from refit.monitoring.drift.estimate import estimate_words
@@ -44,7 +44,7 @@ class World:
 
 def log_window(
     log: PredictionLog,
-    classifier: TextClassifier,
+    classifier: TorchBackend,
     version: str,
     frame: pd.DataFrame,
     end: datetime,
@@ -93,7 +93,7 @@ def world(tiny_base_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Wo
     }
     settings = Settings(**{k.removeprefix("REFIT_").lower(): v for k, v in env.items()})
     version = train(settings).version
-    classifier = TextClassifier.from_folder(
+    classifier = TorchBackend.from_folder(
         version.path, device="cpu", max_length=64, capture_embeddings=True
     )
     log = PredictionLog(settings.monitoring.resolved_log_url(settings.core))
@@ -185,7 +185,7 @@ def test_hashed_texts_skip_the_text_signal(world: World, tmp_path: Path) -> None
         log_text="hashed", prediction_log_url=f"sqlite:///{tmp_path / 'h.db'}"
     )
     log = PredictionLog(settings.monitoring.resolved_log_url(settings.core), text_mode="hashed")
-    classifier = TextClassifier.from_folder(
+    classifier = TorchBackend.from_folder(
         world.version.path, device="cpu", max_length=64, capture_embeddings=True
     )
     frame = datagen.generate(250, scenario="long_messages", seed=14)

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from refit import datagen
-from refit.core.inference import TextClassifier
+from refit.core.backends.torch_backend import TorchBackend
 from refit.monitoring.drift.evaluation import (
     WindowOutcome,
     check_windows,
@@ -41,7 +41,7 @@ DRIFTED = tuple(name for name in datagen.SCENARIOS if name != "base")
 @pytest.fixture(scope="module")
 def trained(
     tiny_settings: Callable[..., Settings], tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Settings, ReferenceProfile, TextClassifier]:
+) -> tuple[Settings, ReferenceProfile, TorchBackend]:
     from refit.training.train import train
 
     settings = tiny_settings(
@@ -53,19 +53,19 @@ def trained(
     )
     version = train(settings).version
     profile = ReferenceProfile.read(version.path)
-    classifier = TextClassifier.from_folder(
+    classifier = TorchBackend.from_folder(
         version.path, device="cpu", max_length=64, capture_embeddings=True
     )
     return settings, profile, classifier
 
 
-def pool(classifier: TextClassifier, scenario: str, rows: int) -> pd.DataFrame:
+def pool(classifier: TorchBackend, scenario: str, rows: int) -> pd.DataFrame:
     seed = 1000 + datagen.SCENARIOS.index(scenario)  # not the training seed
     return score_pool(classifier, datagen.generate(rows, scenario=scenario, seed=seed))
 
 
 def outcomes_of(
-    trained: tuple[Settings, ReferenceProfile, TextClassifier], scenario: str
+    trained: tuple[Settings, ReferenceProfile, TorchBackend], scenario: str
 ) -> list[WindowOutcome]:
     settings, profile, classifier = trained
     rows = pool(classifier, scenario, 3000 if scenario == "base" else 1500)
@@ -74,7 +74,7 @@ def outcomes_of(
 
 @pytest.fixture(scope="module")
 def base_outcomes(
-    trained: tuple[Settings, ReferenceProfile, TextClassifier],
+    trained: tuple[Settings, ReferenceProfile, TorchBackend],
 ) -> list[WindowOutcome]:
     return outcomes_of(trained, "base")
 
@@ -95,7 +95,7 @@ def test_the_accuracy_estimate_is_close_without_drift(base_outcomes: list[Window
 
 @pytest.mark.parametrize("scenario", DRIFTED)
 def test_each_drift_is_detected(
-    trained: tuple[Settings, ReferenceProfile, TextClassifier], scenario: str
+    trained: tuple[Settings, ReferenceProfile, TorchBackend], scenario: str
 ) -> None:
     outcomes = outcomes_of(trained, scenario)
     detected = round(detection_rate(outcomes) * WINDOWS)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from refit.core.inference import Encoded, PassOutput
+from refit.core.backends.outputs import Encoded, PassOutput
 from refit.service.scheduling.encoding import OFF_LOOP_CHARS, encode
 
 

@@ -115,7 +115,8 @@ def test_validation_labels_unknown_to_training_are_refused(tiny_base_model: Path
 @pytest.mark.slow
 def test_packaged_minilm_fine_tunes_well_above_chance() -> None:
     """A few dozen steps on the real base model and the built-in data."""
-    from refit.core.inference import TextClassifier
+    from refit.core.backends.encoding import TextEncoder
+    from refit.core.backends.torch_backend import TorchBackend
 
     frame = datagen.generate(1400, seed=7)
     train, val = frame.iloc[:1000], frame.iloc[1000:]
@@ -131,8 +132,8 @@ def test_packaged_minilm_fine_tunes_well_above_chance() -> None:
         base_model=DEFAULT_BASE_MODEL,
         config=config,
     )
-    classifier = TextClassifier(
-        result.model, result.tokenizer, max_length=96, device=result.model.device
+    classifier = TorchBackend(
+        result.model, TextEncoder(result.tokenizer, 96), device=result.model.device
     )
     out = classifier.predict(val["text"].tolist())
     predicted = [classifier.labels[i] for i in out.label_ids]

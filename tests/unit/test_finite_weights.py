@@ -124,3 +124,19 @@ def test_a_non_finite_score_is_a_model_error_never_an_answer(overflowing: Classi
     assert log.wait_durable(log.submitted_seq, 10)
     logged = log.read(0, 2**40)
     assert sorted(logged["text"]) == ["refund please", "where is my parcel"]
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+def test_each_float_type_is_read_in_place(tmp_path: Path, dtype: str) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    from refit.core.finite_weights import check_finite_weights
+
+    clean = {"a.weight": torch.ones(3, 4, dtype=getattr(torch, dtype)), "ids": torch.arange(5)}
+    save_file(clean, str(tmp_path / "model.safetensors"))
+    check_finite_weights(tmp_path, "v1")
+    clean["a.weight"][1, 2] = math.nan
+    save_file(clean, str(tmp_path / "model.safetensors"))
+    with pytest.raises(ModelLoadError, match=r"tensor a\.weight .* holds 1 values"):
+        check_finite_weights(tmp_path, "v1")

@@ -10,8 +10,9 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from refit.core.forward_pass import PassModule, trace_checked
-from refit.core.inference import TextClassifier
+from refit.core.backends.encoding import TextEncoder
+from refit.core.backends.torch_backend import TorchBackend
+from refit.core.backends.torch_pass import PassModule, trace_checked
 
 TEXTS = [
     "hi",
@@ -22,14 +23,14 @@ TEXTS = [
 ]
 
 
-def build(folder: Path, *, embeddings: bool) -> TextClassifier:
+def build(folder: Path, *, embeddings: bool) -> TorchBackend:
     torch.manual_seed(3)
     model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=3)
     with torch.no_grad():  # spread the scores of a random model, so 1e-5 is a real check
         model.classifier.weight.mul_(50)
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    return TextClassifier(
-        model, tokenizer, max_length=32, device=torch.device("cpu"), capture_embeddings=embeddings
+    return TorchBackend(
+        model, TextEncoder(tokenizer, 32), device=torch.device("cpu"), capture_embeddings=embeddings
     )
 
 
@@ -80,7 +81,7 @@ def test_the_classifier_stays_eager_when_tracing_fails(
     classifier = build(tiny_base_model, embeddings=False)
     classifier._module = WidthBranch(classifier.model, None)  # the same scores at width <= 8
     classifier._forward = classifier._module
-    with caplog.at_level(logging.WARNING, logger="refit.core.inference"):
+    with caplog.at_level(logging.WARNING, logger="refit.core.backends.torch_backend"):
         classifier.trace()
     assert not classifier.traced
     assert "stay eager" in caplog.text
@@ -93,5 +94,5 @@ def test_from_folder_traces_on_request(tiny_base_model: Path, tmp_path: Path) ->
     model = AutoModelForSequenceClassification.from_pretrained(tiny_base_model, num_labels=2)
     model.save_pretrained(tmp_path)
     AutoTokenizer.from_pretrained(tiny_base_model).save_pretrained(tmp_path)
-    assert TextClassifier.from_folder(tmp_path, device="cpu", trace=True).traced
-    assert not TextClassifier.from_folder(tmp_path, device="cpu").traced
+    assert TorchBackend.from_folder(tmp_path, device="cpu", trace=True).traced
+    assert not TorchBackend.from_folder(tmp_path, device="cpu").traced

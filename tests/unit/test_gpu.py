@@ -9,7 +9,8 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from refit.core.inference import TextClassifier, resolve_device
+from refit.core.backends.encoding import TextEncoder
+from refit.core.backends.torch_backend import TorchBackend, resolve_device
 from refit.training.finetune import TrainingConfig, fine_tune
 from refit.training.settings import TrainingSettings
 
@@ -26,14 +27,14 @@ def test_bf16_gpu_predictions_agree_with_fp32_cpu(tiny_base_model: Path) -> None
     torch.manual_seed(0)
     model = AutoModelForSequenceClassification.from_pretrained(tiny_base_model, num_labels=3)
     tokenizer = AutoTokenizer.from_pretrained(tiny_base_model)
-    cpu = TextClassifier(model, tokenizer, max_length=64, device=torch.device("cpu"))
+    cpu = TorchBackend(model, TextEncoder(tokenizer, 64), device=torch.device("cpu"))
     expected = cpu.predict(TEXTS).probs
     gpu_model = AutoModelForSequenceClassification.from_pretrained(
         tiny_base_model, num_labels=3, dtype=torch.bfloat16
     )
     gpu_model.load_state_dict(model.state_dict())
-    gpu = TextClassifier(
-        gpu_model.to("cuda"), tokenizer, max_length=64, device=torch.device("cuda")
+    gpu = TorchBackend(
+        gpu_model.to("cuda"), TextEncoder(tokenizer, 64), device=torch.device("cuda")
     )
     np.testing.assert_allclose(gpu.predict(TEXTS).probs, expected, atol=2e-2)
 

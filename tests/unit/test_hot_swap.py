@@ -11,8 +11,8 @@ import pytest
 from prometheus_client import REGISTRY
 from tiny_versions import fallback_gauge, served_registry, write_tiny_version
 
+from refit.core.backends.torch_backend import TorchBackend
 from refit.core.errors import SchedulerClosed
-from refit.core.inference import TextClassifier
 from refit.core.registry import ModelVersion, Registry
 from refit.monitoring.prediction_log import PredictionLog
 from refit.service.model.hot_swap import HotSwapper
@@ -157,7 +157,11 @@ def test_watcher_refuses_unreadable_weights_once_then_follows_a_good_promotion(
         "champion": v1.tag,
         "fallback": False,
         "reason": "",
+        "backend": "torch-traced",  # no ONNX export, and none made at load (served_registry)
+        "backend_reason": swapper.readiness()["backend_reason"],
+        "device": "cpu",
     }
+    assert "no backends.json" in swapper.readiness()["backend_reason"]
     assert fallback_gauge(v2, v0) == 0
 
 
@@ -174,7 +178,7 @@ def test_any_load_failure_is_a_refusal_naming_the_version(
     def fail(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(TextClassifier, "from_folder", fail)
+    monkeypatch.setattr(TorchBackend, "from_folder", fail)
     before = _refusals()
     outcome = swapper.swap_to_champion()
     assert outcome.outcome == "refused"

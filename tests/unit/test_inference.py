@@ -9,13 +9,15 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from refit.core.inference import TextClassifier, plan_buckets
+from refit.core.backends.base import plan_buckets
+from refit.core.backends.encoding import TextEncoder
+from refit.core.backends.torch_backend import TorchBackend
 
 LABELS = ["alpha", "beta", "gamma"]
 
 
 @pytest.fixture(scope="module")
-def classifier(tiny_base_model: Path) -> TextClassifier:
+def classifier(tiny_base_model: Path) -> TorchBackend:
     torch.manual_seed(1)
     model = AutoModelForSequenceClassification.from_pretrained(
         tiny_base_model,
@@ -29,7 +31,7 @@ def classifier(tiny_base_model: Path) -> TextClassifier:
         model.bert.pooler.dense.weight.mul_(20)
         model.classifier.weight.mul_(50)
     tokenizer = AutoTokenizer.from_pretrained(tiny_base_model)
-    return TextClassifier(model, tokenizer, max_length=32, device=torch.device("cpu"))
+    return TorchBackend(model, TextEncoder(tokenizer, 32), device=torch.device("cpu"))
 
 
 TEXTS = [
@@ -65,7 +67,7 @@ def test_high_overhead_keeps_one_bucket() -> None:
     assert len(plan_buckets(lengths, max_batch_tokens=10_000, overhead_tokens=8192)) == 1
 
 
-def test_batched_predictions_equal_single_predictions(classifier: TextClassifier) -> None:
+def test_batched_predictions_equal_single_predictions(classifier: TorchBackend) -> None:
     batched = classifier.predict(TEXTS)
     for i, text in enumerate(TEXTS):
         single = classifier.predict([text])
@@ -73,14 +75,14 @@ def test_batched_predictions_equal_single_predictions(classifier: TextClassifier
         np.testing.assert_allclose(single.probs[0], batched.probs[i], atol=1e-4)
 
 
-def test_predictions_keep_input_order(classifier: TextClassifier) -> None:
+def test_predictions_keep_input_order(classifier: TorchBackend) -> None:
     forward = classifier.predict(TEXTS).probs
     backward = classifier.predict(TEXTS[::-1]).probs[::-1]
     np.testing.assert_allclose(forward, backward, atol=1e-4)
 
 
 def test_probabilities_sum_to_one_and_labels_come_from_config(
-    classifier: TextClassifier,
+    classifier: TorchBackend,
 ) -> None:
     out = classifier.predict(TEXTS)
     np.testing.assert_allclose(out.probs.sum(axis=1), 1.0, atol=1e-5)
@@ -89,14 +91,14 @@ def test_probabilities_sum_to_one_and_labels_come_from_config(
     assert np.ptp(out.probs[:, 0]) > 1e-3
 
 
-def test_long_texts_are_truncated_and_flagged(classifier: TextClassifier) -> None:
+def test_long_texts_are_truncated_and_flagged(classifier: TorchBackend) -> None:
     out = classifier.predict(["short one", "word " * 200])
     assert out.truncated.tolist() == [False, True]
     assert out.n_tokens[1] == classifier.max_length
     assert out.n_tokens[0] < classifier.max_length
 
 
-def test_truncated_text_scores_like_its_first_tokens(classifier: TextClassifier) -> None:
+def test_truncated_text_scores_like_its_first_tokens(classifier: TorchBackend) -> None:
     """Cutting keeps [CLS] ... [SEP], the same input the tokenizer's own truncation gives."""
     tokenizer = classifier.tokenizer
     long_text = "the order never came and nobody answers my emails " * 20
@@ -111,8 +113,8 @@ def test_embeddings_are_small_stable_and_batch_independent(tiny_base_model: Path
     torch.manual_seed(2)
     model = AutoModelForSequenceClassification.from_pretrained(tiny_base_model, num_labels=2)
     tokenizer = AutoTokenizer.from_pretrained(tiny_base_model)
-    classifier = TextClassifier(
-        model, tokenizer, max_length=32, device=torch.device("cpu"), capture_embeddings=True
+    classifier = TorchBackend(
+        model, TextEncoder(tokenizer, 32), device=torch.device("cpu"), capture_embeddings=True
     )
     batched = classifier.predict(TEXTS)
     assert batched.embeddings is not None
@@ -126,7 +128,7 @@ def test_embeddings_are_small_stable_and_batch_independent(tiny_base_model: Path
     assert np.abs(batched.embeddings[0] - batched.embeddings[1]).max() > 1e-2
 
 
-def test_unknown_tokens_are_counted(classifier: TextClassifier) -> None:
+def test_unknown_tokens_are_counted(classifier: TorchBackend) -> None:
     out = classifier.predict(["plain words", "\u2603\u2603 snowmen \u2603"])
     assert out.unknown_tokens is not None
     assert out.unknown_tokens[0] == 0
@@ -148,8 +150,8 @@ def test_int8_backend_quantizes_the_attention_projections_and_still_predicts(
         model.save_pretrained(folder)
         AutoTokenizer.from_pretrained(tiny_base_model).save_pretrained(folder)
         (folder / "labels.json").write_text(json.dumps(["a", "b"]))
-    fp32 = TextClassifier.from_folder(folder, device="cpu", max_length=32)
-    int8 = TextClassifier.from_folder(folder, device="cpu", max_length=32, cpu_backend="int8")
+    fp32 = TorchBackend.from_folder(folder, device="cpu", max_length=32)
+    int8 = TorchBackend.from_folder(folder, device="cpu", max_length=32, int8=True)
     quantized = {
         name
         for name, m in int8.model.named_modules()
@@ -164,14 +166,12 @@ def test_int8_backend_quantizes_the_attention_projections_and_still_predicts(
     assert isinstance(int8.model.get_submodule("classifier"), torch.nn.Linear)
     np.testing.assert_allclose(int8.predict(TEXTS).probs, fp32.predict(TEXTS).probs, atol=0.05)
     # Serving traces the quantized model too (core/forward_pass.py): the same scores.
-    traced = TextClassifier.from_folder(
-        folder, device="cpu", max_length=32, cpu_backend="int8", trace=True
-    )
+    traced = TorchBackend.from_folder(folder, device="cpu", max_length=32, int8=True, trace=True)
     assert traced.traced
     np.testing.assert_allclose(traced.predict(TEXTS).probs, int8.predict(TEXTS).probs, atol=1e-5)
 
 
-def test_one_text_encodes_as_it_would_in_a_batch(classifier: TextClassifier) -> None:
+def test_one_text_encodes_as_it_would_in_a_batch(classifier: TorchBackend) -> None:
     """A lone text takes the GIL-holding path (core.token_ids), a batch the tokenizer's call."""
     texts = ["word " * 300, "short one", "🚚 配送 [SEP]"]
     together = classifier.encode(texts)

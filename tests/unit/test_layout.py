@@ -33,6 +33,15 @@ ALLOWED = {
     "service": {"service", "retraining", "monitoring", "training", "core"},
     "refit": {"refit", "service", "retraining", "monitoring", "training", "core", "datagen"},
 }
+# Inference engines each stay behind the backend seam (`core/backends/`): outside
+# `training/` (which fine-tunes and exports with torch), only the engine's own backend
+# modules import it.
+ENGINE_MODULES = {
+    "torch": {"core/backends/torch_backend.py", "core/backends/torch_pass.py",
+              "core/backends/torch_int8.py"},
+    "onnxruntime": {"core/backends/onnx_backend.py"},
+    "onnx": set(),
+}  # fmt: skip
 MAX_MODULE_LINES = 300
 MAX_FUNCTION_LINES = 50
 # Functions allowed past MAX_FUNCTION_LINES, each with the reason.
@@ -71,6 +80,27 @@ def imports_of(path: Path) -> set[str]:
                 found.add(node.module)
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
     return {name for name in found if layer_of(name) is not None}
+
+
+def third_party_imports(path: Path) -> set[str]:
+    """Top-level names of everything `path` imports, at the top or inside a function."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+@pytest.mark.parametrize("engine", sorted(ENGINE_MODULES))
+def test_only_its_backend_and_training_import_an_engine(engine: str) -> None:
+    importers = {
+        str(path.relative_to(ROOT))
+        for path in modules()
+        if path.relative_to(ROOT).parts[0] != "training" and engine in third_party_imports(path)
+    }
+    assert importers - ENGINE_MODULES[engine] == set()
 
 
 @pytest.mark.parametrize("layer", sorted(ALLOWED))

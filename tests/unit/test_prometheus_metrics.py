@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, Histogram
 
-from refit.core.inference import BatchOutput
+from refit.core.backends.outputs import BatchOutput
 from refit.monitoring import prometheus_metrics as metrics
 from refit.monitoring.recording import PassRecorder, PredictionRecorder
 

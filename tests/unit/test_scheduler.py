@@ -2,7 +2,7 @@
 
 A fake model records the passes it is given, can fail or block on an event, and
 advances an injected clock, so every check is about behaviour, never speed. The
-last tests run the real tiny model and compare with `TextClassifier.predict`.
+last tests run the real tiny model and compare with `TorchBackend.predict`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from refit.core.backends.encoding import TextEncoder
+from refit.core.backends.outputs import Encoded, PassOutput
+from refit.core.backends.torch_backend import TorchBackend
 from refit.core.errors import DeadlineExpired, ModelFailure, Overloaded, SchedulerClosed
-from refit.core.inference import Encoded, PassOutput, TextClassifier
 from refit.service.scheduling.batch_policy import PassInfo, PlannedPass, SchedulerConfig, plan_round
 from refit.service.scheduling.scheduler import Classified, Observer, Scheduler
 from refit.service.scheduling.work_queue import Request, Throughput, WorkQueue
@@ -492,7 +494,7 @@ def test_throughput_moves_with_full_rounds_not_with_lone_texts() -> None:
 
 @dataclass
 class Served:
-    classifier: TextClassifier
+    classifier: TorchBackend
     version: str = "tiny"
 
 
@@ -506,15 +508,15 @@ def one_thread() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def tiny(tiny_base_model: Path) -> TextClassifier:
+def tiny(tiny_base_model: Path) -> TorchBackend:
     torch.manual_seed(1)
     model = AutoModelForSequenceClassification.from_pretrained(tiny_base_model, num_labels=3)
     with torch.no_grad():  # spread the scores, as tests/test_inference.py does
         model.bert.pooler.dense.weight.mul_(20)
         model.classifier.weight.mul_(50)
     tokenizer = AutoTokenizer.from_pretrained(tiny_base_model)
-    return TextClassifier(
-        model, tokenizer, max_length=32, device=torch.device("cpu"), capture_embeddings=True
+    return TorchBackend(
+        model, TextEncoder(tokenizer, 32), device=torch.device("cpu"), capture_embeddings=True
     )
 
 
@@ -529,7 +531,7 @@ REAL_TEXTS = [
 
 
 @pytest.mark.usefixtures("one_thread")
-def test_results_through_the_scheduler_equal_predict(tiny: TextClassifier) -> None:
+def test_results_through_the_scheduler_equal_predict(tiny: TorchBackend) -> None:
     served = Served(tiny)
     config = SchedulerConfig(max_batch_size=4, max_batch_tokens=64)
     scheduler: Scheduler[Served, Classified[Served]] = Scheduler(

@@ -11,13 +11,8 @@ from annotated_types import Le, Lt
 from pydantic.fields import FieldInfo
 
 from refit.core.errors import ConfigError
-from refit.service.settings import (
-    MAX_REQUEST_BYTES,
-    MAX_REQUEST_CHARS,
-    SECTIONS,
-    ServingSettings,
-    Settings,
-)
+from refit.service.http.request_budget import MAX_REQUEST_BYTES, MAX_REQUEST_CHARS
+from refit.service.settings import SECTIONS, ServingSettings, Settings
 
 
 def _numeric(info: FieldInfo) -> type | None:

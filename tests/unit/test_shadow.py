@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from refit import datagen
-from refit.core.inference import TextClassifier
+from refit.core.backends.torch_backend import TorchBackend
 from refit.core.registry import ModelVersion, Registry
 from refit.monitoring.prediction_log import PredictionBatch, PredictionLog
 from refit.retraining.audit import AuditLog
@@ -41,12 +41,12 @@ class Served:
     champion: ModelVersion
     log: PredictionLog
     feedback: pd.DataFrame  # text, label: the labelled traffic
-    model: TextClassifier  # the champion
+    model: TorchBackend  # the champion
 
 
 def log_scored(log: PredictionLog, version: ModelVersion, texts: list[str]) -> list[str]:
     """Score `texts` with `version` and log them as the service would; their ids."""
-    classifier = TextClassifier.from_folder(version.path, device="cpu", max_length=48)
+    classifier = TorchBackend.from_folder(version.path, device="cpu", max_length=48)
     out = classifier.predict(texts)
     ids = [uuid.uuid4().hex for _ in texts]
     seq = log.submit(
@@ -89,7 +89,7 @@ def served(
     labels = list(datagen.INTENTS)
     log.attach_feedback(list(zip(ids, drifted["label"], strict=True)), labels, 5)
     try:
-        model = TextClassifier.from_folder(champion.path, device="cpu", max_length=48)
+        model = TorchBackend.from_folder(champion.path, device="cpu", max_length=48)
         yield Served(settings, champion, log, drifted[["text", "label"]], model)
     finally:
         log.close()

@@ -12,6 +12,8 @@ from refit.monitoring.prediction_log import PredictionBatch, PredictionLog
 
 LABELS = ("billing", "shipping", "refund")
 DRIFT_COLUMNS = ("n_unknown", "n_chars", "n_digits", "n_upper", "n_punct", "embedding")
+# Columns the first schema lacked: an older refit's table gets them added.
+NEWER_COLUMNS = (*DRIFT_COLUMNS, "backend")
 
 
 def make_batch(

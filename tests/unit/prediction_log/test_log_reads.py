@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from log_helpers import DRIFT_COLUMNS, LABELS, make_batch, metric, submit_all
+from log_helpers import LABELS, NEWER_COLUMNS, make_batch, metric, submit_all
 
 from refit.core.errors import ConfigError
 from refit.monitoring.log_engine import create_log_engine
@@ -176,7 +176,7 @@ def test_a_table_of_the_previous_schema_is_upgraded(
     columns = [
         sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
         for c in LOG_TABLE.columns
-        if c.name not in DRIFT_COLUMNS
+        if c.name not in NEWER_COLUMNS
     ]
     sa.Table("predictions", old, *columns)
     old.create_all(engine)
@@ -192,11 +192,13 @@ def test_a_table_of_the_previous_schema_is_upgraded(
         )
     engine.dispose()
     log = open_log(log_url)
-    submit_all(log, [make_batch(2, created=now)])
-    rows = log.read(now - 60, now + 60)
+    submit_all(log, [dataclasses.replace(make_batch(2, created=now), backend="onnx-int8")])
+    rows = log.read(now - 60, now + 60, columns=["id", "n_chars", "embedding", "backend"])
     assert rows["id"].tolist()[0] == "old"
     assert np.isnan(rows.loc[0, "n_chars"]) and rows.loc[0, "embedding"] is None  # noqa: PT018
     assert rows.loc[1:, "n_chars"].notna().all()
+    # Which backend answered: unknown for rows an older refit wrote.
+    assert rows["backend"].tolist() == [None, "onnx-int8", "onnx-int8"]
     # Opening it again finds nothing to add.
     assert LogStore(log_url).missing_columns() == []
 

@@ -1,7 +1,9 @@
-"""One forward pass of a classifier: padded token ids in, class probabilities out,
+"""The torch backend's forward pass: padded token ids in, class probabilities out,
 and with them the pooled embedding that drift checks log.
 
-The pass is one `torch.nn.Module`, run either eagerly or as a TorchScript trace.
+The pass is one `torch.nn.Module`, run either eagerly or as a TorchScript trace; the
+same module is what registration exports to ONNX (`training/onnx_export.py`), so
+every backend computes the same two outputs.
 Serving traces it. A worker runs its passes on a model thread while its event
 loop answers HTTP on another thread of the same process. Eagerly, a pass is
 hundreds of PyTorch calls made from Python: each call lets go of Python's GIL and

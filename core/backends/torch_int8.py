@@ -1,4 +1,4 @@
-"""Dynamic int8 quantization of a classifier for CPU serving."""
+"""The torch backend's int8 weights: dynamic quantization of a classifier for CPU serving."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ def quantize_int8(model: PreTrainedModel) -> PreTrainedModel:
     Scales are per output channel and the feed-forward layers stay in fp32: on the
     built-in test split, quantizing every linear layer per tensor agreed with fp32
     on only 97.6% of labels, while this keeps agreement above the 99.5% the
-    backend must meet. `bench/int8_bench.py` measures agreement and speed-up.
+    backend must meet. Registration measures each version's agreement and speed-up
+    (`training/backend_verify.py`); `bench/int8_bench.py` does it by hand.
     """
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 

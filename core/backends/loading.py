@@ -1,0 +1,115 @@
+"""Loading a version on the backend chosen for it, with torch as the fallback.
+
+`load_backend` reads the version's record (`record.py`), asks `choice.choose`
+which backend serves, builds it and runs the caller's check on it (a forward pass
+on probe texts: `core/version_check.py`). An ONNX backend that fails any step (a
+damaged or missing file, a file whose digest is not the one recorded, a missing
+execution provider, a failed probe) is given up with one WARNING line, and torch
+serves the version instead; the backend's `reason` says what happened. Torch failing
+is the version failing: its error goes to the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from refit.core.backends.base import Backend
+from refit.core.backends.choice import Choice, choose
+from refit.core.backends.encoding import TextEncoder
+from refit.core.backends.record import ONNX_FILES, BackendRecord, file_digest, read_record
+from refit.core.load_errors import describe_cause
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """How to load a version: what was asked for, where, and the serving shape."""
+
+    backend: str = "auto"  # REFIT_BACKEND: auto, torch, torch-int8, onnx, onnx-int8
+    device: str = "auto"  # REFIT_DEVICE: auto, cpu, cuda
+    max_length: int = 128
+    max_batch_tokens: int = 16384
+    capture_embeddings: bool = False
+    trace: bool = False  # the torch backend's pass as a TorchScript trace
+    threads: int | None = None  # intra-op threads; None: the engine's default
+
+
+def resolved_device(requested: str) -> str:
+    """The device, "cpu" or "cuda", for a REFIT_DEVICE value; `auto` asks torch."""
+    if requested != "auto":
+        return requested
+    from refit.core.backends.torch_backend import cuda_available
+
+    return "cuda" if cuda_available() else "cpu"
+
+
+def load_backend(
+    folder: Path,
+    labels: Sequence[str],
+    options: BackendOptions,
+    check: Callable[[Backend], None] | None = None,
+) -> Backend:
+    """The version in `folder` on its chosen backend, `check`ed; torch if that one fails."""
+    device = resolved_device(options.device)
+    record, why_none = read_record(folder)
+    choice = choose(options.backend, device, record, why_none)
+    if choice.backend.startswith("onnx"):
+        try:
+            return _checked(_onnx(folder, labels, choice, record, device, options), choice, check)
+        except Exception as exc:  # whatever went wrong, torch can still serve
+            cause = describe_cause(exc, folder)
+            logger.warning("%s does not load (%s); serving torch instead", choice.backend, cause)
+            choice = Choice("torch", f"{choice.backend} failed to load: {cause}")
+    return _checked(_torch(folder, choice, options), choice, check)
+
+
+def _checked(backend: Backend, choice: Choice, check: Callable[[Backend], None] | None) -> Backend:
+    if check is not None:
+        check(backend)
+    backend.reason = choice.reason
+    return backend
+
+
+def _onnx(
+    folder: Path,
+    labels: Sequence[str],
+    choice: Choice,
+    record: BackendRecord | None,
+    device: str,
+    options: BackendOptions,
+) -> Backend:
+    from refit.core.backends.onnx_backend import OnnxBackend, session_for
+
+    path = folder / ONNX_FILES[choice.backend]
+    kept = record.kept(choice.backend) if record is not None else None
+    if kept is not None and kept.sha256 and file_digest(path) != kept.sha256:
+        raise ValueError(f"{path.name} is not the file that was verified (its digest differs)")
+    session = session_for(path, device=device, threads=options.threads)
+    return OnnxBackend(
+        session,
+        TextEncoder.from_folder(folder, options.max_length),
+        labels,
+        name=choice.backend,
+        device=device,
+        max_batch_tokens=options.max_batch_tokens,
+        capture_embeddings=options.capture_embeddings,
+    )
+
+
+def _torch(folder: Path, choice: Choice, options: BackendOptions) -> Backend:
+    from refit.core.backends.torch_backend import TorchBackend
+
+    return TorchBackend.from_folder(
+        folder,
+        device=options.device,
+        max_length=options.max_length,
+        max_batch_tokens=options.max_batch_tokens,
+        capture_embeddings=options.capture_embeddings,
+        int8=choice.backend == "torch-int8",
+        trace=options.trace,
+        threads=options.threads,
+    )
