@@ -22,6 +22,7 @@ from refit.retraining.watch_state import state_path
 from refit.service.http.accounting import RequestAccounting
 from refit.service.http.body_limits import BodyLimits
 from refit.service.http.bounded_paths import RestorePath, install_bounded_metrics
+from refit.service.http.classify_route import ClassifyRoute
 from refit.service.http.errors import ClientErrorMessages, http_errors, install_log_filters
 from refit.service.http.openapi_doc import OpenAPIStatuses
 from refit.service.http.response_deadline import install_response_deadline
@@ -170,6 +171,16 @@ for middleware, options in (
     (RequestAccounting, {"endpoints": frozenset(API_ROUTES)}),
     (FrontDoor, {"path": "/classify", "scheduler": PARTS.scheduler}),
     (BodyLimits, {"paths": BODY_ROUTES, "serving": serving}),
+    # A plainly valid /classify goes straight to the scheduler; the rest on to BentoML.
+    (
+        ClassifyRoute,
+        {
+            "path": "/classify",
+            "handler": PARTS.scheduled_handler,
+            "max_texts": serving.max_texts_per_request,
+            "max_chars": serving.max_text_chars,
+        },
+    ),
     (ClientErrorMessages, {}),
     (OpenAPIStatuses, {}),
     # The front page (/), /docs, /status.json, reports and model cards.

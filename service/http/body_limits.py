@@ -48,7 +48,7 @@ class BodyLimits:
             response.headers["connection"] = "close"
             await response(scope, receive, send)
             return
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay_body(body, receive), send)
 
     def _check_head(self, headers: dict[bytes, bytes]) -> None:
         media_type = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
@@ -96,7 +96,7 @@ class BodyLimits:
         )
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
     """A `receive` that hands the app the body already read, then defers to the client's."""
     sent = False
 
