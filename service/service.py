@@ -10,7 +10,7 @@ from __future__ import annotations
 import bentoml
 import torch
 
-from refit.core.compat.bentoml import bind_api_methods, declare_json_responses
+from refit.core.compat.bentoml import bind_api_methods, declare_json_responses, trace_requests
 from refit.core.compat.uvicorn import install_head_deadline
 from refit.core.errors import ModelLoadError, PredictionLogUnavailable
 from refit.core.model_store import link_model_store
@@ -49,6 +49,7 @@ BODY_ROUTES = frozenset({"/classify", "/feedback"})
 install_bounded_metrics()
 install_head_deadline(serving.request_read_timeout_s)
 install_response_deadline()
+trace_requests(serving.tracing)
 PARTS = WorkerParts()  # this worker's instance's parts, for its middleware
 
 

@@ -61,6 +61,11 @@ class ServingSettings(Section):
     """Most texts accepted in one /classify request."""
     max_text_chars: int = Field(4000, ge=1, le=1_000_000)
     """Most characters accepted in one text."""
+    tracing: bool = False
+    """Open an OpenTelemetry span for every request (BentoML's tracing settings then say where
+    spans go). Off by default: the span cost about a fifth of a worker's event-loop time on a
+    fast model, whether or not anything collected it.
+    """
     access_log: bool = True
     """Log one line per HTTP request (BentoML's access log); health checks and scrapes are never
     logged.
