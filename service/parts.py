@@ -29,6 +29,10 @@ class WorkerParts:
         """This worker's scheduler; None before the instance exists or without one."""
         return None if self.handler is None else self.handler.scheduler
 
+    def scheduled_handler(self) -> ClassifyHandler | None:
+        """The classify handler when this worker schedules requests itself; else None."""
+        return None if self.scheduler() is None else self.handler
+
     def served_version(self) -> ModelVersion | None:
         """The version this worker serves; None before the instance exists."""
         return None if self.handler is None else self.handler.served.version

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bentoml
 
-from refit.core.compat.bentoml import bind_api_methods, declare_json_responses
+from refit.core.compat.bentoml import bind_api_methods, declare_json_responses, trace_requests
 from refit.core.compat.uvicorn import HeadLimits, install_head_limits
 from refit.core.errors import ModelLoadError, PredictionLogUnavailable
 from refit.core.model_store import link_model_store
@@ -22,6 +22,7 @@ from refit.retraining.watch_state import state_path
 from refit.service.http.accounting import RequestAccounting, count_head_refusal
 from refit.service.http.body_limits import BodyLimits
 from refit.service.http.bounded_paths import RestorePath, install_bounded_metrics
+from refit.service.http.classify_route import ClassifyRoute
 from refit.service.http.errors import ClientErrorMessages, http_errors, install_log_filters
 from refit.service.http.openapi_doc import OpenAPIStatuses
 from refit.service.http.response_deadline import install_response_deadline
@@ -62,6 +63,7 @@ install_head_limits(
     on_refusal=count_head_refusal,
 )
 install_response_deadline()
+trace_requests(serving.tracing)
 PARTS = WorkerParts()  # this worker's instance's parts, for its middleware
 
 
@@ -184,6 +186,16 @@ for middleware, options in (
     # X-Refit-Log: unconfirmed on a response whose predictions are not on record yet.
     (LogConfirmation, {"path": "/classify"}),
     (BodyLimits, {"paths": BODY_ROUTES, "serving": serving}),
+    # A plainly valid /classify goes straight to the scheduler; the rest on to BentoML.
+    (
+        ClassifyRoute,
+        {
+            "path": "/classify",
+            "handler": PARTS.scheduled_handler,
+            "max_texts": serving.max_texts_per_request,
+            "max_chars": serving.max_text_chars,
+        },
+    ),
     (ClientErrorMessages, {}),
     (OpenAPIStatuses, {}),
     # The front page (/), /docs, /status.json, reports and model cards.

@@ -82,6 +82,11 @@ class ServingSettings(Section):
     reads; the whole text is still tokenised), and see REFIT_MAX_TEXTS_PER_REQUEST for their
     product.
     """
+    tracing: bool = False
+    """Open an OpenTelemetry span for every request (BentoML's tracing settings then say where
+    spans go). Off by default: the span cost about a fifth of a worker's event-loop time on a
+    fast model, whether or not anything collected it.
+    """
     access_log: bool = True
     """Log one line per HTTP request (BentoML's access log); health checks and scrapes are never
     logged.

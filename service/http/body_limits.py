@@ -57,7 +57,7 @@ class BodyLimits:
             response.headers["connection"] = "close"
             await response(scope, receive, send)
             return
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay_body(body, receive), send)
 
     def _check_head(self, raw: list[tuple[bytes, bytes]]) -> None:
         types = [value for name, value in raw if name == b"content-type"]
@@ -111,7 +111,7 @@ class BodyLimits:
         )
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
     """A `receive` that hands the app the body already read, then defers to the client's."""
     sent = False
 

@@ -48,6 +48,14 @@ def error_response(exc: RefitError) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status, headers=headers)
 
 
+def logged_error_response(exc: RefitError, log: logging.Logger, where: str) -> JSONResponse:
+    """`error_response(exc)`, with a log line unless it is a refusal (429, 503): those are
+    counted and logged where they are decided."""
+    if exc.status not in (429, 503):
+        log.warning("%s: %s", where, exc)
+    return error_response(exc)
+
+
 def http_errors(func: Callable[P, R]) -> Callable[P, R | JSONResponse]:
     """Answer a `RefitError` raised by an API method with its status and message.
 
@@ -57,9 +65,7 @@ def http_errors(func: Callable[P, R]) -> Callable[P, R | JSONResponse]:
     log = logging.getLogger(func.__module__)
 
     def answer(exc: RefitError) -> JSONResponse:
-        if exc.status not in (429, 503):
-            log.warning("%s: %s", func.__name__, exc)
-        return error_response(exc)
+        return logged_error_response(exc, log, func.__name__)
 
     if inspect.iscoroutinefunction(func):
 

@@ -94,6 +94,8 @@ def test_the_worker_answers_timeouts_itself_and_froze_its_heap(client: TestClien
     classes = [m.cls for m in app.user_middleware if isinstance(m.cls, type)]
     deadlines = [cls for cls in classes if issubclass(cls, TimeoutMiddleware)]
     assert deadlines == [ResponseDeadline]  # BentoML's, which leaks a timer a request, is gone
+    # REFIT_TRACING is off by default: no span is opened per request.
+    assert "OpenTelemetryMiddleware" not in {cls.__name__ for cls in classes}
     assert gc.get_freeze_count() > 0
 
 

@@ -136,3 +136,26 @@ def test_evidently_renders_pages_from_the_parts_refit_reads() -> None:
     assert parts.page_without_data.count(parts.data_marker) == 1
     assert parts.dashboard["widgets"]
     logging.getLogger(__name__).debug("%d additional graphs", len(parts.additional_graphs))
+
+
+def test_tracing_off_hands_bentoml_a_pass_through_and_on_gives_its_middleware_back() -> None:
+    import asyncio
+
+    import opentelemetry.instrumentation.asgi as otel_asgi
+
+    original = otel_asgi.OpenTelemetryMiddleware
+    try:
+        compat_bentoml.trace_requests(False)
+        calls: list[str] = []
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            calls.append(scope["path"])
+
+        middleware = otel_asgi.OpenTelemetryMiddleware(app, excluded_urls="x")  # type: ignore[arg-type]
+        asyncio.run(middleware({"type": "http", "path": "/classify"}, None, None))  # type: ignore[arg-type]
+        assert calls == ["/classify"]
+        assert otel_asgi.OpenTelemetryMiddleware is not original
+        compat_bentoml.trace_requests(True)
+        assert otel_asgi.OpenTelemetryMiddleware is original
+    finally:
+        otel_asgi.OpenTelemetryMiddleware = original  # type: ignore[misc]
