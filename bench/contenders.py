@@ -21,7 +21,7 @@ from pathlib import Path
 from cpu_meter import CpuMeter
 from harness import RunningServer, chunks, request_bodies, run_wrk, start_server
 from raw import load_champion, raw_latency, raw_limit
-from report import FRONTED, SERVED, TINY_PAIR, Baselines
+from report import FRONTED, SERVED, TINY_PAIR, TORCH, Baselines
 from scenarios import (
     ContenderResult,
     Plan,
@@ -38,7 +38,7 @@ from refit.testing.haproxy import start_haproxy
 HERE = Path(__file__).resolve().parent
 # The configuration users run, in front of the server the bench starts.
 HAPROXY_CONFIG = HERE.parent / "deploy" / "haproxy" / "haproxy.cfg"
-CONTENDERS = ("raw", *SERVED, FRONTED, *TINY_PAIR)
+CONTENDERS = ("raw", *SERVED, TORCH, FRONTED, *TINY_PAIR)
 WARMUP = 3  # lone requests sent first and discarded
 
 
@@ -137,9 +137,11 @@ def workers() -> int:
 
 
 def run_served(name: str, plan: Plan, inputs: Inputs, work: Path, legacy: bool) -> ContenderResult:
-    print(f"== {name}: REFIT_BATCHING={name}", flush=True)
-    result = ContenderResult(name, name, "champion", workers())
-    with started(work / name, name, legacy) as server:
+    # The torch contender is the scheduler on the torch backend, whatever REFIT_BACKEND says.
+    batching, env = ("scheduler", {"REFIT_BACKEND": "torch"}) if name == TORCH else (name, {})
+    print(f"== {name}: REFIT_BATCHING={batching} {env or ''}", flush=True)
+    result = ContenderResult(name, batching, "champion", workers())
+    with started(work / name, batching, legacy, extra_env=env) as server:
         result.lone = lone(server.url, inputs.lone, inputs.lone_warmup)
         result.lone32 = lone(server.url, inputs.lone32, inputs.lone32_warmup)
         result.spaced = spaced_lone(server, inputs.lone, plan)
@@ -200,11 +202,15 @@ def run_tiny(
 
 @contextmanager
 def started(
-    work: Path, batching: str, legacy: bool, home: Path | None = None
+    work: Path,
+    batching: str,
+    legacy: bool,
+    home: Path | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[RunningServer]:
     """A server of `home`'s champion (default: this BENTOML_HOME's) in `batching` mode,
     stopped when the block ends, whatever happened in it."""
-    server = start_server(work, batching=batching, home=home, legacy=legacy)
+    server = start_server(work, batching=batching, home=home, legacy=legacy, extra_env=extra_env)
     try:
         yield server
     finally:

@@ -13,6 +13,7 @@ from scenarios import ContenderResult, LoneResult, SaturationResult
 
 SERVED = ("scheduler", "bentoml", "off")  # the champion's contenders, in table order
 FRONTED = "haproxy"  # the scheduler behind deploy/haproxy/haproxy.cfg
+TORCH = "torch"  # the scheduler with REFIT_BACKEND=torch: what `auto` is measured against
 TINY_PAIR = ("tiny-scheduler", "tiny-bentoml")
 Add = Callable[..., None]  # (target, measured, ok, format spec)
 
@@ -50,6 +51,11 @@ def p50(r: LoneResult | None) -> float | None:
     return r.p50_ms if r is not None else None
 
 
+def _lone(runs: dict[str, ContenderResult]) -> float | None:
+    torch = runs.get(TORCH)
+    return p50(torch.lone) if torch is not None else None
+
+
 def latencies(base: Baselines, worker: str) -> list[tuple[str, RawLatency | None]]:
     """The raw latencies by label; all cores only where they differ from one worker's."""
     if base.all_cores is base.worker:
@@ -71,6 +77,10 @@ def ratios(base: Baselines, runs: dict[str, ContenderResult]) -> dict[str, float
                 _texts(sched, kind, c), _texts(bento, kind, c)
             )
             out[f"{kind} c={c} scheduler/off"] = div(_texts(sched, kind, c), _texts(off, kind, c))
+            out[f"{kind} c={c} scheduler/torch"] = div(
+                _texts(sched, kind, c), _texts(runs.get(TORCH), kind, c)
+            )
+    out["lone p50 scheduler/torch"] = div(p50(sched.lone if sched else None), _lone(runs))
     for c in levels:
         fronted = _texts(runs.get(FRONTED), "1-text", c)
         out[f"{FRONTED} 1-text c={c} served/raw"] = div(fronted, raw)
@@ -144,7 +154,20 @@ def targets(base: Baselines, runs: dict[str, ContenderResult]) -> list[Target]:
     tiny = [v for k, v in r.items() if k.startswith("tiny ")]
     v = min(tiny) if tiny else math.nan
     add("tiny model >= 3x BentoML req/s (worst load)", v, v >= 3.0)
+    _engine_targets(add, r, v)
     return rows
+
+
+def _engine_targets(add: Add, r: dict[str, float], tiny_worst: float) -> None:
+    """The serving-engine issue's targets: the chosen backend (REFIT_BACKEND, `auto` by
+    default) against the torch backend and BentoML's batching, in the same run."""
+    v = r.get("1-text c=64 scheduler/torch", math.nan)
+    add("one-text c=64 >= 1.4x the torch backend", v, v >= 1.4)
+    v = r.get("1-text c=64 scheduler/bentoml", math.nan)
+    add("one-text c=64 >= 1.3x BentoML batching", v, v >= 1.3)
+    v = r.get("lone p50 scheduler/torch", math.nan)
+    add("lone one-text p50, idle <= 0.6x the torch backend", v, v <= 0.6)
+    add("tiny model >= 1.5x BentoML req/s (worst of c=64, 256)", tiny_worst, tiny_worst >= 1.5)
 
 
 def _overload_targets(add: Add, base: Baselines, run: ContenderResult | None, where: str) -> None:

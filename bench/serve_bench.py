@@ -15,6 +15,8 @@ Contenders, all on the same machine in one run:
   scheduler       the service with REFIT_BATCHING=scheduler (refit's queue),
   bentoml         ... REFIT_BATCHING=bentoml (BentoML's adaptive batching),
   off             ... REFIT_BATCHING=off (each request alone), all with the same workers;
+  torch           the scheduler with REFIT_BACKEND=torch: the backend `auto` must beat
+                  (the others run the backend REFIT_BACKEND or --backend picks);
   haproxy         the scheduler behind deploy/haproxy/haproxy.cfg (its defaults: 64
                   requests at a time per server, 429 from HAProxy once one more waits):
                   the one-text sweep through HAProxy, then saturation and 8x;

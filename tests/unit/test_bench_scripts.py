@@ -183,9 +183,11 @@ def _runs() -> dict[str, scenarios.ContenderResult]:
     sched.saturation = scenarios.SaturationResult(64, [], sat_load, over, {}, probed)
     bento = scenarios.ContenderResult("bentoml", "bentoml", "champion", 2)
     bento.loads = [_load("1-text", 64, 60)]
+    torch = scenarios.ContenderResult(report.TORCH, "scheduler", "champion", 2)
+    torch.loads, torch.lone = [_load("1-text", 64, 120)], _lone(20, 24, 26)
     tiny = [scenarios.ContenderResult(n, n[5:], "tiny", 2) for n in report.TINY_PAIR]
     tiny[0].loads, tiny[1].loads = [_load("1-text", 64, 900)], [_load("1-text", 64, 250)]
-    return {"scheduler": sched, "bentoml": bento, **{t.name: t for t in tiny}}
+    return {"scheduler": sched, "bentoml": bento, "torch": torch, **{t.name: t for t in tiny}}
 
 
 def test_ratios_and_targets_against_the_same_run() -> None:
@@ -204,6 +206,8 @@ def test_ratios_and_targets_against_the_same_run() -> None:
     assert r["scheduler spaced idle p50 / raw batch-1 (worker threads)"] == pytest.approx(1.6)
     assert r["scheduler after-spike p50 / spaced idle p50"] == pytest.approx(0.75)
     assert r["tiny 1-text c=64 scheduler/bentoml req/s"] == pytest.approx(3.6)
+    assert r["1-text c=64 scheduler/torch"] == pytest.approx(1.5)
+    assert r["lone p50 scheduler/torch"] == pytest.approx(12 / 24)
     verdicts = {t.target: t.verdict for t in report.targets(base, runs)}
     assert set(verdicts.values()) == {"pass"}, verdicts
     runs["bentoml"].loads = [_load("1-text", 64, 100)]
