@@ -75,7 +75,7 @@ class ServingSettings(Section):
     round (the largest costs REFIT_MAX_BATCH_SIZE texts of at most max_length tokens: about 1 s
     of MiniLM at 64 x 128 tokens on 2 CPU cores); at most REFIT_MAX_IN_FLIGHT_TEXTS; and with
     REFIT_MAX_TEXT_CHARS at most 262,144 characters a request (their product): about 0.25 s of
-    tokenising, done off the event loop, and 3.1 MiB of JSON at most.
+    tokenising, on the model thread, and 3.1 MiB of JSON at most.
     """
     max_text_chars: int = Field(4000, ge=1, le=65_536)
     """Most characters accepted in one text. At most 65,536 (far past the 8,192 tokens a model

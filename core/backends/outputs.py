@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,23 @@ class Encoded:
     lengths: np.ndarray  # (n,) int64, len(rows[i])
     truncated: np.ndarray  # (n,) bool, the text was longer than max_length
     unknown_tokens: np.ndarray  # (n,) int64, [UNK] tokens per text
+
+    def split(self, sizes: Sequence[int]) -> list[Encoded]:
+        """Consecutive parts of `sizes` texts each: one batch call's texts, handed back
+        to the requests they came from."""
+        parts, start = [], 0
+        for size in sizes:
+            end = start + size
+            parts.append(
+                Encoded(
+                    self.rows[start:end],
+                    self.lengths[start:end],
+                    self.truncated[start:end],
+                    self.unknown_tokens[start:end],
+                )
+            )
+            start = end
+        return parts
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,12 @@
 """Refit's own request scheduler: one queue and one model thread per worker process.
 
-A request is tokenised once on arrival, on the event loop (several texts in one
-call that releases the GIL, overlapping the running forward pass; one text holding
-it, which costs less: `core.token_ids`; a long request in a thread: `encoding`), and
-admitted or refused at
-once from exact counts of the tokens queued ahead and the measured throughput.
-The model thread never waits to fill a batch: whenever it is free it takes a
-round (`work_queue`, `batch_policy`) and runs its passes. The served model is read once per
+A request is admitted or refused at once on arrival, from the tokens queued ahead
+and the measured throughput; its own tokens are estimated from its characters
+(`work_queue.TokenEstimate`). The event loop never tokenises: the model thread
+tokenises each round's texts in one tokenizer call, which releases the GIL, and
+is cheaper per text than a call per request. The model thread never waits to fill
+a batch: whenever it is free it takes a round (`work_queue`, `batch_policy`),
+tokenises it and runs its passes. The served model is read once per
 round and every request finishes within its round, so a hot-swap never mixes two
 versions in one response. Requests past their deadline, or whose client went
 away, are dropped before any compute.
@@ -24,14 +24,13 @@ from dataclasses import dataclass
 from typing import Generic, Literal, Protocol, TypeVar
 
 from refit.core.backends.base import PassModel
-from refit.core.backends.outputs import BatchOutput
+from refit.core.backends.outputs import BatchOutput, Encoded
 from refit.core.errors import DeadlineExpired, ModelFailure, Overloaded, SchedulerClosed
 from refit.core.loop_handoff import settle_all
 from refit.core.quiet_log import QuietLog
 from refit.service.model.heap_trim import HeapTrimmer
 from refit.service.scheduling.batch_policy import PassInfo, Round, SchedulerConfig
-from refit.service.scheduling.encoding import encode
-from refit.service.scheduling.work_queue import Request, WorkQueue
+from refit.service.scheduling.work_queue import Request, TokenEstimate, WorkQueue
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +98,7 @@ class Scheduler(Generic[M, R]):
         observer: Observer | None = None,
         clock: Callable[[], float] = time.monotonic,
         heap: HeapTrimmer | None = None,
+        estimate: TokenEstimate | None = None,
     ) -> None:
         self.current_model, self.config, self.finish = current_model, config, finish
         self.heap = heap or HeapTrimmer()
@@ -106,6 +106,7 @@ class Scheduler(Generic[M, R]):
         self._clock = clock
         self._cond = threading.Condition()  # guards _work and _closed
         self._work = WorkQueue(config)
+        self._estimate = estimate or TokenEstimate()
         self._closed = False
         self._thread: threading.Thread | None = None
         self._pass_ids = itertools.count(1)
@@ -146,14 +147,9 @@ class Scheduler(Generic[M, R]):
         """
         if not texts:
             raise ValueError("classify needs at least one text")
-        started = self._clock()
-        encoder = self.current_model().classifier
-        encoded = await encode(encoder, texts)
         now, loop = self._clock(), asyncio.get_running_loop()
-        deadline = started + self.config.latency_budget_s
-        entry = Request(
-            texts, encoded, encoder, now, deadline, now - started, loop.create_future(), loop
-        )
+        deadline = now + self.config.latency_budget_s
+        entry = Request(texts, self._estimate(texts), now, deadline, loop.create_future(), loop)
         self._enqueue(entry)
         # Cancelling this task cancels the future; the model thread then drops the
         # request when it reaches the head of the queue, before any compute.
@@ -231,9 +227,7 @@ class Scheduler(Generic[M, R]):
         model, started = served.classifier, self._clock()
         for entry in entries:
             self.observer.queue_wait(started - entry.enqueued)
-            if entry.encoder is not model:  # tokenised by a model swapped out since
-                entry.encoded, entry.encoder = model.encode(entry.texts), model
-        round_ = Round([e.encoded for e in entries], model.overhead_tokens, self.config)
+        round_ = Round(self._tokenise(model, entries), model.overhead_tokens, self.config)
         tokens = 0
         for planned in round_.plan:
             result = round_.run(planned, model, next(self._pass_ids), self._clock)
@@ -250,6 +244,26 @@ class Scheduler(Generic[M, R]):
         with self._cond:
             self._work.round_done(sum(e.size for e in entries), tokens, busy)
 
+    def _tokenise(self, model: PassModel, entries: list[Request]) -> list[Encoded]:
+        """Each request's tokens: the round's texts in one call of `model`'s tokenizer
+        (again for a request tokenised by a model a hot-swap has replaced since)."""
+        todo = [entry for entry in entries if entry.encoder is not model]
+        if todo:
+            texts = [text for entry in todo for text in entry.texts]
+            began = self._clock()
+            encoded = model.encode(texts)
+            share = (self._clock() - began) / len(texts)
+            change = 0
+            for entry, part in zip(todo, encoded.split([e.size for e in todo]), strict=True):
+                real = int(part.lengths.sum())
+                change += real - entry.tokens
+                entry.encoded, entry.encoder, entry.tokens = part, model, real
+                entry.tokenize_s = share * entry.size
+            self._estimate.learn(sum(map(len, texts)), int(encoded.lengths.sum()), len(texts))
+            with self._cond:
+                self._work.tokenised(change)
+        return [entry.encoded for entry in entries if entry.encoded is not None]
+
     def _finish(
         self, served: M, round_: Round, entries: list[Request], finished: list[int], started: float
     ) -> None:
@@ -258,7 +272,7 @@ class Scheduler(Generic[M, R]):
         done, results, now = [entries[r] for r in finished], [], self._clock()
         for r, entry in zip(finished, done, strict=True):
             output, passes = round_.output(r, entry.tokenize_s)
-            waited, elapsed = started - entry.enqueued, now - entry.arrived
+            waited, elapsed = started - entry.enqueued, now - entry.enqueued
             results.append(Classified(entry.texts, output, served, waited, passes, elapsed))
         try:
             answers = self.finish(results)

@@ -1,7 +1,8 @@
 """The scheduler's queue: what it admits, refuses and hands to the next round, free of
 threads and locks so each decision can be tested alone.
 
-`WorkQueue` keeps exact counts of the texts and tokens waiting and the measured
+`WorkQueue` keeps counts of the texts and tokens waiting (tokens estimated until a
+request is tokenised: `TokenEstimate`) and the measured
 throughput; from them it refuses work that could not finish within the latency
 budget, computes Retry-After, and drops requests past their deadline before any
 compute. `service/scheduling/scheduler.py` calls it under its lock.
@@ -46,34 +47,58 @@ class Throughput:
         self.tokens_per_s += weight * (rate - self.tokens_per_s)
 
 
+class TokenEstimate:
+    """Tokens a request will hold, from its characters, until its round tokenises it.
+
+    Requests are admitted or refused on arrival, before they are tokenised (that
+    happens on the model thread, a round's texts in one call), so admission counts
+    an estimate: characters over the characters-per-token ratio of the texts
+    tokenised so far, plus the special tokens of each text. A round's real counts
+    then replace its requests' estimates in the running totals.
+    """
+
+    def __init__(self, chars_per_token: float = 4.0, specials: int = 2) -> None:
+        self.chars_per_token, self.specials = chars_per_token, specials
+
+    def __call__(self, texts: Sequence[str]) -> int:
+        chars = sum(len(text) for text in texts)
+        return math.ceil(chars / self.chars_per_token) + self.specials * len(texts)
+
+    def learn(self, chars: int, tokens: int, texts: int) -> None:
+        """Move the ratio toward that of `texts` texts just tokenised (an EWMA)."""
+        content = tokens - self.specials * texts
+        if chars > 0 and content > 0:
+            self.chars_per_token += 0.2 * (chars / content - self.chars_per_token)
+
+
 @dataclass(eq=False)
 class Request:
-    """A request in the queue: its texts tokenised once, and where its answer goes."""
+    """A request in the queue, and where its answer goes.
+
+    `encoded` is None until the model thread tokenises the request with the rest of
+    its round; until then `tokens` is `TokenEstimate`'s figure, then the real count.
+    """
 
     texts: Sequence[str]
-    encoded: Encoded
-    encoder: PassModel  # the classifier that tokenised it
-    enqueued: float  # on the scheduler's clock, after tokenising
+    tokens: int
+    enqueued: float  # on the scheduler's clock
     deadline: float  # arrival plus the latency budget
-    tokenize_s: float
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
+    encoded: Encoded | None = None
+    encoder: PassModel | None = None  # the classifier that tokenised it
+    tokenize_s: float = 0.0  # its share of its round's tokenizer call
     answered: bool = False  # set on the model thread once an answer is scheduled
 
     def __post_init__(self) -> None:
-        self.size, self.tokens = len(self.encoded.lengths), int(self.encoded.lengths.sum())
-
-    @property
-    def arrived(self) -> float:
-        """When the request arrived, before tokenising (the scheduler's clock)."""
-        return self.enqueued - self.tokenize_s
+        self.size = len(self.texts)
 
     def cancelled(self) -> bool:
         return self.future.cancelled()
 
 
 class WorkQueue:
-    """Requests waiting for the model, and exact counts of the work they hold.
+    """Requests waiting for the model, and counts of the work they hold.
 
     Not thread-safe: the scheduler calls it under its lock.
     """
@@ -144,6 +169,11 @@ class WorkQueue:
     def computed(self, texts: int, tokens: int) -> None:
         """A planned pass of the running round is over (run, skipped or failed)."""
         self.running = [self.running[0] - texts, self.running[1] - tokens]
+
+    def tokenised(self, change: int) -> None:
+        """The running round's requests were tokenised: their real tokens replace the
+        estimates `take_round` counted (`change`: real minus estimated)."""
+        self.running = [self.running[0], self.running[1] + change]
 
     def round_done(self, texts: int, tokens: int, busy_s: float) -> None:
         self.running = [0, 0]

@@ -25,7 +25,7 @@ from refit.core.backends.torch_backend import TorchBackend
 from refit.core.errors import DeadlineExpired, ModelFailure, Overloaded, SchedulerClosed
 from refit.service.scheduling.batch_policy import PassInfo, PlannedPass, SchedulerConfig, plan_round
 from refit.service.scheduling.scheduler import Classified, Observer, Scheduler
-from refit.service.scheduling.work_queue import Request, Throughput, WorkQueue
+from refit.service.scheduling.work_queue import Request, Throughput, TokenEstimate, WorkQueue
 
 
 class FakeClock:
@@ -53,8 +53,10 @@ class FakeModel:
         self.gate: threading.Event | None = None
         self.entered = threading.Event()
         self.pass_seconds = 0.0
+        self.encode_calls: list[tuple[list[str], str]] = []  # (texts, thread name)
 
     def encode(self, texts: Sequence[str]) -> Encoded:
+        self.encode_calls.append((list(texts), threading.current_thread().name))
         self.encoded.extend(texts)
         rows = []
         for text in texts:
@@ -112,6 +114,16 @@ class Recorder(Observer):
         self.refusals.append((cause, texts))
 
 
+class WordTokens(TokenEstimate):
+    """The fake model's exact count (a token a word), so admission tests count exactly."""
+
+    def __call__(self, texts: Sequence[str]) -> int:
+        return sum(len(text.split()) for text in texts)
+
+    def learn(self, chars: int, tokens: int, texts: int) -> None:
+        pass
+
+
 def words(n: int, tag: str) -> str:
     """A text of exactly `n` tokens for the fake model, recognisable by `tag`."""
     return " ".join([tag] * n)
@@ -127,7 +139,12 @@ def build() -> Iterator[Callable[..., tuple[Scheduler, FakeModel, Recorder, list
         recorder = Recorder()
         config = SchedulerConfig(**{"tokens_per_s": 1000.0, **limits})  # type: ignore[arg-type]
         scheduler = Scheduler(
-            lambda: current[0], config, finish=list, observer=recorder, clock=clock or FakeClock()
+            lambda: current[0],
+            config,
+            finish=list,
+            observer=recorder,
+            clock=clock or FakeClock(),
+            estimate=WordTokens(),
         )
         scheduler.start()
         made.append((scheduler, model))
@@ -165,6 +182,36 @@ async def plug(scheduler: Scheduler, model: FakeModel) -> tuple[asyncio.Task, th
 
 
 # -- rounds and passes ------------------------------------------------------------------
+
+
+def test_a_round_is_tokenised_in_one_call_on_the_model_thread(build) -> None:
+    scheduler, model, _, _ = build(max_batch_size=64)
+    calls_at_start = len(model.encode_calls)  # start()'s warm-up rounds
+
+    async def scenario() -> None:
+        blocker, gate = await plug(scheduler, model)
+        tasks = await submit(scheduler, [words(2, "a")], [words(3, "b"), words(1, "c")])
+        gate.set()
+        await asyncio.gather(blocker, *tasks)
+
+    run(scenario())
+    calls = model.encode_calls[calls_at_start:]
+    assert [texts for texts, _ in calls] == [
+        [words(1, "plug")],
+        [words(2, "a"), words(3, "b"), words(1, "c")],  # the second round, in one call
+    ]
+    assert all(thread != "MainThread" for _, thread in calls)  # never on the event loop
+
+
+def test_the_token_estimate_learns_the_ratio_of_what_was_tokenised() -> None:
+    estimate = TokenEstimate(chars_per_token=4.0)
+    assert estimate(["x" * 40, "y" * 8]) == 10 + 2 + 2 + 2  # chars / 4, two specials a text
+    for _ in range(60):
+        estimate.learn(chars=600, tokens=100 + 2 * 10, texts=10)  # 6 characters a token
+    assert estimate.chars_per_token == pytest.approx(6.0, rel=1e-3)
+    assert estimate(["x" * 59]) == 10 + 2  # ceil(59 / 6)
+    estimate.learn(chars=0, tokens=0, texts=0)  # nothing learned from nothing
+    assert estimate.chars_per_token == pytest.approx(6.0, rel=1e-3)
 
 
 def test_a_request_at_an_idle_scheduler_runs_alone_at_once(build) -> None:
@@ -450,16 +497,8 @@ def test_plan_round_covers_every_text_once_in_length_order() -> None:
 
 
 def _request(texts: int, tokens: int) -> Request:
-    encoded = Encoded(
-        [[0] * tokens] + [[0]] * (texts - 1),
-        np.array([tokens] + [1] * (texts - 1)),
-        np.zeros(texts, bool),
-        np.zeros(texts, np.int64),
-    )
     loop = asyncio.new_event_loop()
-    request = Request(
-        [""] * texts, encoded, FakeModel(), 0.0, 10.0, 0.0, loop.create_future(), loop
-    )
+    request = Request([""] * texts, tokens, 0.0, 10.0, loop.create_future(), loop)
     loop.close()
     return request
 
