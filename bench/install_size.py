@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import re
 from importlib import metadata
+from pathlib import Path
 
 from record import record
 
@@ -27,7 +28,7 @@ def _name(text: str) -> str:
 def _size(dist: metadata.Distribution) -> int:
     total = 0
     for file in dist.files or []:
-        path = dist.locate_file(file)
+        path = Path(str(dist.locate_file(file)))
         if path.is_file():
             total += path.stat().st_size
     return total

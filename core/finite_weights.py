@@ -33,12 +33,12 @@ def check_finite_weights(folder: Path, name: str) -> None:
     """
     try:
         header, data = _map(folder / WEIGHTS)
-    except (OSError, ValueError, struct.error):  # truncated or overwritten: the loader says why
-        return
+    except (OSError, ValueError, OverflowError, struct.error, KeyError, TypeError):
+        return  # truncated or overwritten: the weights loader says why
     for key, entry in header.items():
-        if key == "__metadata__":
+        if key == "__metadata__" or not isinstance(entry, dict):
             continue
-        begin, end = entry["data_offsets"]
+        begin, end = entry.get("data_offsets", (0, 0))
         bad = _non_finite(data[begin:end], entry["dtype"])
         if bad:
             raise ModelLoadError(
@@ -51,7 +51,11 @@ def check_finite_weights(folder: Path, name: str) -> None:
 def _map(path: Path) -> tuple[dict[str, dict], np.ndarray]:
     with path.open("rb") as file:
         (size,) = struct.unpack("<Q", file.read(8))
+        if size > path.stat().st_size:
+            raise ValueError("not a safetensors file: its header runs past its end")
         header = json.loads(file.read(size))
+    if not isinstance(header, dict):
+        raise ValueError("not a safetensors file: its header is not an object")
     data = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + size)
     return header, data
 

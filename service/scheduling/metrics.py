@@ -5,7 +5,8 @@ from __future__ import annotations
 from refit.monitoring import prometheus_metrics as metrics
 from refit.monitoring.recording import PassRecorder
 from refit.service.scheduling.batch_policy import PassInfo
-from refit.service.scheduling.scheduler import Cause, Observer, Scheduler
+from refit.service.scheduling.observer import Cause, Observer
+from refit.service.scheduling.scheduler import Scheduler
 
 
 class SchedulerMetrics(Observer):

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, Literal, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from refit.core.backends.base import PassModel
 from refit.core.backends.outputs import BatchOutput, Encoded
@@ -30,11 +30,11 @@ from refit.core.loop_handoff import settle_all
 from refit.core.quiet_log import QuietLog
 from refit.service.model.heap_trim import HeapTrimmer
 from refit.service.scheduling.batch_policy import PassInfo, Round, SchedulerConfig
+from refit.service.scheduling.observer import Cause, Observer
 from refit.service.scheduling.work_queue import Request, TokenEstimate, WorkQueue
 
 logger = logging.getLogger(__name__)
 
-Cause = Literal["over_budget", "queue_full", "deadline", "model_error", "cancelled", "closed"]
 CALIBRATION = ((8, 24), (32, 60), (32, 60))  # warm-up rounds (texts, words each) of start()
 
 
@@ -48,23 +48,6 @@ class Served(Protocol):
 M = TypeVar("M", bound=Served)
 
 
-class Observer:
-    """Receives the scheduler's measurements (ignored here), on the event loop and the
-    model thread: methods must be quick and must not raise (that fails a round)."""
-
-    def queue_wait(self, seconds: float) -> None:
-        """A request's wait from enqueueing to the start of its round."""
-
-    def queue_depth(self, texts: int, tokens: int) -> None:
-        """Texts and real tokens queued (not counting the running round), after a change."""
-
-    def forward_pass(self, info: PassInfo) -> None:
-        """One forward pass done: its texts, real and padded tokens, and duration."""
-
-    def refused(self, cause: Cause, texts: int) -> None:
-        """A request not served, with its text count; `cancelled`: its client left."""
-
-
 @dataclass(frozen=True)
 class Classified(Generic[M]):
     """One request's results: row i of `output` belongs to text i."""
@@ -72,11 +55,11 @@ class Classified(Generic[M]):
     texts: Sequence[str]
     output: BatchOutput  # compute_seconds: the passes that held its texts
     model: M  # the served model, and so the version, that computed every row
-    # From enqueueing (after tokenising) to the start of its round. A request computed
+    # From enqueueing to the start of its round. A request computed
     # without this queue (`REFIT_BATCHING=bentoml` or `off`) has None, and no passes.
     queue_wait_s: float | None
     passes: tuple[PassInfo, ...]  # the passes that held its texts
-    elapsed_s: float  # from arrival (before tokenising) to the end of its last pass
+    elapsed_s: float  # from arrival to the end of its last pass
 
 
 R = TypeVar("R")

@@ -24,7 +24,8 @@ from refit.core.backends.outputs import Encoded, PassOutput
 from refit.core.backends.torch_backend import TorchBackend
 from refit.core.errors import DeadlineExpired, ModelFailure, Overloaded, SchedulerClosed
 from refit.service.scheduling.batch_policy import PassInfo, PlannedPass, SchedulerConfig, plan_round
-from refit.service.scheduling.scheduler import Classified, Observer, Scheduler
+from refit.service.scheduling.observer import Observer
+from refit.service.scheduling.scheduler import Classified, Scheduler
 from refit.service.scheduling.work_queue import Request, Throughput, TokenEstimate, WorkQueue
 
 
