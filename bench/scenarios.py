@@ -61,7 +61,7 @@ class Plan:
             after_spike_s=6.0,
             after_spike_n=12,
             saturation_s=5.0,
-            tiny_levels=[64],
+            tiny_levels=[64, 256],  # both points the engine issue targets
         )
 
 
