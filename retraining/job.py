@@ -20,12 +20,12 @@ from refit.core.inference import TextClassifier
 from refit.core.registry import ModelVersion, Registry
 from refit.monitoring.prediction_log import PredictionLog, borrowed_log
 from refit.retraining.audit import AuditLog
-from refit.retraining.challenger import Challenger, train_challenger
-from refit.retraining.gate import GateDecision, GateRules, judge
+from refit.retraining.challenger import Challenger, train_challenger, train_joint
+from refit.retraining.gate import GateDecision, GateRules, Scores, judge
 from refit.retraining.lock import exclusive
 from refit.retraining.recent_data import gather_recent, retire
 from refit.retraining.replay import replay
-from refit.retraining.scoring import score_both
+from refit.retraining.scoring import macro_f1, score_both
 from refit.retraining.settings import RetrainingContext
 from refit.retraining.shadow import ShadowReport
 from refit.training.epochs import Progress
@@ -119,9 +119,13 @@ def gate(
     champion: ModelVersion,
     challenger: Challenger,
     log: PredictionLog,
+    joint: TextClassifier | None = None,
 ) -> tuple[GateDecision, ShadowReport]:
     """Score both models on the same held-out data, replay the champion's logged
-    traffic through the challenger (`retraining.replay`), and apply the gate's rules."""
+    traffic through the challenger (`retraining.replay`), and apply the gate's rules;
+    with `REFIT_RETRAIN_JOINT_YARDSTICK`, also train and score the joint model
+    (`retraining.challenger.train_joint`), reported beside the challenger; `joint`: one
+    trained already."""
     device = settings.core.device
     old = TextClassifier.from_folder(
         champion.path, device=device, max_length=champion.max_length(settings.training.max_length)
@@ -130,6 +134,13 @@ def gate(
         challenger.version.path, device=device, max_length=settings.training.max_length
     )
     scores = score_both(old, new, challenger.holdout, challenger.original_test)
+    if joint is None and settings.retraining.retrain_joint_yardstick:
+        joint, _ = train_joint(settings, challenger)
+    joint_scores = None
+    if joint is not None:
+        joint_scores = Scores(
+            macro_f1(joint, challenger.holdout), macro_f1(joint, challenger.original_test), 0.0
+        )
     shadow = replay(
         settings.retraining,
         settings.monitoring.log_text,
@@ -138,4 +149,4 @@ def gate(
         (old, new),
     )
     rules = GateRules.from_settings(settings.retraining)
-    return judge(*scores, rules, shadow.figures()), shadow
+    return judge(*scores, rules, shadow.figures(), joint_scores), shadow

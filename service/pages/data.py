@@ -64,6 +64,7 @@ class DriftView:
     drifted: list[SignalRow]
     signals_checked: int
     message: str = ""
+    calibration_rows: int | None = None  # labelled predictions behind the estimate
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,7 @@ def drift_view(summary: dict[str, Any] | None) -> DriftView | None:
         if s.get("drifted") is True
     ]
     size = _number(summary.get("window_size"))
+    calibration = _number(summary.get("calibration_rows"))
     return DriftView(
         status=summary["status"],
         checked_at=str(summary.get("checked_at", "")),
@@ -149,6 +151,7 @@ def drift_view(summary: dict[str, Any] | None) -> DriftView | None:
         drifted=drifted,
         signals_checked=len(signals),
         message=str(summary.get("message") or ""),
+        calibration_rows=None if calibration is None else int(calibration),
     )
 
 

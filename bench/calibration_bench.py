@@ -1,0 +1,269 @@
+"""How far the label-free accuracy estimate is from the truth, and how often its 95%
+interval holds it: calibration methods compared on cached scored predictions.
+
+    python bench/calibration_bench.py --cache DIR/VERSION [--name NAME] [--trials 400]
+        [--no-record]
+
+DIR/VERSION is what `BENTOML_HOME=HOME python bench/calibration_data.py --cache DIR
+[--data real:DATA]` wrote for HOME's champion: its training snapshot scored split by
+split, and same-distribution pools (`pool-base` for the built-in generator,
+`pool-holdout` for the Debian benchmark). Everything below runs in seconds.
+
+1. Calibration methods x rows they are fitted on x window size: 20 windows drawn from
+   the same-distribution pool (the target's yardstick): mean and worst error of the
+   estimate, how many intervals hold the true accuracy, mean interval width. Rows:
+   the held-out split (validation and test, what refit used before); the held-out
+   split plus the training rows scored by the model that trained on them (no row is
+   honest there); with `folds-K.parquet`, the held-out test split plus out-of-fold
+   scores of the train and validation rows.
+2. The same over `--trials` resampled trials: each draws a calibration set as large as
+   the held-out split and a window from the other honest rows (held-out split and
+   pool), so the calibration's own luck varies too: coverage over many calibrations.
+3. Feedback, with refit's own cross-fitted estimate (`monitoring.drift.estimate`):
+   windows of 2,000 pool rows of which 500 received feedback, calibrated on the
+   held-out split plus those labels (each labelled row by the other folds); and
+   windows of 500 with 0 to 2,000 feedback labels from outside the window, to show
+   the interval narrowing toward the window's own spread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from calibration_methods import Fitted, methods
+
+from refit.monitoring.drift.estimate import estimate_window
+
+SIZES = (200, 500, 2000)
+WINDOWS = 20
+Z95 = 1.96
+
+
+def load(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None, list[str]]:
+    """(snapshot rows with `split`, the same-distribution pool, out-of-fold rows or None,
+    the model's labels in probability order)."""
+    splits = pd.read_parquet(folder / "splits.parquet")
+    pool_path = next(p for p in (folder / "pool-base.parquet", folder / "pool-holdout.parquet")
+                     if p.exists())  # fmt: skip
+    pool = pd.read_parquet(pool_path)
+    folds = sorted(folder.glob("folds-*.parquet"))
+    oof = pd.read_parquet(folds[-1]) if folds else None
+    labels = json.loads((folder / "model.json").read_text())["labels"]
+    for frame in (splits, pool, *([oof] if oof is not None else [])):
+        frame["correct"] = frame["label"] == frame["true_label"]
+    return splits, pool, oof, list(labels)
+
+
+def sources(splits: pd.DataFrame, oof: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+    held_out = splits[splits["split"] != "train"]
+    found = {"held-out split": held_out, "held-out + train rows (self-scored)": splits}
+    if oof is not None:
+        found["test split + out-of-fold train/validation"] = pd.concat(
+            [splits[splits["split"] == "test"], oof], ignore_index=True
+        )
+    return found
+
+
+def judge(fitted: Fitted, window: pd.DataFrame) -> tuple[float, float, float]:
+    """(estimate - truth, half-width, truth) for one window."""
+    expected = fitted.apply(window)
+    variance = float((expected * (1 - expected)).mean()) / len(window)
+    margin = Z95 * np.sqrt(variance + fitted.variance(window))
+    truth = float(window["correct"].mean())
+    return float(expected.mean()) - truth, float(margin), truth
+
+
+def windows(pool: pd.DataFrame, size: int, count: int, seed: int) -> list[pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    size = min(size, len(pool))
+    return [pool.iloc[rng.choice(len(pool), size, replace=False)] for _ in range(count)]
+
+
+def summary(results: list[tuple[float, float, float]]) -> dict[str, float]:
+    errors = np.array([r[0] for r in results])
+    margins = np.array([r[1] for r in results])
+    return {
+        "bias": float(errors.mean()),
+        "worst": float(np.abs(errors).max()),
+        "covered": float((np.abs(errors) <= margins).mean()),
+        "width": float(2 * margins.mean()),
+    }
+
+
+def fixed_table(
+    splits: pd.DataFrame,
+    pool: pd.DataFrame,
+    oof: pd.DataFrame | None,
+    fits: dict[str, Callable[[pd.DataFrame], Fitted]],
+) -> tuple[str, dict[tuple[str, str, int], dict[str, float]]]:
+    lines = [
+        "| calibrated on | rows | method | window | bias (mean error) | worst error | "
+        "covered (of 20) | interval width |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    found = {}
+    for source, rows in sources(splits, oof).items():
+        for name, fit in fits.items():
+            fitted = fit(rows)
+            for size in SIZES:
+                got = summary([judge(fitted, w) for w in windows(pool, size, WINDOWS, 7)])
+                found[(source, name, size)] = got
+                lines.append(
+                    f"| {source} | {len(rows)} | {name} | {size} | {got['bias']:+.3f} | "
+                    f"{got['worst']:.3f} | {round(got['covered'] * WINDOWS)} | "
+                    f"{got['width']:.3f} |"
+                )
+    return "\n".join(lines), found
+
+
+def resampled_table(
+    splits: pd.DataFrame,
+    pool: pd.DataFrame,
+    fits: dict[str, Callable[[pd.DataFrame], Fitted]],
+    trials: int,
+) -> str:
+    honest = pd.concat([splits[splits["split"] != "train"], pool], ignore_index=True)
+    n_cal = int((splits["split"] != "train").sum())
+    rng = np.random.default_rng(11)
+    results: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
+    for _ in range(trials):
+        order = rng.permutation(len(honest))
+        calibration, rest = honest.iloc[order[:n_cal]], honest.iloc[order[n_cal:]]
+        for name, fit in fits.items():
+            fitted = fit(calibration)
+            for size in SIZES:
+                window = rest.iloc[: min(size, len(rest))]
+                results.setdefault((name, size), []).append(judge(fitted, window))
+    lines = [
+        f"{trials} trials, each calibrated on {n_cal} rows drawn from the {len(honest)} "
+        "honest rows (held-out split and pool) and judged on a window of the others.",
+        "",
+        "| method | window | mean error | RMS error | covered | interval width |",
+        "|---|---|---|---|---|---|",
+    ]
+    for (name, size), got in results.items():
+        errors = np.array([r[0] for r in got])
+        margins = np.array([r[1] for r in got])
+        lines.append(
+            f"| {name} | {size} | {errors.mean():+.4f} | {np.sqrt((errors**2).mean()):.4f} | "
+            f"{(np.abs(errors) <= margins).mean():.1%} | {2 * margins.mean():.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def as_log(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
+    """Scored rows as the estimate reads log rows: `id`, `label`, `score`, `true_label`."""
+    ids = [f"{prefix}{i}" for i in range(len(frame))]
+    return frame.assign(id=ids).loc[:, ["id", "label", "score", "true_label", "correct"]]
+
+
+def reference_of(splits: pd.DataFrame) -> pd.DataFrame:
+    """A reference profile's frame: the held-out split as its `outputs` rows."""
+    held_out = splits[splits["split"] != "train"].reset_index(drop=True)
+    return held_out.assign(outputs=True).loc[:, ["label", "score", "true_label", "outputs"]]
+
+
+def feedback_runs(
+    reference: pd.DataFrame, pool: pd.DataFrame, size: int, labelled: int, inside: bool, seed: int
+) -> list[tuple[float, float, float, float, int]]:
+    """20 windows of `size` pool rows with `labelled` feedback labels, from inside the
+    window or from the rest of the pool: (error, half-width, truth, own spread, rows)."""
+    from refit.monitoring.drift.estimate import labelled_rows
+
+    rng = np.random.default_rng(seed)
+    rows = as_log(pool.reset_index(drop=True), "log-")
+    found = []
+    for _ in range(WINDOWS):
+        order = rng.permutation(len(rows))
+        window = rows.iloc[order[:size]]
+        source = window if inside else rows.iloc[order[size:]]
+        feedback = source.iloc[: min(labelled, len(source))]
+        calibration = labelled_rows(reference, feedback)
+        got = estimate_window(calibration, window)
+        assert got.value is not None
+        assert got.margin is not None
+        truth = float(window["correct"].mean())
+        g = np.clip(got.value, 0, 1)
+        own = Z95 * np.sqrt(g * (1 - g) / size)
+        found.append((got.value - truth, got.margin, truth, float(own), got.calibration_rows))
+    return found
+
+
+def feedback_table(splits: pd.DataFrame, pool: pd.DataFrame) -> tuple[str, dict[str, float]]:
+    reference = reference_of(splits)
+    size = min(2000, len(pool))
+    inside = feedback_runs(reference, pool, size, 500, inside=True, seed=5)
+    errors = np.array([r[0] for r in inside])
+    margins = np.array([r[1] for r in inside])
+    close = int((np.abs(errors) <= 0.03).sum())
+    head = (
+        f"Windows of {size} rows, 500 of them with feedback, cross-fitted ({WINDOWS} windows, "
+        f"calibrated on {inside[0][4]} rows): estimate within 0.03 of the truth in "
+        f"{close}/{WINDOWS}; mean error {errors.mean():+.4f}, worst {np.abs(errors).max():.4f}; "
+        f"interval holds the truth in {(np.abs(errors) <= margins).sum()}/{WINDOWS}, "
+        f"width {2 * margins.mean():.3f}."
+    )
+    lines = [
+        head,
+        "",
+        "| window | feedback labels (outside the window) | calibration rows | mean error | "
+        "covered (of 20) | interval width | window's own spread |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for labelled in (0, 500, 1000, 2000):
+        if labelled and len(pool) - 500 < labelled:
+            continue
+        got = feedback_runs(reference, pool, 500, labelled, inside=False, seed=9)
+        e = np.array([r[0] for r in got])
+        m = np.array([r[1] for r in got])
+        lines.append(
+            f"| 500 | {labelled} | {got[0][4]} | {e.mean():+.4f} | "
+            f"{(np.abs(e) <= m).sum()} | {2 * m.mean():.3f} | "
+            f"{2 * np.mean([r[3] for r in got]):.3f} |"
+        )
+    return "\n".join(lines), {"within_003": close, "mean_error": float(errors.mean())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cache", type=Path, required=True, help="calibration_data.py output")
+    parser.add_argument("--name", default="", help="benchmark name for the heading")
+    parser.add_argument("--trials", type=int, default=400)
+    parser.add_argument("--no-record", action="store_true")
+    args = parser.parse_args()
+    splits, pool, oof, labels = load(args.cache)
+    model = json.loads((args.cache / "model.json").read_text())
+    fits = methods(labels)
+    fixed, _ = fixed_table(splits, pool, oof, fits)
+    print(fixed, flush=True)
+    resampled = resampled_table(splits, pool, fits, args.trials)
+    print(resampled, flush=True)
+    feedback, _ = feedback_table(splits, pool)
+    print(feedback, flush=True)
+    sizes = splits["split"].value_counts().to_dict()
+    text = "\n\n".join(
+        [
+            f"{args.name or args.cache} — model {model['tag']} (test accuracy "
+            f"{model.get('test_accuracy')}); snapshot {sizes}; same-distribution pool of "
+            f"{len(pool)} rows (true accuracy {pool['correct'].mean():.3f}).",
+            "Fixed calibration, 20 windows from the pool:",
+            fixed,
+            "Resampled calibrations:",
+            resampled,
+            "Feedback (refit's cross-fitted estimate with binning):",
+            feedback,
+        ]
+    )
+    if not args.no_record:
+        from record import record
+
+        record("calibration_bench", text)
+
+
+if __name__ == "__main__":
+    main()
