@@ -12,6 +12,8 @@ validation and test splits) and same-distribution pools: for `--data builtin`
 estimate behaves under shift, and that it is marked unreliable there, is
 bench/drift_quality.py's part.) Each row keeps the full class
 probabilities, so every calibration method can be fitted from the cache in seconds.
+`--pool-rows` sets the built-in pool's size, `--train-sample` scores only a uniform
+sample of the train split (the rows a self-scored calibration would add).
 
 `--folds K` also fine-tunes K fold models, the champion's recipe (base model,
 epochs, learning rate, seed) on the champion's train and validation rows less one
@@ -65,14 +67,14 @@ def cached(path: Path, build: object) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
-def pool_frames(data: str) -> dict[str, pd.DataFrame]:
+def pool_frames(data: str, base_rows: int = BASE_POOL) -> dict[str, pd.DataFrame]:
     """Labelled pools (text, label) of the benchmark, by name."""
     if data.startswith("real:"):
         folder = Path(data[5:])
         return {name: pd.read_csv(folder / f"{name}.csv") for name in REAL_POOLS}
     from refit import datagen
 
-    return {"base": datagen.generate(BASE_POOL, scenario="base", seed=1000)}
+    return {"base": datagen.generate(base_rows, scenario="base", seed=1000)}
 
 
 def fold_of(texts: pd.Series, folds: int) -> np.ndarray:
@@ -124,6 +126,10 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, required=True)
     parser.add_argument("--data", default="builtin", help="builtin, or real:DIR")
     parser.add_argument("--folds", type=int, default=0, help="fold models (0: none)")
+    parser.add_argument("--pool-rows", type=int, default=BASE_POOL, help="built-in pool size")
+    parser.add_argument(
+        "--train-sample", type=int, default=0, help="score only this many train rows (0: all)"
+    )
     args = parser.parse_args()
 
     from refit.core.inference import TextClassifier
@@ -141,11 +147,14 @@ def main() -> None:
     splits = read_snapshot(version.path)
 
     def snapshot() -> pd.DataFrame:
-        parts = [scored(model, part).assign(split=name) for name, part in splits.parts().items()]
-        return pd.concat(parts, ignore_index=True)
+        parts = dict(splits.parts())
+        if args.train_sample and len(parts["train"]) > args.train_sample:
+            parts["train"] = parts["train"].sample(args.train_sample, random_state=0)
+        scored_parts = [scored(model, part).assign(split=name) for name, part in parts.items()]
+        return pd.concat(scored_parts, ignore_index=True)
 
     cached(folder / "splits.parquet", snapshot)
-    for name, frame in pool_frames(args.data).items():
+    for name, frame in pool_frames(args.data, args.pool_rows).items():
         cached(folder / f"pool-{name}.parquet", lambda frame=frame: scored(model, frame))
     if args.folds:
         cached(

@@ -98,7 +98,9 @@ def test_the_challenger_replays_the_champions_rows_and_learns_the_recent_ones(
         validation=pd.DataFrame({"text": ["a4"], "label": "a"}),
         test=pd.DataFrame({"text": ["a5"], "label": "a"}),
     )
-    recent = pd.DataFrame({"text": [f"new text {i}" for i in range(20)], "label": "b"})
+    words = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike "
+    words += "november oscar papa quebec romeo sierra tango"
+    recent = pd.DataFrame({"text": [f"a note on {w}" for w in words.split()], "label": "b"})
     splits, holdout = combined_splits(settings, original, recent)
     # Every row of the champion is replayed; of 20 recent rows 0.3 are held out for the
     # gate, 0.2 join validation and the rest training.
