@@ -21,7 +21,8 @@ split, and same-distribution pools (`pool-base` for the built-in generator,
    pool), so the calibration's own luck varies too: coverage over many calibrations.
 3. Feedback, with refit's own cross-fitted estimate (`monitoring.drift.estimate`):
    windows of 2,000 pool rows of which 500 received feedback, calibrated on the
-   held-out split plus those labels (each labelled row by the other folds); and
+   held-out split plus those labels (each labelled row by the other folds;
+   calibration_feedback.py); and
    windows of 500 with 0 to 2,000 feedback labels from outside the window, to show
    the interval narrowing toward the window's own spread.
 """
@@ -35,9 +36,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from calibration_feedback import feedback_table
 from calibration_methods import Fitted, methods
-
-from refit.monitoring.drift.estimate import estimate_window
 
 SIZES = (200, 500, 2000)
 WINDOWS = 20
@@ -179,77 +179,21 @@ def shift_table(
     return "\n".join(lines)
 
 
-def as_log(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
-    """Scored rows as the estimate reads log rows: `id`, `label`, `score`, `true_label`."""
-    ids = [f"{prefix}{i}" for i in range(len(frame))]
-    return frame.assign(id=ids).loc[:, ["id", "label", "score", "true_label", "correct"]]
-
-
-def reference_of(splits: pd.DataFrame) -> pd.DataFrame:
-    """A reference profile's frame: the held-out split as its `outputs` rows."""
-    held_out = splits[splits["split"] != "train"].reset_index(drop=True)
-    return held_out.assign(outputs=True).loc[:, ["label", "score", "true_label", "outputs"]]
-
-
-def feedback_runs(
-    reference: pd.DataFrame, pool: pd.DataFrame, size: int, labelled: int, inside: bool, seed: int
-) -> list[tuple[float, float, float, float, int]]:
-    """20 windows of `size` pool rows with `labelled` feedback labels, from inside the
-    window or from the rest of the pool: (error, half-width, truth, own spread, rows)."""
-    from refit.monitoring.drift.estimate import labelled_rows
-
-    rng = np.random.default_rng(seed)
-    rows = as_log(pool.reset_index(drop=True), "log-")
-    found = []
-    for _ in range(WINDOWS):
-        order = rng.permutation(len(rows))
-        window = rows.iloc[order[:size]]
-        source = window if inside else rows.iloc[order[size:]]
-        feedback = source.iloc[: min(labelled, len(source))]
-        calibration = labelled_rows(reference, feedback)
-        got = estimate_window(calibration, window)
-        assert got.value is not None
-        assert got.margin is not None
-        truth = float(window["correct"].mean())
-        g = np.clip(got.value, 0, 1)
-        own = Z95 * np.sqrt(g * (1 - g) / size)
-        found.append((got.value - truth, got.margin, truth, float(own), got.calibration_rows))
-    return found
-
-
-def feedback_table(splits: pd.DataFrame, pool: pd.DataFrame) -> tuple[str, dict[str, float]]:
-    reference = reference_of(splits)
-    size = min(2000, len(pool))
-    inside = feedback_runs(reference, pool, size, 500, inside=True, seed=5)
-    errors = np.array([r[0] for r in inside])
-    margins = np.array([r[1] for r in inside])
-    close = int((np.abs(errors) <= 0.03).sum())
-    head = (
-        f"Windows of {size} rows, 500 of them with feedback, cross-fitted ({WINDOWS} windows, "
-        f"calibrated on {inside[0][4]} rows): estimate within 0.03 of the truth in "
-        f"{close}/{WINDOWS}; mean error {errors.mean():+.4f}, worst {np.abs(errors).max():.4f}; "
-        f"interval holds the truth in {(np.abs(errors) <= margins).sum()}/{WINDOWS}, "
-        f"width {2 * margins.mean():.3f}."
+def targets(fixed: dict[str, float], feedback: dict[str, float]) -> str:
+    """The issue's targets for refit's method (binning, held-out split, no feedback)."""
+    bias, covered = fixed["bias"], round(fixed["covered"] * WINDOWS)
+    close = int(feedback["within_003"])
+    return "\n".join(
+        [
+            "Targets (binning on the held-out split, 20 same-distribution windows):",
+            f"- bias at 500 rows: mean error {bias:+.4f} (target at most 0.01: "
+            f"{'met' if abs(bias) <= 0.01 else 'missed'})",
+            f"- coverage at 500 rows: {covered}/{WINDOWS} (target at least 93%: "
+            f"{'met' if covered / WINDOWS >= 0.93 else 'missed'})",
+            f"- after 500 feedback labels, windows of 2,000 within 0.03: {close}/{WINDOWS} "
+            f"(target at least 19: {'met' if close >= 19 else 'missed'})",
+        ]
     )
-    lines = [
-        head,
-        "",
-        "| window | feedback labels (outside the window) | calibration rows | mean error | "
-        "covered (of 20) | interval width | window's own spread |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for labelled in (0, 500, 1000, 2000):
-        if labelled and len(pool) - 500 < labelled:
-            continue
-        got = feedback_runs(reference, pool, 500, labelled, inside=False, seed=9)
-        e = np.array([r[0] for r in got])
-        m = np.array([r[1] for r in got])
-        lines.append(
-            f"| 500 | {labelled} | {got[0][4]} | {e.mean():+.4f} | "
-            f"{(np.abs(e) <= m).sum()} | {2 * m.mean():.3f} | "
-            f"{2 * np.mean([r[3] for r in got]):.3f} |"
-        )
-    return "\n".join(lines), {"within_003": close, "mean_error": float(errors.mean())}
 
 
 def main() -> None:
@@ -262,11 +206,11 @@ def main() -> None:
     splits, pool, oof, labels = load(args.cache)
     model = json.loads((args.cache / "model.json").read_text())
     fits = methods(labels)
-    fixed, _ = fixed_table(splits, pool, oof, fits)
+    fixed, found = fixed_table(splits, pool, oof, fits)
     print(fixed, flush=True)
     resampled = resampled_table(splits, pool, fits, args.trials)
     print(resampled, flush=True)
-    feedback, _ = feedback_table(splits, pool)
+    feedback, with_feedback = feedback_table(splits, pool)
     print(feedback, flush=True)
     shifted = ""
     if (args.cache / "pool-shifted_mix.parquet").exists():
@@ -276,11 +220,13 @@ def main() -> None:
         )
         print(shifted, flush=True)
     sizes = splits["split"].value_counts().to_dict()
+    print(targets(found[("held-out split", "binning", 500)], with_feedback), flush=True)
     text = "\n\n".join(
         [
             f"{args.name or args.cache} — model {model['tag']} (test accuracy "
             f"{model.get('test_accuracy')}); snapshot {sizes}; same-distribution pool of "
             f"{len(pool)} rows (true accuracy {pool['correct'].mean():.3f}).",
+            targets(found[("held-out split", "binning", 500)], with_feedback),
             "Fixed calibration, 20 windows from the pool:",
             fixed,
             "Resampled calibrations:",
