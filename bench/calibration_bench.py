@@ -205,7 +205,7 @@ def main() -> None:
     args = parser.parse_args()
     splits, pool, oof, labels = load(args.cache)
     model = json.loads((args.cache / "model.json").read_text())
-    fits = methods(labels)
+    fits = methods(labels, "probs" in splits.columns and "probs" in pool.columns)
     fixed, found = fixed_table(splits, pool, oof, fits)
     print(fixed, flush=True)
     resampled = resampled_table(splits, pool, fits, args.trials)

@@ -13,7 +13,10 @@ estimate behaves under shift, and that it is marked unreliable there, is
 bench/drift_quality.py's part.) Each row keeps the full class
 probabilities, so every calibration method can be fitted from the cache in seconds.
 `--pool-rows` sets the built-in pool's size, `--train-sample` scores only a uniform
-sample of the train split (the rows a self-scored calibration would add).
+sample of the train split (the rows a self-scored calibration would add), and
+`--from-reference` takes the snapshot's rows as the version's reference profile scored
+them at training (a uniform sample of every split plus the held-out rows; no class
+probabilities, so no temperature scaling).
 
 `--folds K` also fine-tunes K fold models, the champion's recipe (base model,
 epochs, learning rate, seed) on the champion's train and validation rows less one
@@ -77,6 +80,15 @@ def pool_frames(data: str, base_rows: int = BASE_POOL) -> dict[str, pd.DataFrame
     return {"base": datagen.generate(base_rows, scenario="base", seed=1000)}
 
 
+def from_reference(folder: Path) -> pd.DataFrame:
+    """The snapshot rows a reference profile already scored at training (its uniform
+    sample of every split and its held-out rows), without class probabilities."""
+    from refit.training.reference import ReferenceProfile
+
+    frame = ReferenceProfile.read(folder).frame
+    return frame.loc[:, ["text", "true_label", "label", "score", "split"]].reset_index(drop=True)
+
+
 def fold_of(texts: pd.Series, folds: int) -> np.ndarray:
     """A fold per row, from a hash of its normalised text (copies share a fold)."""
     from refit.training.normalize import normalized
@@ -130,6 +142,11 @@ def main() -> None:
     parser.add_argument(
         "--train-sample", type=int, default=0, help="score only this many train rows (0: all)"
     )
+    parser.add_argument(
+        "--from-reference",
+        action="store_true",
+        help="take the snapshot's scores from the version's reference profile (no probabilities)",
+    )
     args = parser.parse_args()
 
     from refit.core.inference import TextClassifier
@@ -147,6 +164,8 @@ def main() -> None:
     splits = read_snapshot(version.path)
 
     def snapshot() -> pd.DataFrame:
+        if args.from_reference:
+            return from_reference(version.path)
         parts = dict(splits.parts())
         if args.train_sample and len(parts["train"]) > args.train_sample:
             parts["train"] = parts["train"].sample(args.train_sample, random_state=0)

@@ -156,12 +156,15 @@ def per_class(rows: pd.DataFrame, min_rows: int = 2 * ROWS_PER_BIN) -> Fitted:
     return PerClass(pooled, by_label)
 
 
-def methods(labels: list[str]) -> dict[str, Callable[[pd.DataFrame], Fitted]]:
-    return {
+def methods(labels: list[str], probabilities: bool) -> dict[str, Callable[[pd.DataFrame], Fitted]]:
+    """Every method; temperature scaling only where rows keep every class's probability."""
+    found: dict[str, Callable[[pd.DataFrame], Fitted]] = {
         "isotonic (before)": isotonic,
         "binning": binning,
         "binning, 50 rows a bin": lambda rows: binning(rows, 50),
         "platt": platt,
-        "temperature": lambda rows: temperature(rows, labels),
         "per-class binning": per_class,
     }
+    if probabilities:
+        found["temperature"] = lambda rows: temperature(rows, labels)
+    return found
