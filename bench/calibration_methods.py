@@ -11,6 +11,9 @@ the usual alternatives, built on scikit-learn and SciPy, for comparison:
 * temperature: one temperature for the logits (log-probabilities), fitted by the
   likelihood of the true labels; the top probability is then recomputed. It needs every
   class's probability, which the prediction log keeps but a reference profile does not;
+* temperature, then binning: binning of correctness on the temperature-scaled top
+  probability (the temperature fitted on the same rows), so the bins rank rows by a
+  confidence that uses every class's probability;
 * per-class binning: one binning map per predicted label that has enough rows, the
   pooled map for the others.
 
@@ -102,7 +105,8 @@ def _log_probs(frame: pd.DataFrame) -> np.ndarray:
     return np.log(np.clip(np.stack(frame["probs"].to_numpy()).astype(np.float64), 1e-12, 1))
 
 
-def temperature(rows: pd.DataFrame, labels: list[str]) -> Fitted:
+def _temperature(rows: pd.DataFrame, labels: list[str]) -> float:
+    """The temperature that maximises the likelihood of the rows' true labels."""
     index = {label: i for i, label in enumerate(labels)}
     known = rows[rows["true_label"].isin(index)]
     logits = _log_probs(known)
@@ -111,12 +115,35 @@ def temperature(rows: pd.DataFrame, labels: list[str]) -> Fitted:
     def loss(t: float) -> float:
         return float(-log_softmax(logits / t, axis=1)[np.arange(len(truth)), truth].mean())
 
-    t = float(minimize_scalar(loss, bounds=(0.05, 20.0), method="bounded").x)
+    return float(minimize_scalar(loss, bounds=(0.05, 20.0), method="bounded").x)
 
-    def top(frame: pd.DataFrame) -> np.ndarray:
-        return softmax(_log_probs(frame) / t, axis=1).max(axis=1)
 
-    return Smooth(top, _residual_variance(top(rows)))
+def _scaled_top(frame: pd.DataFrame, t: float) -> np.ndarray:
+    return softmax(_log_probs(frame) / t, axis=1).max(axis=1)
+
+
+def temperature(rows: pd.DataFrame, labels: list[str]) -> Fitted:
+    t = _temperature(rows, labels)
+    return Smooth(lambda w: _scaled_top(w, t), _residual_variance(_scaled_top(rows, t)))
+
+
+@dataclass
+class ScaledBinned(Fitted):
+    """Binning on the temperature-scaled top probability."""
+
+    t: float
+    calibration: Calibration
+
+    def apply(self, rows: pd.DataFrame) -> np.ndarray:
+        return self.calibration.apply(_scaled_top(rows, self.t))
+
+    def variance(self, rows: pd.DataFrame) -> float:
+        return self.calibration.variance(_scaled_top(rows, self.t))
+
+
+def temperature_binning(rows: pd.DataFrame, labels: list[str]) -> Fitted:
+    t = _temperature(rows, labels)
+    return ScaledBinned(t, fit_calibration(_scaled_top(rows, t), rows["correct"]))
 
 
 @dataclass
@@ -167,4 +194,5 @@ def methods(labels: list[str], probabilities: bool) -> dict[str, Callable[[pd.Da
     }
     if probabilities:
         found["temperature"] = lambda rows: temperature(rows, labels)
+        found["temperature, then binning"] = lambda rows: temperature_binning(rows, labels)
     return found

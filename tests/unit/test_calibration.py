@@ -142,13 +142,15 @@ def test_feedback_narrows_the_interval() -> None:
     scores = rng.uniform(0.5, 1.0, 4000)
     correct = rng.uniform(size=4000) < scores
     window = pd.DataFrame({"id": [f"w{i}" for i in range(500)], "score": scores[:500]})
-    margins = []
+    margins: list[float] = []
     for rows in (200, 1000, 4000):
         labelled = pd.DataFrame(
             {"key": [f"f{i}" for i in range(rows)], "score": scores[:rows],
              "correct": correct[:rows], "feedback": True}
         )  # fmt: skip
-        margins.append(estimate_window(labelled, window).margin)
+        margin = estimate_window(labelled, window).margin
+        assert margin is not None
+        margins.append(margin)
     assert margins[0] > margins[1] > margins[2]
     g = scores[:500]
     own = 1.96 * np.sqrt((g * (1 - g)).mean() / 500)
@@ -176,3 +178,44 @@ def test_the_rows_behind_the_estimate_are_worded_with_it() -> None:
         calibration_words(900, 200)
         == "calibrated on 900 labelled predictions, 200 of them feedback"
     )
+
+
+def _overconfident(rng: np.random.Generator, rows: int, low: float) -> pd.DataFrame:
+    """A model whose confidence overstates its accuracy, most above 0.8: right with
+    probability 0.5 below a confidence of 0.8 and 0.95 above it."""
+    score = rng.uniform(low, 1.0, rows)
+    truly = np.where(score < 0.8, 0.5, 0.95)
+    return pd.DataFrame(
+        {"key": [f"r{i}" for i in range(rows)], "score": score,
+         "correct": rng.uniform(size=rows) < truly, "feedback": False}
+    )  # fmt: skip
+
+
+def test_binning_follows_the_model_where_a_single_scale_cannot() -> None:
+    # Calibrated on confidences spread over 0.5-1, judged on a window of confident rows
+    # (0.75-1): the relation between confidence and correctness holds, the mix moves.
+    rng = np.random.default_rng(3)
+    labelled = _overconfident(rng, 20_000, 0.5)
+    window = _overconfident(rng, 20_000, 0.75)
+    truth = float(window["correct"].mean())
+    found = estimate_window(labelled, window)
+    assert found.value == pytest.approx(truth, abs=0.015)
+    # A single factor that makes the calibration rows' mean confidence match their
+    # accuracy (what one temperature or scale can do at best here) is off by 0.05.
+    factor = labelled["correct"].mean() / labelled["score"].mean()
+    assert abs(window["score"].mean() * factor - truth) > 0.05
+
+
+def test_the_interval_holds_the_truth_as_often_as_it_claims() -> None:
+    # 300 trials: a calibration of 700 held-out rows and a window of 500, both fresh.
+    rng = np.random.default_rng(5)
+    errors, covered = [], []
+    for _ in range(300):
+        labelled, window = _overconfident(rng, 700, 0.5), _overconfident(rng, 500, 0.5)
+        found = estimate_window(labelled, window.drop(columns="key"))
+        assert found.value is not None
+        assert found.margin is not None
+        errors.append(found.value - window["correct"].mean())
+        covered.append(abs(errors[-1]) <= found.margin)
+    assert abs(np.mean(errors)) <= 0.005  # no bias of the method's own
+    assert 0.93 <= np.mean(covered) <= 0.985
