@@ -30,6 +30,11 @@ DRIFT_GAUGES: Final = {
     "when the window was too small for a verdict).",
     "refit_drift_estimated_accuracy": "Accuracy estimated without labels (mean calibrated "
     "confidence) over the latest drift check's window.",
+    "refit_drift_estimate_calibration_rows": "Labelled predictions the latest drift check's "
+    "accuracy estimate was calibrated on: rows held out at training plus feedback labels "
+    "(feedback: refit_drift_estimate_calibration_feedback_rows).",
+    "refit_drift_estimate_calibration_feedback_rows": "Of the latest accuracy estimate's "
+    "calibration rows, those that came from feedback.",
     "refit_drift_estimate_reliable": "1 when the latest check's accuracy estimate can be "
     "trusted, 0 when the embedding or predicted-label signal drifted (new topics or a new "
     "label mix: the estimate then says nothing; judge by feedback).",
@@ -66,6 +71,10 @@ class DriftGauges(Collector):
         plain = {
             "refit_drift_detected": 1.0 if summary["status"] == "drift" else 0.0,
             "refit_drift_estimated_accuracy": summary.get("estimated_accuracy"),
+            "refit_drift_estimate_calibration_rows": summary.get("calibration_rows"),
+            "refit_drift_estimate_calibration_feedback_rows": summary.get(
+                "calibration_feedback_rows"
+            ),
             "refit_drift_estimate_reliable": float(summary.get("estimate_reliable", True)),
             "refit_drift_actual_accuracy": summary.get("actual_accuracy"),
             "refit_drift_window_size": summary.get("window_size"),

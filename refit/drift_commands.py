@@ -33,7 +33,10 @@ def drift(
     "checked_at", "window_start", "window_end" (ISO 8601, UTC), "model_version", "window",
     "window_size", "compared_rows", "reference_rows", "signals": [{"name", "kind",
     "method", "value", "threshold", "score", "score_threshold", "drifted", "note"}],
-    "estimated_accuracy", "actual_accuracy", "actual_macro_f1", "labelled_rows",
+    "estimated_accuracy", "estimated_margin" (half-width of its 95% interval),
+    "calibration_rows" (labelled predictions its calibration used),
+    "calibration_feedback_rows" (of them, feedback), "estimate_reliable",
+    "actual_accuracy", "actual_macro_f1", "labelled_rows",
     "html_path", "json_path", "seconds", "message", "drifted_signals"}; figures a check
     could not compute are null.
     """

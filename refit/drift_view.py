@@ -53,6 +53,7 @@ def estimate_text(result: DriftResult) -> str:
         result.estimated_margin,
         result.estimate_reliable,
         result.drifted_signals,
+        result.calibration_rows,
     )
     return f"{text} ({why})" if why else text
 
@@ -66,6 +67,13 @@ def summary_lines(result: DriftResult) -> list[str]:
         f"{result.compared_rows} compared with {result.reference_rows} reference rows",
         f"estimated accuracy (from confidence): {estimate_text(result)}",
     ]
+    if result.calibration_rows:
+        lines.append(
+            f"calibration: {result.calibration_rows} labelled predictions, "
+            f"{result.calibration_feedback_rows} of them feedback "
+            f"({result.calibration_rows - result.calibration_feedback_rows} held out at "
+            "training)"
+        )
     if result.labelled_rows:
         lines.append(
             f"actual accuracy: {drift_number(result.actual_accuracy)}, macro-F1 "

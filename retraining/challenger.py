@@ -4,22 +4,40 @@ The champion's splits come from its snapshot, so the original file is not needed
 Recent rows are split in turn: most join training and validation, and a held-out
 share (`REFIT_RETRAIN_HOLDOUT_FRACTION`) is kept for the gate. The original test
 split is carried forward unchanged, the same yardstick every time.
+
+What a challenger learns from, in full: every training and validation row of the
+champion (replayed, not only the recent rows), the recent rows' training share, rare
+classes oversampled to the median class (`REFIT_RETRAIN_BALANCE_CLASSES`), starting
+from the champion's weights with its head carried over to any new labels
+(`training.label_head`), for `REFIT_EPOCHS` epochs.
+
+Its own yardstick is the joint model (`train_joint`): the base model fine-tuned on the
+same splits with the same recipe, as if the champion had been trained on everything
+from the start. A challenger should come close to it for a fraction of nothing more;
+`REFIT_RETRAIN_JOINT_YARDSTICK` trains one beside each challenger and the gate's report
+shows both (it doubles the cost of a retrain).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
 
+from refit.core.backends.base import Backend
+from refit.core.backends.encoding import TextEncoder
+from refit.core.backends.torch_backend import TorchBackend
 from refit.core.errors import TrainingError
 from refit.core.registry import ModelVersion
 from refit.retraining.recent_data import fresh_rows
 from refit.retraining.settings import RetrainingContext
 from refit.training.data import validate_labelled
 from refit.training.epochs import Progress
+from refit.training.finetune import TrainingConfig, fine_tune
 from refit.training.snapshot import read_snapshot
 from refit.training.split import DatasetSplits, split_dataset
 from refit.training.train import fit_and_register, prepare_frame
@@ -33,6 +51,8 @@ class Challenger:
     holdout: pd.DataFrame  # recent rows neither model trained on
     original_test: pd.DataFrame  # the champion's test split, carried forward
     sizes: dict[str, int] = field(default_factory=dict)
+    splits: DatasetSplits | None = None  # what it trained (and picked its epoch) on
+    seconds: float = 0.0  # fine-tuning time
 
 
 def combined_splits(
@@ -87,4 +107,34 @@ def train_challenger(
     trained = fit_and_register(
         settings, prepared, start, progress=progress, note=note, balance_classes=balance
     )
-    return Challenger(trained.version, holdout, original.test, sizes)
+    seconds = trained.result.seconds
+    return Challenger(trained.version, holdout, original.test, sizes, splits, seconds)
+
+
+def train_joint(
+    settings: RetrainingContext, challenger: Challenger, *, progress: Progress | None = None
+) -> tuple[Backend, float]:
+    """(the joint model, its fine-tuning seconds): `REFIT_BASE_MODEL` fine-tuned on the
+    challenger's own splits with the challenger's recipe (epochs, class balance), kept in
+    memory and never registered. What the challenger should match."""
+    if challenger.splits is None:
+        raise TrainingError("the challenger's splits are unknown: no joint model to train")
+    splits = challenger.splits
+    config = TrainingConfig.from_settings(settings.training, settings.core.device)
+    balance = settings.retraining.retrain_balance_classes
+    started = time.perf_counter()
+    result = fine_tune(
+        splits.train["text"].tolist(),
+        splits.train["label"].tolist(),
+        splits.validation["text"].tolist(),
+        splits.validation["label"].tolist(),
+        base_model=settings.training.base_model,
+        config=dataclasses.replace(config, balance_classes=balance),
+        progress=progress,
+    )
+    model = TorchBackend(
+        result.model,
+        TextEncoder(result.tokenizer, settings.training.max_length),
+        device=result.model.device,
+    )
+    return model, time.perf_counter() - started

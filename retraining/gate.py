@@ -84,6 +84,8 @@ class GateDecision:
     reasons: list[str] = field(default_factory=list)
     champion: Scores | None = None
     challenger: Scores | None = None
+    # The joint model (base model trained on the challenger's rows), where one was trained.
+    joint: Scores | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -91,6 +93,7 @@ class GateDecision:
             "reasons": self.reasons,
             "champion": asdict(self.champion) if self.champion else None,
             "challenger": asdict(self.challenger) if self.challenger else None,
+            "joint": asdict(self.joint) if self.joint else None,
         }
 
 
@@ -99,8 +102,12 @@ def judge(
     challenger: Scores,
     rules: GateRules,
     shadow: ShadowFigures | None = None,
+    joint: Scores | None = None,
 ) -> GateDecision:
     """Promote only if every rule passes; the reasons say which held and which failed.
+
+    `joint`, the joint model's scores where one was trained, is reported against the
+    challenger's and decides nothing.
 
     Without a shadow replay (`shadow` None or not replayed) the confident-changes
     rule passes, and its reason says why there was nothing to compare.
@@ -137,7 +144,21 @@ def judge(
     }
     failed = [name for name, ok in verdicts.items() if not ok]
     summary = "all rules pass" if not failed else "failed: " + ", ".join(failed)
-    return GateDecision(not failed, [summary, *reasons], champion, challenger)
+    if joint is not None:
+        reasons.append(joint_reason(challenger, joint))
+    return GateDecision(not failed, [summary, *reasons], champion, challenger, joint)
+
+
+def joint_reason(challenger: Scores, joint: Scores) -> str:
+    """How the challenger compares with the joint model, the base model trained on the
+    same rows (informative: no rule reads it)."""
+    recent = challenger.recent_macro_f1 - joint.recent_macro_f1
+    original = challenger.original_macro_f1 - joint.original_macro_f1
+    return (
+        f"yardstick: the joint model (base model trained on the same rows) has recent data "
+        f"macro-F1 {joint.recent_macro_f1:.4f} (challenger {recent:+.4f}), original test "
+        f"{joint.original_macro_f1:.4f} (challenger {original:+.4f})"
+    )
 
 
 def confident_changes_rule(shadow: ShadowFigures, rules: GateRules) -> tuple[bool, str]:

@@ -22,12 +22,12 @@ from refit.core.registry import ModelVersion, Registry
 from refit.core.version_check import load_checked
 from refit.monitoring.prediction_log import PredictionLog, borrowed_log
 from refit.retraining.audit import AuditLog
-from refit.retraining.challenger import Challenger, train_challenger
-from refit.retraining.gate import GateDecision, GateRules, judge
+from refit.retraining.challenger import Challenger, train_challenger, train_joint
+from refit.retraining.gate import GateDecision, GateRules, Scores, judge
 from refit.retraining.lock import exclusive
 from refit.retraining.recent_data import gather_recent, retire
 from refit.retraining.replay import replay
-from refit.retraining.scoring import score_both
+from refit.retraining.scoring import macro_f1, score_both
 from refit.retraining.settings import RetrainingContext
 from refit.retraining.shadow import ShadowReport
 from refit.training.epochs import Progress
@@ -122,15 +122,26 @@ def gate(
     champion: ModelVersion,
     challenger: Challenger,
     log: PredictionLog,
+    joint: Backend | None = None,
 ) -> tuple[GateDecision, ShadowReport]:
     """Score both models on the same held-out data, replay the champion's logged
-    traffic through the challenger (`retraining.replay`), and apply the gate's rules.
+    traffic through the challenger (`retraining.replay`), and apply the gate's rules;
+    with `REFIT_RETRAIN_JOINT_YARDSTICK`, also train and score the joint model
+    (`retraining.challenger.train_joint`), reported beside the challenger; `joint`: one
+    trained already.
 
     Each model runs on the backend a server would serve it on, so that the latency
     rule compares what will serve with what serves."""
     old = load_as_served(settings, champion)
     new = load_as_served(settings, challenger.version)
     scores = score_both(old, new, challenger.holdout, challenger.original_test)
+    if joint is None and settings.retraining.retrain_joint_yardstick:
+        joint, _ = train_joint(settings, challenger)
+    joint_scores = None
+    if joint is not None:
+        joint_scores = Scores(
+            macro_f1(joint, challenger.holdout), macro_f1(joint, challenger.original_test), 0.0
+        )
     shadow = replay(
         settings.retraining,
         settings.monitoring.log_text,
@@ -139,7 +150,7 @@ def gate(
         (old, new),
     )
     rules = GateRules.from_settings(settings.retraining)
-    return judge(*scores, rules, shadow.figures()), shadow
+    return judge(*scores, rules, shadow.figures(), joint_scores), shadow
 
 
 def load_as_served(settings: RetrainingContext, version: ModelVersion) -> Backend:

@@ -37,6 +37,11 @@ class RetrainingSettings(Section):
     """Oversample classes with fewer training rows than the median class when training a
     challenger, so labels that only feedback brought (a few dozen rows) are learned.
     """
+    retrain_joint_yardstick: bool = False
+    """Also fine-tune the base model on the challenger's own rows (the joint model, never
+    registered) and show its scores beside the challenger's in the gate's report: what the
+    challenger should match. Doubles the cost of a retrain.
+    """
     retrain_holdout_fraction: float = Field(0.3, gt=0, lt=0.6)
     """Share of the new labelled rows held out to compare challenger and champion."""
     gate_min_gain: float = Field(0.02, ge=-1, le=1)

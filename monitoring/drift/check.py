@@ -2,8 +2,10 @@
 
 1. The model version (the champion unless named) and its reference profile.
 2. The window's rows from the prediction log, for that version only.
-3. Accuracy estimated from every row's confidence, and actual accuracy over the
-   rows with feedback.
+3. Accuracy estimated from every row's confidence, calibrated on the reference's
+   held-out rows and every feedback label the version received up to the window's end
+   (cross-fitted: a window row's own label never calibrates it), and actual accuracy
+   over the rows with feedback.
 4. Below `drift_min_window_size` rows: "not enough data", and no Evidently report.
 5. Otherwise the Evidently report over the reference and the window (sampled down
    to `drift_max_rows`); one result per signal, and drift if any signal drifted.
@@ -17,12 +19,13 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Final
 
 import pandas as pd
 from evidently.core.report import Snapshot
 
 from refit.core.registry import Registry
-from refit.monitoring.drift.estimate import accuracy_figures, estimate_reliable
+from refit.monitoring.drift.estimate import accuracy_figures, estimate_reliable, labelled_rows
 from refit.monitoring.drift.features import (
     LOG_COLUMNS,
     feature_frame,
@@ -42,6 +45,9 @@ from refit.monitoring.settings import MonitoringContext
 from refit.training.reference import ReferenceProfile
 
 logger = logging.getLogger(__name__)
+
+# Feedback rows the accuracy estimate's calibration reads at most, the newest first.
+FEEDBACK_ROWS: Final = 50_000
 
 
 def run_drift_check(
@@ -63,8 +69,8 @@ def run_drift_check(
     version = Registry.from_settings(settings.core).get(model_version)
     profile = ReferenceProfile.read(version.path, version=version.version)
     start, stop = window_range(window, end)
-    rows = _read_window(settings, log, start, stop, version.version)
-    figures = accuracy_figures(rows, profile.calibration, version.labels)
+    rows, feedback = _read_window(settings, log, start, stop, version.version)
+    figures = accuracy_figures(rows, labelled_rows(profile.frame, feedback), version.labels)
     checked_at = datetime.now(UTC).replace(microsecond=0)
     folder = reports_dir(settings.core.resolved_state_dir())
     html_path, json_path = report_paths(folder, checked_at, version.version)
@@ -102,9 +108,22 @@ def _read_window(
     start: datetime,
     stop: datetime,
     version: str,
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the window's rows, the newest `FEEDBACK_ROWS` rows of the version with feedback
+    logged before the window's end)."""
     with borrowed_log(settings, log) as reader:
-        return reader.read(start, stop, model_version=version, columns=[*LOG_COLUMNS, "true_label"])
+        rows = reader.read(
+            start, stop, model_version=version, columns=["id", *LOG_COLUMNS, "true_label"]
+        )
+        feedback = reader.read(
+            0,
+            stop,
+            model_version=version,
+            columns=["id", "label", "score", "true_label"],
+            labelled_only=True,
+            newest=FEEDBACK_ROWS,
+        )
+        return rows, feedback
 
 
 def _compare(

@@ -10,7 +10,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from refit.training.calibration import Calibration
+from refit.training.calibration import Calibration, fit_calibration
 from refit.training.scores import scores_with_new_labels
 
 # The estimate stops meaning anything when the inputs are no longer what the model was
@@ -20,6 +20,9 @@ from refit.training.scores import scores_with_new_labels
 # the estimate is marked unreliable, and the retraining trigger does not use it.
 UNRELIABLE_WHEN: Final = ("embedding", "predicted_label")
 _Z95: Final = 1.96
+# Cross-fitting folds: a window row with feedback is calibrated by the other folds' rows.
+FOLDS: Final = 5
+_HASH_KEY: Final = "refit-calibrated"  # pandas wants 16 characters
 
 
 @dataclass(frozen=True)
@@ -29,27 +32,115 @@ class AccuracyFigures:
     actual_accuracy: float | None  # over the rows with feedback
     actual_macro_f1: float | None
     labelled_rows: int  # rows with feedback
+    calibration_rows: int = 0  # labelled predictions the estimate's calibration was fitted on
+    calibration_feedback_rows: int = 0  # of them, feedback rows (the rest held out at training)
 
 
-def estimated_accuracy(
-    calibration: Calibration, confidence: pd.Series
-) -> tuple[float | None, float | None]:
-    """(mean calibrated confidence of the window, the half-width of its 95% interval);
-    (None, None) when no row has a confidence.
+@dataclass(frozen=True)
+class Estimate:
+    """A window's estimated accuracy, the half-width of its 95% interval, and the labelled
+    rows behind it (None, None: no row of the window has a confidence)."""
+
+    value: float | None
+    margin: float | None
+    calibration_rows: int
+    feedback_rows: int
+
+
+def labelled_rows(reference: pd.DataFrame, feedback: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The rows a calibration is fitted on, as `key`, `score`, `correct`, `feedback`.
+
+    `reference`: a reference profile's frame, whose held-out rows (`outputs`) no model
+    version trained on. `feedback`: logged predictions of the version with a true label
+    (`id`, `label`, `score`, `true_label`), if any; a label the model does not know is a
+    miss.
+    Keys are the log's prediction ids, and `reference:<row>` for the reference's rows.
+    """
+    held_out = reference[reference["outputs"].astype(bool)]
+    if feedback is None:
+        feedback = pd.DataFrame({"id": [], "label": [], "score": [], "true_label": []})
+    parts = [
+        pd.DataFrame(
+            {
+                "key": [f"reference:{i}" for i in held_out.index],
+                "score": held_out["score"].to_numpy(dtype=np.float64),
+                "correct": (held_out["label"] == held_out["true_label"]).to_numpy(),
+                "feedback": False,
+            }
+        ),
+        pd.DataFrame(
+            {
+                "key": feedback["id"].astype(str).to_numpy(),
+                "score": feedback["score"].to_numpy(dtype=np.float64, na_value=np.nan),
+                "correct": (feedback["label"] == feedback["true_label"]).to_numpy(),
+                "feedback": True,
+            }
+        ),
+    ]
+    rows = pd.concat([part for part in parts if len(part)], ignore_index=True)
+    if rows.empty:
+        return pd.DataFrame({"key": [], "score": [], "correct": [], "feedback": []})
+    return rows[np.isfinite(rows["score"].to_numpy(dtype=np.float64))].reset_index(drop=True)
+
+
+def fold_of(keys: pd.Series | Sequence[str], folds: int = FOLDS) -> np.ndarray:
+    """The cross-fitting fold of each key: a fixed hash, the same in every check."""
+    hashed = pd.util.hash_array(np.asarray(keys, dtype=object), hash_key=_HASH_KEY)
+    return (hashed % np.uint64(folds)).astype(np.int64)
+
+
+def cross_fitted(
+    labelled: pd.DataFrame, window: pd.DataFrame, folds: int = FOLDS
+) -> tuple[np.ndarray, Calibration | None]:
+    """(each window row's calibrated confidence, the map fitted on every labelled row).
+
+    `labelled`: `labelled_rows`. `window`: `score`, and `id` where rows can have
+    feedback. A window row that is itself a labelled row is mapped by a calibration
+    fitted without its fold, so no row's own label calibrates its own confidence; the
+    others by the map of all labelled rows. NaN where a row has no confidence, or
+    where every labelled row shares its fold.
+    """
+    scores = window["score"].to_numpy(dtype=np.float64, na_value=np.nan)
+    if labelled.empty:
+        return np.full(len(scores), np.nan), None
+    full = fit_calibration(labelled["score"], labelled["correct"])
+    expected = full.apply(np.nan_to_num(scores))
+    keys = window["id"].astype(str) if "id" in window else pd.Series([""] * len(window))
+    own = keys.isin(set(labelled["key"])).to_numpy()
+    if own.any():
+        labelled_fold = fold_of(labelled["key"], folds)
+        window_fold = fold_of(keys[own], folds)
+        positions = np.flatnonzero(own)
+        for fold in np.unique(window_fold):
+            others = labelled[labelled_fold != fold]
+            chosen = positions[window_fold == fold]
+            if others.empty:
+                expected[chosen] = np.nan
+                continue
+            part = fit_calibration(others["score"], others["correct"])
+            expected[chosen] = part.apply(scores[chosen])
+    expected[~np.isfinite(scores)] = np.nan
+    return expected, full
+
+
+def estimate_window(labelled: pd.DataFrame, window: pd.DataFrame, folds: int = FOLDS) -> Estimate:
+    """The window's mean calibrated confidence (`cross_fitted`) and its 95% interval.
 
     The interval covers two sources of error: which predictions the window happened to
-    hold (the calibrated confidences g, variance mean g(1-g) / rows) and which rows the
-    calibration was fitted on (its accuracy's binomial variance over its rows). On the
-    real-text benchmark it held the true accuracy in 93.5-96% of resampled windows.
+    hold (each row right with its calibrated probability g: variance mean g(1-g) / rows)
+    and which rows the calibration was fitted on (each bin's accuracy a binomial mean
+    over its rows, weighted by the window's share in the bin: `Calibration.variance`).
+    As feedback adds rows the second term shrinks, and the interval narrows to the
+    window's own spread.
     """
-    values = confidence.to_numpy(dtype=np.float64, na_value=np.nan)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return None, None
-    expected = calibration.apply(values)
-    variance = float((expected * (1 - expected)).mean()) / values.size
-    variance += calibration.accuracy * (1 - calibration.accuracy) / max(calibration.n, 1)
-    return float(expected.mean()), _Z95 * math.sqrt(variance)
+    expected, full = cross_fitted(labelled, window, folds)
+    used = expected[np.isfinite(expected)]
+    feedback = int(labelled["feedback"].sum()) if len(labelled) else 0
+    if full is None or used.size == 0:
+        return Estimate(None, None, len(labelled), feedback)
+    scores = window["score"].to_numpy(dtype=np.float64, na_value=np.nan)
+    variance = float((used * (1 - used)).mean()) / used.size + full.variance(scores)
+    return Estimate(float(used.mean()), _Z95 * math.sqrt(variance), len(labelled), feedback)
 
 
 def estimate_reliable(drifted_signals: Sequence[str]) -> bool:
@@ -58,17 +149,30 @@ def estimate_reliable(drifted_signals: Sequence[str]) -> bool:
 
 
 def estimate_words(
-    estimate: float | None, margin: float | None, reliable: bool, drifted: Sequence[str] = ()
+    estimate: float | None,
+    margin: float | None,
+    reliable: bool,
+    drifted: Sequence[str] = (),
+    calibration_rows: int | None = None,
 ) -> tuple[str, str]:
     """How the estimate reads wherever refit shows it (CLI, report, front page): the figure
-    with its 95% interval, e.g. "0.810 ± 0.021", and "" or why not to trust it."""
+    with its 95% interval and the labelled rows behind it, e.g. "0.810 ± 0.021
+    (calibrated on 1,250 labelled predictions)", and "" or why not to trust it."""
     if estimate is None:
         return "n/a", ""
     text = f"{estimate:.3f}" + ("" if margin is None else f" ± {margin:.3f}")
+    if calibration_rows:
+        text += f" ({calibration_words(calibration_rows)})"
     if reliable:
         return text, ""
     where = f" in {', '.join(drifted)}" if drifted else ""
     return text, f"unreliable: the inputs drifted{where}; only feedback can tell"
+
+
+def calibration_words(rows: int, feedback: int | None = None) -> str:
+    """The rows behind a calibration, e.g. "calibrated on 1,250 labelled predictions"."""
+    text = f"calibrated on {rows:,} labelled prediction{'s' if rows != 1 else ''}"
+    return text + (f", {feedback:,} of them feedback" if feedback else "")
 
 
 def actual_figures(
@@ -89,9 +193,22 @@ def actual_figures(
 
 
 def accuracy_figures(
-    rows: pd.DataFrame, calibration: Calibration, model_labels: Sequence[str]
+    rows: pd.DataFrame,
+    labelled: pd.DataFrame,
+    model_labels: Sequence[str],
 ) -> AccuracyFigures:
-    """Both figures for log rows with `label`, `score` and `true_label`."""
-    accuracy, macro_f1, labelled = actual_figures(rows["label"], rows["true_label"], model_labels)
-    estimate, margin = estimated_accuracy(calibration, rows["score"])
-    return AccuracyFigures(estimate, margin, accuracy, macro_f1, labelled)
+    """Both figures for log rows with `label`, `score`, `true_label` (and `id`, to know a
+    window row among the feedback rows); `labelled` is `labelled_rows`."""
+    accuracy, macro_f1, labelled_count = actual_figures(
+        rows["label"], rows["true_label"], model_labels
+    )
+    found = estimate_window(labelled, rows)
+    return AccuracyFigures(
+        found.value,
+        found.margin,
+        accuracy,
+        macro_f1,
+        labelled_count,
+        found.calibration_rows,
+        found.feedback_rows,
+    )

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from refit.monitoring.drift.check import compare
+from refit.monitoring.drift.estimate import estimate_window, labelled_rows
 from refit.monitoring.drift.signals import SignalResult, verdict
 from refit.monitoring.settings import MonitoringContext
 from refit.training.reference import ReferenceProfile
@@ -25,6 +26,7 @@ class WindowOutcome:
     signals: list[SignalResult]
     estimated_accuracy: float
     true_accuracy: float
+    estimated_margin: float = 0.0  # half-width of the estimate's 95% interval
 
     @property
     def drifted(self) -> bool:
@@ -53,16 +55,20 @@ def check_windows(
 def evaluate_windows(
     settings: MonitoringContext, profile: ReferenceProfile, windows: Sequence[pd.DataFrame]
 ) -> list[WindowOutcome]:
-    """Check each of `windows` (scored log rows with `true_label`) against `profile`."""
+    """Check each of `windows` (scored log rows with `true_label`) against `profile`; the
+    accuracy estimate is calibrated on the profile's held-out rows alone (no feedback)."""
     outcomes = []
+    labelled = labelled_rows(profile.frame)
     for rows in windows:
         _, signals = compare(settings, profile, rows)
+        estimate = estimate_window(labelled, rows)
         outcomes.append(
             WindowOutcome(
                 status=verdict(signals, len(rows), settings.drift.drift_min_window_size),
                 signals=signals,
-                estimated_accuracy=profile.calibration.estimate(rows["score"]),
+                estimated_accuracy=float(estimate.value or 0.0),
                 true_accuracy=float((rows["label"] == rows["true_label"]).mean()),
+                estimated_margin=float(estimate.margin or 0.0),
             )
         )
     return outcomes

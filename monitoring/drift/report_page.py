@@ -55,6 +55,7 @@ def _accuracy(result: DriftResult) -> str:
         result.estimated_margin,
         result.estimate_reliable,
         result.drifted_signals,
+        result.calibration_rows,
     )
     estimate = html.escape(text) + (f" — {html.escape(why)}" if why else "")
     if result.labelled_rows:
@@ -66,7 +67,18 @@ def _accuracy(result: DriftResult) -> str:
         actual = "no feedback in the window"
     return (
         f"<p>Estimated accuracy (from confidence, 95% interval): {estimate}<br>"
+        f"Calibration: {_calibration(result)}<br>"
         f"Actual accuracy: {actual}</p>"
+    )
+
+
+def _calibration(result: DriftResult) -> str:
+    if not result.calibration_rows:
+        return "–"
+    return (
+        f"{result.calibration_rows} labelled predictions, {result.calibration_feedback_rows} "
+        f"of them feedback ({result.calibration_rows - result.calibration_feedback_rows} "
+        "held out at training)"
     )
 
 

@@ -29,6 +29,10 @@ class DriftResult:
     actual_accuracy: float | None = None
     actual_macro_f1: float | None = None
     labelled_rows: int = 0
+    # Labelled predictions the estimate's calibration was fitted on (held-out rows of the
+    # training data and feedback), and how many of them were feedback.
+    calibration_rows: int = 0
+    calibration_feedback_rows: int = 0
     html_path: Path | None = None
     json_path: Path | None = None
     seconds: float = 0.0

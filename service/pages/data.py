@@ -65,6 +65,7 @@ class DriftView:
     drifted: list[SignalRow]
     signals_checked: int
     message: str = ""
+    calibration_rows: int | None = None  # labelled predictions behind the estimate
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,7 @@ def drift_view(summary: dict[str, Any] | None) -> DriftView | None:
         if s.get("drifted") is True
     ]
     size = _number(summary.get("window_size"))
+    calibration = _number(summary.get("calibration_rows"))
     return DriftView(
         status=summary["status"],
         checked_at=str(summary.get("checked_at", "")),
@@ -153,6 +155,7 @@ def drift_view(summary: dict[str, Any] | None) -> DriftView | None:
         drifted=drifted,
         signals_checked=len(signals),
         message=str(summary.get("message") or ""),
+        calibration_rows=None if calibration is None else int(calibration),
     )
 
 

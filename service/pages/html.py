@@ -183,7 +183,7 @@ def drift_section(drift: DriftView | None, reports: list[ReportRun], now: dateti
 
 def _estimate(drift: DriftView) -> str:
     words = (drift.estimated_accuracy, drift.estimated_margin, drift.estimate_reliable)
-    text, why = estimate_words(*words, [s.name for s in drift.drifted])
+    text, why = estimate_words(*words, [s.name for s in drift.drifted], drift.calibration_rows)
     return _e(text) + (f' <span class="bad">({_e(why)})</span>' if why else "")
 
 

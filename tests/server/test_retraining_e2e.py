@@ -32,7 +32,8 @@ from refit.testing.bentoml_server import start_bentoml
 from refit.testing.processes import RunningServer
 from refit.training.train import train
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
+# The module's champion fine-tunes MiniLM inside the first test's time limit.
+pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(1500)]
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +54,10 @@ def champion_env(session_home: Path) -> dict[str, str]:
         "REFIT_RETRAIN_AFTER_DRIFT_CHECKS": "1",
         "REFIT_RETRAIN_MIN_ROWS": "100",
         "REFIT_DRIFT_MIN_WINDOW_SIZE": "200",
+        # Torch serves: the loop is under test here, and each MiniLM version's ONNX export
+        # and verification would add minutes (tests/unit/test_backend_export.py covers it).
+        "REFIT_EXPORT_BACKENDS": "false",
+        "REFIT_BACKEND": "torch",
     }
     train(_settings(env))
     return env

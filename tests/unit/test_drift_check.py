@@ -139,6 +139,11 @@ def test_a_base_window_gets_a_verdict_with_every_signal(world: World) -> None:
     assert result.actual_macro_f1 is not None
     assert result.estimated_accuracy is not None
     assert 0 < result.estimated_accuracy <= 1
+    # Calibrated on the held-out rows and the 100 feedback labels, which are in the window:
+    # each of them is calibrated by the other folds (test_calibration.py).
+    sizes = world.version.read_json("training.json")["split_sizes"]
+    held_out = sizes["validation"] + sizes["test"]
+    assert (result.calibration_rows, result.calibration_feedback_rows) == (held_out + 100, 100)
     assert result.html_path is not None
     assert result.html_path.stat().st_size > 100_000
     assert result.json_path is not None
@@ -233,6 +238,9 @@ def test_gauges_follow_the_latest_summary(world: World) -> None:
     assert samples[("refit_drift_estimated_accuracy", None)][0] == pytest.approx(
         result.estimated_accuracy
     )
+    calibration = samples[("refit_drift_estimate_calibration_rows", None)][0]
+    assert calibration == result.calibration_rows
+    assert samples[("refit_drift_estimate_calibration_feedback_rows", None)][0] == 100
     assert ("refit_drift_actual_accuracy", None) not in samples  # no feedback in the window
     checked = samples[("refit_drift_last_check_timestamp_seconds", None)][0]
     assert checked == result.checked_at.timestamp()
@@ -247,6 +255,7 @@ def test_cli_drift_and_reports(
     assert code == 3, out
     assert "DRIFT" in out
     assert "n_chars" in out
+    assert "labelled predictions, 100 of them feedback" in out
     assert "report:" in out
     code, out = run_refit(capsys, "drift", "--window", "1h")
     assert code == 0, out
@@ -285,8 +294,12 @@ def test_the_html_report_opens_with_refits_verdict_and_agrees_with_the_cli(
             summary["estimated_margin"],
             summary["estimate_reliable"],
             summary["drifted_signals"],
+            summary["calibration_rows"],
         )
         assert text in head
+        assert "labelled predictions" in text
+        feedback = summary["calibration_feedback_rows"]
+        assert f"{feedback} of them feedback" in head
     # Evidently's share-of-columns headline is not refit's rule and must not appear.
     assert "Dataset Drift is detected" not in page
     assert "Dataset drift detection threshold" not in page

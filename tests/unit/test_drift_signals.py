@@ -33,7 +33,6 @@ from refit.monitoring.drift.stattests import homogeneity_p_value
 from refit.monitoring.drift.window import format_window, parse_window, window_range
 from refit.retraining.watch_state import state_path
 from refit.service.settings import Settings
-from refit.training.calibration import Calibration, fit_calibration
 
 # --- descriptors --------------------------------------------------------------------
 
@@ -221,16 +220,6 @@ def test_too_few_rows_are_not_computed() -> None:
 # --- accuracy ----------------------------------------------------------------------------
 
 
-def test_calibration_pools_adjacent_violators() -> None:
-    calibration = fit_calibration([0.2, 0.4, 0.6, 0.8], [False, True, False, True])
-    # The hits 0, 1, 0, 1 violate monotonicity in the middle: 1 and 0 pool to 0.5.
-    assert calibration.apply([0.2, 0.4, 0.5, 0.6, 0.8]).tolist() == [0.0, 0.5, 0.5, 0.5, 1.0]
-    assert calibration.apply([0.1, 0.95]).tolist() == [0.0, 1.0]  # flat outside
-    assert calibration.estimate([0.2, 0.8, np.nan]) == 0.5
-    assert (calibration.n, calibration.accuracy, calibration.mean_confidence) == (4, 0.5, 0.5)
-    assert Calibration.from_json(calibration.to_json()) == calibration
-
-
 def test_actual_accuracy_and_macro_f1_over_labelled_rows() -> None:
     predicted = pd.Series(["a", "a", "b", "b", "a"])
     true = pd.Series(["a", "b", "b", None, "c"])
@@ -285,6 +274,8 @@ def make_result(folder: Path, when: datetime, status: str = "drift") -> DriftRes
             SignalResult("embedding", "embedding", "model", None, 0.6, None, 0.6, None, "n/a"),
         ],
         estimated_accuracy=0.9,
+        calibration_rows=1200,
+        calibration_feedback_rows=500,
     )
 
 
@@ -324,6 +315,8 @@ def test_gauges_from_a_summary(tmp_path: Path) -> None:
         ("refit_drift_detected", None): 1.0,
         ("refit_drift_estimated_accuracy", None): 0.9,
         ("refit_drift_estimate_reliable", None): 1.0,
+        ("refit_drift_estimate_calibration_rows", None): 1200.0,
+        ("refit_drift_estimate_calibration_feedback_rows", None): 500.0,
         ("refit_drift_window_size", None): 500.0,
         ("refit_drift_last_check_timestamp_seconds", None): when.timestamp(),
     }

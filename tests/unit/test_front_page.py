@@ -206,11 +206,17 @@ def test_a_drift_summary_becomes_a_verdict_and_junk_becomes_nothing() -> None:
     assert view.signals_checked == 2
     assert view.actual_accuracy is None
     assert (view.estimated_margin, view.estimate_reliable) == (None, True)
-    unreliable = drift_view({**summary, "estimated_margin": 0.03, "estimate_reliable": False})
+    unreliable = drift_view(
+        {**summary, "estimated_margin": 0.03, "estimate_reliable": False, "calibration_rows": 1200}
+    )
     assert unreliable is not None
     assert (unreliable.estimated_margin, unreliable.estimate_reliable) == (0.03, False)
+    assert unreliable.calibration_rows == 1200
     text = text_of(render(page(drift=unreliable)))
-    assert "estimated accuracy 0.810 ± 0.030 (unreliable: the inputs drifted" in text
+    assert (
+        "estimated accuracy 0.810 ± 0.030 (calibrated on 1,200 labelled predictions) "
+        "(unreliable: the inputs drifted"
+    ) in text
     assert drift_view(None) is None
     assert drift_view({"status": 3}) is None
 

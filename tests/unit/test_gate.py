@@ -109,3 +109,17 @@ def test_gate_macro_f1_averages_over_the_classes_the_frame_holds() -> None:
     assert one_stray == pytest.approx((2 / 3 + 1) / 2)
     unseen = pd.DataFrame({"text": ["u", "v"], "label": ["new", "other"]})
     assert macro_f1(Fixed([2, 2]), unseen) == pytest.approx((2 / 3 + 0) / 2)  # type: ignore[arg-type]
+
+
+def test_the_joint_model_is_reported_beside_the_challenger_and_decides_nothing() -> None:
+    joint = Scores(0.88, 0.91, 0.0)
+    decision = judge(CHAMPION, BETTER, RULES, joint=joint)
+    assert decision.promote
+    assert decision.reasons[-1] == (
+        "yardstick: the joint model (base model trained on the same rows) has recent data "
+        "macro-F1 0.8800 (challenger -0.0300), original test 0.9100 (challenger -0.0050)"
+    )
+    assert decision.to_dict()["joint"] == {
+        "recent_macro_f1": 0.88, "original_macro_f1": 0.91, "batch_seconds": 0.0
+    }  # fmt: skip
+    assert judge(CHAMPION, BETTER, RULES).to_dict()["joint"] is None

@@ -17,6 +17,7 @@ from refit.core.errors import Busy, TrainingError
 from refit.core.registry import Registry
 from refit.monitoring.prediction_log import PredictionBatch, PredictionLog
 from refit.retraining.audit import AuditLog
+from refit.retraining.challenger import combined_splits
 from refit.retraining.job import retrain, run_retrain
 from refit.retraining.lock import exclusive
 from refit.retraining.recent_data import fresh_rows, gather_recent
@@ -24,6 +25,7 @@ from refit.retraining.schedule import Watcher, watch_trigger
 from refit.retraining.watch_state import WatchState, state_path
 from refit.service.settings import Settings
 from refit.training.snapshot import read_snapshot
+from refit.training.split import DatasetSplits
 from refit.training.train import train
 
 
@@ -85,6 +87,46 @@ def test_a_retrain_registers_a_challenger_with_the_original_test_split(trained: 
     ].startswith("failed: ")
     assert registry.champion_tag() == (result.challenger.tag if result.promoted else champion.tag)
     assert result.sizes["recent_holdout"] > 0
+
+
+def test_the_challenger_replays_the_champions_rows_and_learns_the_recent_ones(
+    tiny_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    settings = tiny_settings(tmp_path, "mix", validation_fraction=0.2, retrain_holdout_fraction=0.3)
+    original = DatasetSplits(
+        train=pd.DataFrame({"text": ["a1", "a2", "a3"], "label": "a"}),
+        validation=pd.DataFrame({"text": ["a4"], "label": "a"}),
+        test=pd.DataFrame({"text": ["a5"], "label": "a"}),
+    )
+    words = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike "
+    words += "november oscar papa quebec romeo sierra tango"
+    recent = pd.DataFrame({"text": [f"a note on {w}" for w in words.split()], "label": "b"})
+    splits, holdout = combined_splits(settings, original, recent)
+    # Every row of the champion is replayed; of 20 recent rows 0.3 are held out for the
+    # gate, 0.2 join validation and the rest training.
+    assert splits.train["text"].tolist()[:3] == ["a1", "a2", "a3"]
+    assert (len(splits.train), len(splits.validation), len(holdout)) == (3 + 10, 1 + 4, 6)
+    pd.testing.assert_frame_equal(splits.test, original.test)
+    learned = set(splits.train["text"]) | set(splits.validation["text"])
+    assert not learned & set(holdout["text"])
+
+
+def test_the_joint_yardstick_shows_in_the_gate_report_and_history(
+    trained: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = trained.with_overrides(retrain_joint_yardstick=True)
+    log = _log_with_feedback(settings, _recent(80, seed=4))
+    try:
+        result = run_retrain(settings, reason="test", log=log)
+    finally:
+        log.close()
+    assert result.decision.joint is not None
+    assert result.decision.reasons[-1].startswith("yardstick: the joint model")
+    record = AuditLog(settings.core).read()[-1]
+    assert record["decision"]["joint"] is not None
+    code, out = _cli(capsys, settings, "retrain", "history")
+    assert code == 0, out
+    assert "yardstick: the joint model" in out.replace("\n", " ")
 
 
 def test_too_little_new_data_is_refused_before_training(trained: Settings) -> None:

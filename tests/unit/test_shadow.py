@@ -251,7 +251,7 @@ def test_confident_means_calibrated_confidence_when_the_champion_has_a_calibrati
     )
     scores = np.r_[np.full(20, 0.6), np.full(20, 0.3)]
     correct = np.r_[np.ones(19), 0, np.zeros(15), np.ones(5)]
-    calibration = fit_calibration(scores, correct)
+    calibration = fit_calibration(scores, correct, rows_per_bin=20)  # a bin per score
     raw = compare(frame, confident_score=0.9)
     assert (raw.confidence_basis, raw.confident_rows) == ("raw score", 0)
     calibrated = compare(frame, confident_score=0.9, calibrations=(calibration, None))
