@@ -6,11 +6,14 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from refit.monitoring.drift.features import EMBEDDING_COLUMNS
 from refit.monitoring.drift.mmd import gaussian_kernel, mmd_p_value, mmd_statistics
 from refit.monitoring.drift.novelty import novelty_p_value
-from refit.monitoring.drift.signals import signal_specs
+from refit.monitoring.drift.report import run_report
+from refit.monitoring.drift.signals import SignalSpec, signal_specs
 from refit.monitoring.settings import DriftSettings
 
 # Three known classes, as a fine-tuned encoder makes them: tight clusters far apart.
@@ -69,3 +72,14 @@ def test_the_embedding_spec_says_what_it_compares_and_how(
     assert (spec.threshold, spec.p_value) == (threshold, True)
     assert "pooled last layer" in spec.about
     assert words in spec.about
+
+
+@pytest.mark.parametrize("method", ["knn", "mmd"])
+def test_the_report_computes_the_chosen_embedding_test(method: str) -> None:
+    spec = SignalSpec("embedding", "embedding", "embedding", method, 0.01, "about")
+    frame = lambda rows: pd.DataFrame(rows, columns=list(EMBEDDING_COLUMNS))  # noqa: E731
+    shifted = draw(200, [0.6, 0.4, 0.0], spread=0.8, seed=10)
+    _, (same,) = run_report([spec], frame(REFERENCE), frame(draw(200, [1 / 3] * 3, seed=5)))
+    _, (moved,) = run_report([spec], frame(REFERENCE), frame(shifted))
+    assert same.drifted is False
+    assert (moved.drifted, moved.about) == (method == "mmd", "about")
