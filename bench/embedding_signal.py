@@ -2,14 +2,15 @@
 
     python bench/embedding_signal.py --corpus NAME:DATA:MODEL [--corpus ...]
         [--sizes 200,500,2000] [--windows 20] [--reps A,B] [--tests knn,mmd]
-        [--cache /work/data/embedding/cache] [--no-record]
+        [--cache /work/data/embedding/cache] [--max-pool 1000] [--no-record]
 
 NAME labels a benchmark; DATA is a folder of bench/real_text.py or bench/real_corpora.py
 (`holdout.csv`, `unseen_topic.csv`), or `builtin` (the generator: 3,000 `base` texts,
 and the `unseen_intent` scenario's texts of the intent it holds back); MODEL is the
 folder of a model version fine-tuned on the benchmark's known topics (`refit train`),
 whose reference profile gives the reference rows (its `outputs` sample, as drift checks
-use it). Every text is encoded once per model (bench/embedding_reps.py, cached).
+use it). Every text is encoded once per model (bench/embedding_reps.py, cached), each
+pool cut to `--max-pool` rows first.
 
 For each benchmark, representation, test (bench/embedding_tests.py) and window size,
 `--windows` windows of each kind are tested: `same` (holdout rows: a drift verdict is
@@ -216,7 +217,7 @@ def main() -> None:
     parser.add_argument("--reps", default=",".join(REPRESENTATIONS))
     parser.add_argument("--tests", default=",".join(TESTS))
     parser.add_argument("--cache", type=Path, default=Path("/work/data/embedding/cache"))
-    parser.add_argument("--max-pool", type=int, default=1500, help="rows encoded per pool")
+    parser.add_argument("--max-pool", type=int, default=1000, help="rows encoded per pool")
     parser.add_argument("--no-record", action="store_true")
     parser.add_argument("--why-only", action="store_true", help="only the per-row table")
     args = parser.parse_args()
