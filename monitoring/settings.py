@@ -107,21 +107,25 @@ class DriftSettings(Section):
     """ROC AUC of Evidently's text domain classifier (TF-IDF, reference vs current) above which the
     raw texts have drifted.
     """
-    drift_embedding_method: Literal["knn", "domain_classifier"] = "knn"
+    drift_embedding_method: Literal["knn", "mmd", "domain_classifier"] = "knn"
     """How the served model's embeddings are compared: `knn`, refit's cross-fitted nearest-
     neighbour novelty test (a p-value: are the window's texts farther from the reference than
-    the reference is from itself?), or `domain_classifier`, Evidently's classifier telling
-    window from reference (a ROC AUC), which misses new topics that are a minority of the window.
+    the reference is from itself?); `mmd`, a maximum mean discrepancy permutation test (a
+    p-value: do they fill the model's space as the reference's do?), which also sees new
+    topics that land inside the known classes' clusters but caught fewer windows holding 30%
+    new topics (docs/drift.md); or `domain_classifier`, Evidently's classifier telling window
+    from reference (a ROC AUC), which misses new topics that are a minority of the window.
     """
     drift_embedding_threshold: float | None = Field(None, gt=0, lt=1)
-    """Threshold of the embedding test: a p-value below which the embeddings drifted (knn;
-    default 0.001), or a ROC AUC above which they did (domain_classifier; default 0.6).
+    """Threshold of the embedding test: a p-value below which the embeddings drifted (knn:
+    default 0.001; mmd: 0.01, its p-values being multiples of 1/501), or a ROC AUC above
+    which they did (domain_classifier: 0.6).
     """
 
     def embedding_threshold(self) -> float:
         if self.drift_embedding_threshold is not None:
             return self.drift_embedding_threshold
-        return 0.001 if self.drift_embedding_method == "knn" else 0.6
+        return {"mmd": 0.01, "knn": 0.001}.get(self.drift_embedding_method, 0.6)
 
     @model_validator(mode="after")
     def _auc_above_chance(self) -> DriftSettings:

@@ -34,6 +34,7 @@ from evidently.tests import gte, lte
 
 from refit.monitoring.drift import stattests  # noqa: F401  (registers chi2_homogeneity)
 from refit.monitoring.drift.features import EMBEDDING_COLUMNS
+from refit.monitoring.drift.mmd import mmd_p_value
 from refit.monitoring.drift.novelty import novelty_p_value
 from refit.monitoring.drift.signals import SignalResult, SignalSpec, evaluate
 
@@ -88,8 +89,35 @@ class EmbeddingNoveltyCalculation(SingleValueCalculation[EmbeddingNovelty]):
         return "Embedding novelty: p-value (k-NN distance to the reference)"
 
 
+class EmbeddingMMD(SingleValueMetric):
+    """Permutation p-value that the window's embeddings and the reference's come from one
+    distribution (maximum mean discrepancy, Gaussian kernel)."""
+
+    columns: list[str]
+
+
+class EmbeddingMMDCalculation(SingleValueCalculation[EmbeddingMMD]):
+    def calculate(
+        self, context: Context, current_data: Dataset, reference_data: Dataset | None
+    ) -> SingleValue:
+        if reference_data is None:
+            raise ValueError("embedding MMD needs reference data")
+        columns = list(self.metric.columns)
+        current = current_data.as_dataframe()[columns].dropna().to_numpy(dtype="float32")
+        reference = reference_data.as_dataframe()[columns].dropna().to_numpy(dtype="float32")
+        return self.result(mmd_p_value(reference, current))
+
+    def display_name(self) -> str:
+        return "Embedding MMD: permutation p-value (Gaussian kernel)"
+
+
+EMBEDDING_METRICS = (":EmbeddingDomainDrift", ":EmbeddingNovelty", ":EmbeddingMMD")
+
+
 def _embedding_metric(spec: SignalSpec) -> Any:
     columns = list(EMBEDDING_COLUMNS)
+    if spec.method == "mmd":
+        return EmbeddingMMD(columns=columns, tests=[gte(spec.threshold)])
     if spec.method == "knn":
         return EmbeddingNovelty(columns=columns, tests=[gte(spec.threshold)])
     method = ModelDriftMethod(threshold=spec.threshold)
@@ -198,6 +226,6 @@ def signal_values(snapshot: dict[str, Any], specs: Sequence[SignalSpec]) -> dict
         kind = str(metric["config"].get("type", ""))
         if kind.endswith(":ValueDrift") and metric["config"]["column"] in by_column:
             values[by_column[metric["config"]["column"]]] = float(metric["value"])
-        elif kind.endswith((":EmbeddingDomainDrift", ":EmbeddingNovelty")) and embedding:
+        elif kind.endswith(EMBEDDING_METRICS) and embedding:
             values[embedding] = float(metric["value"])
     return values

@@ -82,6 +82,21 @@ def _calibration(result: DriftResult) -> str:
     )
 
 
+def _embedding_line(result: DriftResult) -> str:
+    """What the embedding signal compares, by which test, and its score against its
+    threshold: the one signal that speaks of the model's own view of the texts."""
+    signal = next((s for s in result.signals if s.kind == "embedding" and s.about), None)
+    if signal is None:
+        return ""
+    score = (
+        "not computed"
+        if signal.score is None
+        else f"score {_number(signal.score, 2)} against threshold "
+        f"{_number(signal.score_threshold, 2)}" + (" (drifted)" if signal.drifted else "")
+    )
+    return f"<p>Embedding signal: {html.escape(signal.about)}; {score}.</p>"
+
+
 def summary_html(result: DriftResult) -> str:
     """refit's summary of one check, as a self-contained HTML section (inline styles)."""
     verdict = _VERDICT.get(result.status, result.status)
@@ -101,7 +116,7 @@ def summary_html(result: DriftResult) -> str:
         f"{result.window_end:%Y-%m-%d %H:%M} UTC): {result.window_size} predictions, "
         f"{result.compared_rows} compared with {result.reference_rows} reference rows; "
         f"checked {result.checked_at:%Y-%m-%d %H:%M:%S} UTC.</p>"
-        f"{_accuracy(result)}"
+        f"{_accuracy(result)}{_embedding_line(result)}"
         '<table style="border-collapse:collapse;width:100%" border="1" cellpadding="4">'
         "<tr>" + "".join(f"<th>{h}</th>" for h in header) + f"</tr>{rows}</table>"
         "<p>Evidently's sections below use the same methods and thresholds; their values "

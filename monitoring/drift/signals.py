@@ -25,12 +25,22 @@ Status = Literal["ok", "drift", "not_enough_data"]
 # Evidently methods whose value is a p-value; every other method used here gives a
 # distance or a ROC AUC, where larger means more different.
 P_VALUE_METHODS: Final = frozenset(
-    {"ks", "anderson", "mannw", "chisquare", "z", "chi2_homogeneity", "knn"}
+    {"ks", "anderson", "mannw", "chisquare", "z", "chi2_homogeneity", "knn", "mmd"}
 )
 TEXT_METHOD: Final = "abs_text_content_drift"  # TF-IDF domain classifier, ROC AUC
-# Embeddings: refit's nearest-neighbour novelty test (a p-value, monitoring/drift/novelty.py)
-# or Evidently's embedding domain classifier (a ROC AUC).
-EMBEDDING_METHODS: Final = {"knn": "knn", "domain_classifier": "model"}
+# Embeddings: refit's nearest-neighbour novelty test (a p-value, monitoring/drift/novelty.py),
+# its MMD permutation test (a p-value, monitoring/drift/mmd.py) or Evidently's embedding
+# domain classifier (a ROC AUC).
+EMBEDDING_METHODS: Final = {"knn": "knn", "mmd": "mmd", "domain_classifier": "model"}
+# What the embedding signal compares and how, as the report and the front page say it.
+EMBEDDING_REPRESENTATION: Final = (
+    "the served model's mean-pooled last layer, projected to 32 dimensions (logged per prediction)"
+)
+EMBEDDING_TESTS: Final = {
+    "mmd": "MMD, Gaussian kernel, permutation p-value",
+    "knn": "5-NN novelty, one-sided Mann-Whitney p-value",
+    "model": "Evidently's domain classifier, ROC AUC",
+}
 # A p-value of exactly 0 (underflow) still needs a finite score.
 _SMALLEST_P: Final = 1e-300
 
@@ -42,6 +52,7 @@ class SignalSpec:
     kind: Kind
     method: str
     threshold: float
+    about: str = ""  # what is compared and how, where the name alone does not say
 
     @property
     def p_value(self) -> bool:
@@ -62,6 +73,7 @@ class SignalResult:
     score_threshold: float  # on `score`
     drifted: bool | None
     note: str = ""
+    about: str = ""  # SignalSpec.about; empty in summaries written before it existed
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,7 +112,8 @@ def signal_specs(settings: MonitoringContext) -> list[SignalSpec]:
     )
     method = EMBEDDING_METHODS[settings.drift.drift_embedding_method]
     threshold = settings.drift.embedding_threshold()
-    specs.append(SignalSpec("embedding", "embedding", "embedding", method, threshold))
+    about = f"{EMBEDDING_REPRESENTATION}; {EMBEDDING_TESTS[method]}"
+    specs.append(SignalSpec("embedding", "embedding", "embedding", method, threshold, about))
     return specs
 
 
@@ -119,12 +132,12 @@ def evaluate(spec: SignalSpec, value: float | None, note: str = "") -> SignalRes
             note = "not computed" if value is None else "undefined here (one category only?)"
         return SignalResult(
             spec.name, spec.kind, spec.method, None, spec.threshold, None, score_threshold,
-            None, note,
+            None, note, spec.about,
         )  # fmt: skip
     drifted = value < spec.threshold if spec.p_value else value > spec.threshold
     return SignalResult(
         spec.name, spec.kind, spec.method, float(value), spec.threshold,
-        oriented(float(value), spec.p_value), score_threshold, drifted, note,
+        oriented(float(value), spec.p_value), score_threshold, drifted, note, spec.about,
     )  # fmt: skip
 
 

@@ -52,6 +52,18 @@ class SignalRow:
 
 
 @dataclass(frozen=True)
+class EmbeddingSignal:
+    """The embedding signal of a check: what it compares and how, its score and threshold
+    on the "higher is more drift" scale (-log10 of a p-value)."""
+
+    about: str
+    method: str
+    score: float | None
+    score_threshold: float | None
+    drifted: bool | None
+
+
+@dataclass(frozen=True)
 class DriftView:
     status: str  # ok, drift, not_enough_data
     checked_at: str
@@ -66,6 +78,7 @@ class DriftView:
     signals_checked: int
     message: str = ""
     calibration_rows: int | None = None  # labelled predictions behind the estimate
+    embedding: EmbeddingSignal | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +169,22 @@ def drift_view(summary: dict[str, Any] | None) -> DriftView | None:
         signals_checked=len(signals),
         message=str(summary.get("message") or ""),
         calibration_rows=None if calibration is None else int(calibration),
+        embedding=embedding_signal(signals),
+    )
+
+
+def embedding_signal(signals: list[dict[str, Any]]) -> EmbeddingSignal | None:
+    """The embedding signal of a summary's signals; None if it has none."""
+    found = next((s for s in signals if s.get("kind") == "embedding"), None)
+    if found is None:
+        return None
+    drifted = found.get("drifted")
+    return EmbeddingSignal(
+        about=str(found.get("about") or ""),
+        method=str(found.get("method", "")),
+        score=_number(found.get("score")),
+        score_threshold=_number(found.get("score_threshold")),
+        drifted=drifted if isinstance(drifted, bool) else None,
     )
 
 

@@ -178,7 +178,24 @@ def drift_section(drift: DriftView | None, reports: list[ReportRun], now: dateti
         ("actual accuracy", _num(drift.actual_accuracy, missing="no feedback in the window")),
     ]
     message = f"<p>{_e(drift.message)}</p>" if drift.message else ""
-    return _section("Drift", _rows(rows) + message + _signals_table(drift) + _reports_list(reports))
+    body = _rows(rows) + message + _embedding_line(drift) + _signals_table(drift)
+    return _section("Drift", body + _reports_list(reports))
+
+
+def _embedding_line(drift: DriftView) -> str:
+    """What the embedding signal compares and how, and its score against its threshold:
+    the signal that says the model sees texts unlike its training data."""
+    signal = drift.embedding
+    if signal is None:
+        return ""
+    about = _e(signal.about or f"method {signal.method}")
+    if signal.score is None:
+        verdict = "not computed"
+    else:
+        side = "above" if signal.drifted else "not above"
+        limit = _num(signal.score_threshold, "{:.2f}")
+        verdict = f"score {_num(signal.score, '{:.2f}')}, {side} its threshold {limit}"
+    return f'<p class="muted">Embedding signal ({about}): {verdict}.</p>'
 
 
 def _estimate(drift: DriftView) -> str:

@@ -560,3 +560,19 @@ def test_sampling_starts_with_the_worker_not_with_its_first_page(folder: Path) -
             assert sampler.samples, "no sample taken at startup"
     finally:
         sampler.stop()
+
+
+def test_the_embedding_signal_says_what_it_compares_and_its_score_against_threshold() -> None:
+    about = "pooled last layer, 32 numbers; 5-NN novelty, one-sided Mann-Whitney p-value"
+    signal = {"name": "embedding", "kind": "embedding", "method": "knn", "about": about}
+    quiet = {**signal, "value": 0.2, "score": 0.699, "score_threshold": 3.0, "drifted": False}
+    view = drift_view({"status": "ok", "signals": [quiet]})
+    assert view is not None
+    text = text_of(render(page(drift=view)))
+    assert f"Embedding signal ({about}): score 0.70, not above its threshold 3.00." in text
+    # A summary written before signals said what they compare still shows its score.
+    old = {k: v for k, v in quiet.items() if k != "about"} | {"drifted": True, "score": 9.0}
+    view = drift_view({"status": "drift", "signals": [old]})
+    assert view is not None
+    text = text_of(render(page(drift=view)))
+    assert "Embedding signal (method knn): score 9.00, above its threshold 3.00." in text
