@@ -101,6 +101,7 @@ def test_the_record_names_every_candidate_and_keeps_one_int8_graph(exported: Pat
     assert names[:3] == [("torch-traced", ""), ("torch-int8", ""), ("onnx-fp32", "")]
     assert sorted(method for backend, method in names if backend == "onnx-int8") == [
         "dynamic, per channel",
+        "dynamic, per channel, feed-forward outputs fp32",
         "dynamic, per tensor",
         "static, 64 calibration texts",
     ]

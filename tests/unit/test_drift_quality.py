@@ -90,7 +90,13 @@ def test_the_training_distribution_rarely_alarms(base_outcomes: list[WindowOutco
 def test_the_accuracy_estimate_is_close_without_drift(base_outcomes: list[WindowOutcome]) -> None:
     errors = estimate_errors(base_outcomes)
     print(f"estimate error: mean {errors.mean():+.3f}, largest {abs(errors).max():.3f}")
-    assert abs(errors).max() <= 0.05, f"estimate minus true accuracy per window: {errors.round(3)}"
+    # The calibration is fitted once, on a few hundred held-out rows, and its own error
+    # (about +/-0.03 at 95% at that size: bench/calibration_bench.py) is shared by every
+    # window, so the windows' errors move together: the bound is on their mean, and each
+    # window may stray by its own sampling spread on top.
+    shown = f"estimate minus true accuracy per window: {errors.round(3)}"
+    assert abs(errors.mean()) <= 0.03, shown
+    assert abs(errors).max() <= 0.06, shown
 
 
 @pytest.mark.parametrize("scenario", DRIFTED)
