@@ -1,4 +1,4 @@
-"""Request cases shared by the in-process and the real-server tests."""
+"""Request cases and texts shared by the in-process, backend and real-server tests."""
 
 from __future__ import annotations
 
@@ -16,4 +16,17 @@ BAD_REQUESTS: list[tuple[str, bytes, tuple[str, ...]]] = [
     ("text too long", b'{"texts": ["' + b"x" * 2001 + b'"]}', ("texts", "2000")),
     ("not JSON", b"texts=hello", ("json",)),
     ("truncated JSON", b'{"texts": ["hello"', ("json",)),
+]
+
+# Texts of every shape a pass meets: short and long, one cut at max_length, non-Latin
+# script, and a special token's spelling typed as text.
+MIXED_TEXTS: list[str] = [
+    "refund my money please",
+    "my parcel has not arrived and the tracking page has said in transit for nine days now",
+    "hi",
+    "password reset please, locked out",
+    "I cannot log in since the last update, the app says my password is wrong",
+    "cancel",
+    "why was I charged twice this month? " * 6,  # cut at max_length
+    "🚚 配送 [SEP]",
 ]

@@ -8,20 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from backend_versions import BACKENDS, LABELS, exported_version, load
+from cases import MIXED_TEXTS as TEXTS
 
 from refit.core.backends.base import Backend
 from refit.core.backends.record import BackendRecord
 
-TEXTS = [
-    "refund my money please",
-    "my parcel has not arrived and the tracking page has said in transit for nine days now",
-    "hi",
-    "password reset please, locked out",
-    "I cannot log in since the last update, the app says my password is wrong",
-    "cancel",
-    "why was I charged twice this month? " * 6,  # cut at max_length
-    "🚚 配送 [SEP]",
-]
 # How far each backend's probabilities (absolute) and embeddings (cosine distance) may
 # be from torch eager's. fp32 engines differ by float rounding only (the embeddings are
 # float16); int8 weights move scores by a few hundredths.

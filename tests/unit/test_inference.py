@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cases import MIXED_TEXTS as TEXTS
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from refit.core.backends.base import plan_buckets
@@ -32,17 +33,6 @@ def classifier(tiny_base_model: Path) -> TorchBackend:
         model.classifier.weight.mul_(50)
     tokenizer = AutoTokenizer.from_pretrained(tiny_base_model)
     return TorchBackend(model, TextEncoder(tokenizer, 32), device=torch.device("cpu"))
-
-
-TEXTS = [
-    "refund my money please",
-    "my parcel has not arrived and the tracking page has said in transit for nine days now",
-    "hi",
-    "password reset please, locked out",
-    "I cannot log in since the last update, the app says my password is wrong",
-    "cancel",
-    "why was I charged twice this month? " * 6,
-]
 
 
 def test_buckets_cover_every_item_once_and_respect_the_token_budget() -> None:
