@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,9 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from refit.core.registry import ModelVersion, Registry
+from refit.monitoring.prediction_log import PredictionLog
+from refit.service.model.predictor import ServedModel
+from refit.service.scheduling.classify import ClassifyHandler
 from refit.service.settings import Settings
 
 
@@ -103,3 +107,20 @@ def fallback_gauge(champion: ModelVersion, serving: ModelVersion) -> float | Non
     """`refit_model_fallback` for a worker serving `serving` in place of `champion`."""
     labels = {"champion": champion.version, "serving": serving.version}
     return REGISTRY.get_sample_value("refit_model_fallback", labels)
+
+
+@contextmanager
+def running_handler(
+    version: ModelVersion, settings: Settings, folder: Path
+) -> Iterator[ClassifyHandler]:
+    """A started classify handler serving `version`, logging to a SQLite file in
+    `folder`; closed, with its log, on exit."""
+    log = PredictionLog(f"sqlite:///{folder / 'log.sqlite3'}")
+    log.start()
+    handler = ClassifyHandler(ServedModel.load(version, settings), settings, log=log)
+    handler.start_scheduler()
+    try:
+        yield handler
+    finally:
+        handler.close()
+        log.close()

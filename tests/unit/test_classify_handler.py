@@ -11,11 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from prometheus_client import REGISTRY
-from tiny_versions import register_tiny_versions
+from tiny_versions import register_tiny_versions, running_handler
 
 from refit.core.registry import Registry
-from refit.monitoring.prediction_log import PredictionLog
-from refit.service.model.predictor import ServedModel
 from refit.service.scheduling.classify import ClassifyHandler
 from refit.service.settings import Settings
 
@@ -45,13 +43,8 @@ def handler(tmp_path: Path, tiny_base_model: Path):  # type: ignore[no-untyped-d
     (version,) = register_tiny_versions(
         Registry.from_settings(settings.core), tiny_base_model, LABELS, 1
     )
-    log = PredictionLog(f"sqlite:///{tmp_path / 'log.sqlite3'}")
-    log.start()
-    handler = ClassifyHandler(ServedModel.load(version, settings), settings, log=log)
-    handler.start_scheduler()
-    yield handler
-    handler.close()
-    log.close()
+    with running_handler(version, settings, tmp_path) as handler:
+        yield handler
 
 
 def test_requests_one_pass_completes_share_one_log_record(handler: ClassifyHandler) -> None:

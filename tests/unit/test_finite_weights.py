@@ -11,11 +11,15 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 from runner import run_refit
-from tiny_versions import force_version, register_tiny_versions, write_poisoned_version
+from tiny_versions import (
+    force_version,
+    register_tiny_versions,
+    running_handler,
+    write_poisoned_version,
+)
 
 from refit.core.errors import ModelLoadError, NonFiniteScores
 from refit.core.registry import Registry
-from refit.monitoring.prediction_log import PredictionLog
 from refit.service.model.predictor import ServedModel
 from refit.service.scheduling.classify import ClassifyHandler
 from refit.service.settings import Settings
@@ -84,13 +88,8 @@ def overflowing(tmp_path: Path, tiny_base_model: Path):  # type: ignore[no-untyp
     registry = Registry.from_settings(settings.core)
     write = write_poisoned_version(tiny_base_model, LABELS, "zebra", 3e38)
     version = registry.register(write, metadata={})  # the probe texts do not hold it
-    log = PredictionLog(f"sqlite:///{tmp_path / 'log.sqlite3'}")
-    log.start()
-    handler = ClassifyHandler(ServedModel.load(version, settings), settings, log=log)
-    handler.start_scheduler()
-    yield handler
-    handler.close()
-    log.close()
+    with running_handler(version, settings, tmp_path) as handler:
+        yield handler
 
 
 def _flagged(version: str) -> float:
