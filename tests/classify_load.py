@@ -1,4 +1,5 @@
-"""Background load on a server's /classify that keeps the ids of acknowledged predictions."""
+"""Background load on a server's /classify that keeps the ids of acknowledged predictions,
+and the ids a prediction log holds, to compare them with."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+
+from refit.monitoring.prediction_log import PredictionLog
 
 # The response header that says a prediction was answered before it was on record.
 LOG_HEADER = "x-refit-log"
@@ -79,3 +82,12 @@ class ClassifyLoad:
                 self.unconfirmed.extend(ids)
                 self.flagged_refusals += not ids
             self.statuses[response.status_code] += 1
+
+
+def logged_ids(url: str) -> set[str]:
+    """The ids of every prediction the log at `url` holds."""
+    log = PredictionLog(url)
+    try:
+        return set(log.read(0, 4e9, columns=["id"])["id"])
+    finally:
+        log.close()

@@ -20,10 +20,9 @@ from typing import Any
 
 import httpx
 import pytest
-from classify_load import ClassifyLoad
+from classify_load import ClassifyLoad, logged_ids
 
 from refit import datagen
-from refit.monitoring.prediction_log import PredictionLog
 from refit.testing.bentoml_server import start_bentoml
 from refit.testing.processes import RunningServer
 from refit.testing.small_disk import SmallDisk
@@ -73,14 +72,6 @@ def _wait_until(condition: Callable[[], bool], timeout: float = 60) -> None:
         time.sleep(0.2)
 
 
-def _logged_ids(url: str) -> set[str]:
-    log = PredictionLog(url)
-    try:
-        return set(log.read(0, 4e9, columns=["id"])["id"])
-    finally:
-        log.close()
-
-
 def _fill_under_load(
     server: RunningServer, load: ClassifyLoad, disk: SmallDisk
 ) -> tuple[int, dict[str, Any], str]:
@@ -117,7 +108,7 @@ def test_a_full_disk_then_kill_9(
         load.stop()
         server.stop()
     small_disk.free()
-    missing = set(load.acknowledged) - _logged_ids(url)
+    missing = set(load.acknowledged) - logged_ids(url)
 
     assert body["degraded"] is True
     assert body["prediction_log"]["error"] == "OperationalError"

@@ -7,24 +7,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from classify_load import ClassifyLoad
+from classify_load import ClassifyLoad, logged_ids
 
 from refit import datagen
-from refit.monitoring.prediction_log import PredictionLog
 from refit.testing.bentoml_server import start_bentoml
 from refit.testing.processes import RunningServer
 
 pytestmark = pytest.mark.integration
 
 TEXTS = datagen.generate(400, seed=5)["text"].tolist()
-
-
-def _logged_ids(url: str) -> set[str]:
-    log = PredictionLog(url)
-    try:
-        return set(log.read(0, 4e9, columns=["id"])["id"])
-    finally:
-        log.close()
 
 
 def _classify(server: RunningServer, texts: list[str]) -> list[str]:
@@ -52,7 +43,7 @@ def test_concurrent_requests_give_exactly_one_record_each(
         server.stop()
     ids = [pid for batch in batches for pid in batch]
     assert len(ids) == len(set(ids)) == 300
-    assert _logged_ids(url) == set(ids)
+    assert logged_ids(url) == set(ids)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -64,7 +55,7 @@ def test_every_answered_request_survives_kill_9(
     else:
         url = request.getfixturevalue("postgres_url")
         env = {**served_env, "REFIT_PREDICTION_LOG_URL": url}
-    before = _logged_ids(url)
+    before = logged_ids(url)
     server = start_bentoml(env, tmp_path / "first")
     load = ClassifyLoad(server.url, TEXTS, clients=12).start()
     load.wait_for(150)
@@ -74,7 +65,7 @@ def test_every_answered_request_survives_kill_9(
     assert not any(w.is_running() and w.status() != "zombie" for w in workers)
     load.stop()
     assert len(load.acknowledged) >= 150
-    missing = set(load.acknowledged) - (_logged_ids(url) - before)
+    missing = set(load.acknowledged) - (logged_ids(url) - before)
     assert missing == set()
     restarted = start_bentoml(env, tmp_path / "second")
     try:
