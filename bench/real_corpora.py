@@ -47,9 +47,8 @@ from real_text import (
     one_per_source,
     read_index_file,
     stanzas,
-    summary,
     unique_texts,
-    write_csv,
+    write_scenarios,
 )
 
 from refit.training.normalize import normalize_text
@@ -176,11 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     train, holdout = split_rows(known, args.train_rows or int(len(known) * 0.6), rng)
     scenarios = {"train": train, "holdout": holdout, "unseen_topic": unseen}
-    args.out.mkdir(parents=True, exist_ok=True)
-    for scenario, rows in scenarios.items():
-        write_csv(args.out / f"{scenario}.csv", scenario, rows)
-        print(summary(scenario, rows))
-    print(f"wrote {len(scenarios)} files to {args.out}")
+    write_scenarios(args.out, scenarios)
     return 0
 
 

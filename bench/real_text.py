@@ -329,6 +329,15 @@ def summary(scenario: str, rows: Sequence[tuple[str, str]]) -> str:
     return f"{scenario:13} {len(rows):6} rows, {words:5.1f} words on average: {classes}"
 
 
+def write_scenarios(out: Path, scenarios: dict[str, list[tuple[str, str]]]) -> None:
+    """One `<scenario>.csv` per scenario in `out`, with a summary line for each."""
+    out.mkdir(parents=True, exist_ok=True)
+    for scenario, rows in scenarios.items():
+        write_csv(out / f"{scenario}.csv", scenario, rows)
+        print(summary(scenario, rows))
+    print(f"wrote {len(scenarios)} files to {out}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for the CSV files")
@@ -355,12 +364,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     scenarios = build_scenarios(packages, seed=args.seed, train_rows=args.train_rows)
-    args.out.mkdir(parents=True, exist_ok=True)
     print(f"{len(packages)} packages with a long description; seed {args.seed}")
-    for scenario, rows in scenarios.items():
-        write_csv(args.out / f"{scenario}.csv", scenario, rows)
-        print(summary(scenario, rows))
-    print(f"wrote {len(scenarios)} files to {args.out}")
+    write_scenarios(args.out, scenarios)
     return 0
 
 
