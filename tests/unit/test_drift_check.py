@@ -90,6 +90,9 @@ def world(tiny_base_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Wo
         "REFIT_DEVICE": "cpu",
         "REFIT_STATE_DIR": str(state),
         "REFIT_MODEL_NAME": f"drift-{uuid.uuid4().hex[:8]}",
+        # The checks read the log and the reference profile, never an ONNX graph, whose
+        # export and verification would take most of this fixture's time.
+        "REFIT_EXPORT_BACKENDS": "false",
     }
     settings = Settings(**{k.removeprefix("REFIT_").lower(): v for k, v in env.items()})
     version = train(settings).version
