@@ -143,7 +143,10 @@ def test_tracing_off_hands_bentoml_a_pass_through_and_on_gives_its_middleware_ba
 
     import opentelemetry.instrumentation.asgi as otel_asgi
 
+    found = otel_asgi.OpenTelemetryMiddleware  # an app built earlier may have switched it
+    compat_bentoml.trace_requests(True)
     original = otel_asgi.OpenTelemetryMiddleware
+    assert original.__module__.startswith("opentelemetry")
     try:
         compat_bentoml.trace_requests(False)
         calls: list[str] = []
@@ -158,4 +161,4 @@ def test_tracing_off_hands_bentoml_a_pass_through_and_on_gives_its_middleware_ba
         compat_bentoml.trace_requests(True)
         assert otel_asgi.OpenTelemetryMiddleware is original
     finally:
-        otel_asgi.OpenTelemetryMiddleware = original  # type: ignore[misc]
+        otel_asgi.OpenTelemetryMiddleware = found  # type: ignore[misc]
