@@ -58,12 +58,31 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _longest_files_first(items)
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA GPU; none is visible to torch")
     for item in items:
         if item.get_closest_marker("gpu") is not None:
             item.add_marker(skip)
+
+
+def _longest_files_first(items: list[pytest.Item]) -> None:
+    """Files with a `slow` test first, then those that start servers, then the rest,
+    each file's tests in their order. xdist hands whole files (`--dist loadfile`) to
+    workers in this order as they free up, so a long file is not the last one to start
+    while the other worker has nothing left to do."""
+    rank: dict[Path, int] = {}
+    for item in items:
+        mine = (
+            0
+            if item.get_closest_marker("slow")
+            else 1
+            if item.get_closest_marker("integration")
+            else 2
+        )
+        rank[item.path] = min(rank.get(item.path, 2), mine)
+    items.sort(key=lambda item: rank[item.path])
 
 
 @pytest.fixture(autouse=True)

@@ -142,6 +142,7 @@ def test_a_challenger_identical_to_the_champion_agrees_and_is_refused_for_no_gai
     assert "shadow replay: 0 of" in decision.reasons[4]
 
 
+@pytest.mark.slow  # a retraining of the tiny model
 def test_a_challenger_that_learned_the_new_intent_is_promoted_on_feedback_support(
     served: Served,
 ) -> None:

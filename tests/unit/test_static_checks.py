@@ -31,6 +31,7 @@ def test_ruff(check: tuple[str, ...]) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow  # about a minute on 2 cores, without a cache
 def test_mypy(tmp_path: Path) -> None:
     """mypy over the installed package's layout, tests and benchmarks included.
 
