@@ -147,15 +147,13 @@ def _macro_f1(url: str, frame) -> float:
     return float(f1_score(frame["label"], predicted, average="macro", zero_division=0))
 
 
-def _replay_with_feedback(url: str, frame, swap_labels: bool = False) -> None:
+def _replay_with_feedback(url: str, frame, careless: bool = False) -> None:
     items = _classify(url, frame["text"].tolist())
-    labels = frame["label"].tolist()
-    if swap_labels:  # a careless annotator: each intent's texts get the next intent's name
-        names = sorted(set(labels))
-        labels = [names[(names.index(label) + 1) % len(names)] for label in labels]
+    # A careless annotator answers "billing" whatever the text says.
+    labels = ["billing"] * len(frame) if careless else frame["label"].tolist()
     feedback = [{"id": it["id"], "label": lab} for it, lab in zip(items, labels, strict=True)]
     for i in range(0, len(feedback), 500):
-        response = httpx.post(f"{url}/feedback", json={"items": feedback[i : i + 500]})
+        response = httpx.post(f"{url}/feedback", json={"items": feedback[i : i + 500]}, timeout=60)
         response.raise_for_status()
 
 
@@ -228,15 +226,15 @@ def test_drift_is_caught_retrained_promoted_and_swapped_without_a_failed_request
 def test_a_worse_challenger_is_refused_and_serving_is_unchanged(served: Served) -> None:
     url = served.server.url
     champion = Registry.from_settings(served.settings.core).get()
-    # As many wrong labels as the champion had right ones: a challenger that learns them
-    # must lose on the original test split. (Labels shuffled at random would not do: the
-    # right label stays the most frequent one for every kind of text, and a challenger
-    # fine-tuned further on the champion's rows could still gain.)
+    # About as many wrong labels as the champion had right ones, all alike: a challenger
+    # that learns them must lose on the original test split. (Labels shuffled at random,
+    # or swapped intent for intent, let a challenger of the tiny model, fine-tuned further
+    # on the champion's own rows, gain there once.)
     _replay_with_feedback(
-        url, datagen.generate(2000, scenario="unseen_intent", seed=2), swap_labels=True
+        url, datagen.generate(2000, scenario="unseen_intent", seed=2), careless=True
     )
     result = run_retrain(served.settings, reason="test: garbage feedback")
-    print("\ngate on the swapped labels: " + "; ".join(result.decision.reasons[:3]))
+    print("\ngate on the careless labels: " + "; ".join(result.decision.reasons[:3]))
     assert not result.promoted, result.decision.reasons
     assert result.decision.reasons[0].startswith("failed: ")
     assert Registry.from_settings(served.settings.core).champion_tag() == champion.tag
