@@ -97,6 +97,15 @@ def session_home() -> Path:
     return _SESSION_HOME
 
 
+@pytest.fixture(scope="module")
+def scratch(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A folder for one module's servers, removed as soon as the module is done: each
+    server's home holds a copy of the model store."""
+    name = request.module.__name__.rsplit(".", 1)[-1]
+    with tempfile.TemporaryDirectory(prefix=f"refit-{name}-") as folder:
+        yield Path(folder)
+
+
 @pytest.fixture(scope="session")
 def tiny_base_model(session_home: Path) -> Path:
     """A 2-layer, 32-wide BERT with the MiniLM tokenizer: trains in seconds.
@@ -166,6 +175,10 @@ def served_env(session_home: Path, tiny_settings: Callable[..., Settings]) -> di
         "REFIT_STATE_DIR": str(state_dir),
         "REFIT_MODEL_NAME": SERVED_MODEL,
         "REFIT_DEVICE": "cpu",
+        # One worker per server: each worker is a process importing torch and loading
+        # the model, and the suite starts about 30 servers beside each other. Tests of
+        # what several workers do ask for them (REFIT_WORKERS or --workers).
+        "REFIT_WORKERS": "1",
         "REFIT_MAX_TEXTS_PER_REQUEST": "16",
         "REFIT_MAX_TEXT_CHARS": "2000",
         "REFIT_ADMIN_TOKEN": "test-admin-token",
