@@ -10,7 +10,6 @@ from collections.abc import Sequence
 
 from rich.table import Table
 
-from refit.monitoring.drift.estimate import estimate_words
 from refit.monitoring.drift.result import DriftResult
 from refit.monitoring.drift.signals import SignalResult, drift_number
 
@@ -48,13 +47,7 @@ def estimate_text(result: DriftResult) -> str:
     """The label-free estimate with its 95% interval, and why not to trust it when so."""
     if result.estimated_accuracy is None:
         return "-"
-    text, why = estimate_words(
-        result.estimated_accuracy,
-        result.estimated_margin,
-        result.estimate_reliable,
-        result.drifted_signals,
-        result.calibration_rows,
-    )
+    text, why = result.estimate_words()
     return f"{text} ({why})" if why else text
 
 

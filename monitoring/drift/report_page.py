@@ -14,7 +14,6 @@ import re
 from pathlib import Path
 
 from refit.core.atomic_file import write_atomic
-from refit.monitoring.drift.estimate import estimate_words
 from refit.monitoring.drift.result import DriftResult
 from refit.monitoring.drift.signals import SignalResult, drift_number
 
@@ -50,13 +49,7 @@ def _signal_row(signal: SignalResult) -> str:
 
 
 def _accuracy(result: DriftResult) -> str:
-    text, why = estimate_words(
-        result.estimated_accuracy,
-        result.estimated_margin,
-        result.estimate_reliable,
-        result.drifted_signals,
-        result.calibration_rows,
-    )
+    text, why = result.estimate_words()
     estimate = html.escape(text) + (f" — {html.escape(why)}" if why else "")
     if result.labelled_rows:
         actual = (

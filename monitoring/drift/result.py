@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from refit.monitoring.drift.estimate import estimate_words
 from refit.monitoring.drift.signals import SignalResult, Status
 
 
@@ -45,6 +46,16 @@ class DriftResult:
     @property
     def drifted_signals(self) -> list[str]:
         return [signal.name for signal in self.signals if signal.drifted]
+
+    def estimate_words(self) -> tuple[str, str]:
+        """The estimate as the report and the CLI write it, and why not to trust it."""
+        return estimate_words(
+            self.estimated_accuracy,
+            self.estimated_margin,
+            self.estimate_reliable,
+            self.drifted_signals,
+            self.calibration_rows,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         raw = asdict(self)
