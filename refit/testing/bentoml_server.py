@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from refit.testing.processes import RunningServer, free_port, launch, wait_for
+from refit.testing.processes import RunningServer, free_port, launch, ready_or_stopped, wait_for
 
 SERVICE = "refit.service.service:Classifier"
 
@@ -50,12 +50,7 @@ def _serve_classifier(
         [*command, "--host", "127.0.0.1", "--port", str(port)], log, append=append, env=full_env
     )
     server = RunningServer(process, f"http://127.0.0.1:{port}", home, log)
-    try:
-        wait_ready(server, timeout)
-    except Exception:
-        server.stop()
-        raise
-    return server
+    return ready_or_stopped(server, lambda: wait_ready(server, timeout))
 
 
 def wait_ready(server: RunningServer, timeout: float) -> None:

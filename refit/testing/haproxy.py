@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from refit.testing.processes import free_port, launch, stop_group, wait_for
+from refit.testing.processes import free_port, launch, ready_or_stopped, stop_group, wait_for
 
 
 @dataclass
@@ -82,13 +82,7 @@ def start_haproxy(
     proxy = RunningHAProxy(
         process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{stats_port}/stats", log
     )
-
-    try:
-        _wait_until_every_backend_is_up(proxy, timeout)
-    except Exception:
-        proxy.stop()
-        raise
-    return proxy
+    return ready_or_stopped(proxy, lambda: _wait_until_every_backend_is_up(proxy, timeout))
 
 
 def _wait_until_every_backend_is_up(proxy: RunningHAProxy, timeout: float) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from refit.testing.processes import free_port, launch, stop_group, wait_for
+from refit.testing.processes import free_port, launch, ready_or_stopped, stop_group, wait_for
 
 POSTGRES_ROOT = Path("/usr/lib/postgresql")
 
@@ -72,12 +72,8 @@ def start_postgres(
         folder,
         log,
     )
-    try:
-        _wait_for_postgres(server, timeout, 0.2, f'CREATE DATABASE "{database}"')
-    except Exception:
-        server.stop()
-        raise
-    return server
+    create = f'CREATE DATABASE "{database}"'
+    return ready_or_stopped(server, lambda: _wait_for_postgres(server, timeout, 0.2, create))
 
 
 def _as_postgres() -> dict[str, Any]:

@@ -11,10 +11,28 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import psutil
+
+
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=Stoppable)
+
+
+def ready_or_stopped(server: S, wait: Callable[[], object]) -> S:
+    """`server` once `wait()` returns; if `wait` raises, the server is stopped first, so
+    that a failed start leaves no process behind."""
+    try:
+        wait()
+    except BaseException:
+        server.stop()
+        raise
+    return server
 
 
 def free_port() -> int:

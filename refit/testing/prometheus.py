@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from refit.testing.processes import RunningServer, free_port, launch, wait_for
+from refit.testing.processes import RunningServer, free_port, launch, ready_or_stopped, wait_for
 
 
 def start_prometheus(config_text: str, workdir: Path, *, timeout: float = 30) -> RunningServer:
@@ -38,9 +38,6 @@ def start_prometheus(config_text: str, workdir: Path, *, timeout: float = 30) ->
     def ready() -> bool:
         return httpx.get(f"{server.url}/-/ready", timeout=2).status_code == 200
 
-    try:
-        wait_for("prometheus", process, log, ready, timeout=timeout, pause=0.2)
-    except Exception:
-        server.stop()
-        raise
-    return server
+    return ready_or_stopped(
+        server, lambda: wait_for("prometheus", process, log, ready, timeout=timeout, pause=0.2)
+    )

@@ -18,7 +18,7 @@ from paths import ROOT
 
 from refit import datagen
 from refit.testing.bentoml_server import wait_ready
-from refit.testing.processes import RunningServer, free_port
+from refit.testing.processes import RunningServer, free_port, ready_or_stopped
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -36,12 +36,7 @@ def _refit_serve(env: dict[str, str], port: int, log: Path) -> RunningServer:
             start_new_session=True,
         )
     server = RunningServer(process, f"http://127.0.0.1:{port}", Path(env["BENTOML_HOME"]), log)
-    try:
-        wait_ready(server, 120)
-    except Exception:
-        server.stop()
-        raise
-    return server
+    return ready_or_stopped(server, lambda: wait_ready(server, 120))
 
 
 def test_kill_9_of_the_group_then_restart_on_the_same_port(
