@@ -34,7 +34,7 @@ from pathlib import Path
 import model_home
 import numpy as np
 from harness import start_server
-from record import record
+from record import publish
 
 HERE = Path(__file__).resolve().parent
 
@@ -205,8 +205,7 @@ def main() -> None:
             text = text if args.heads_only else f"{text}\n\n{floods}"
         finally:
             server.stop()
-    print(text)
-    record("abuse_bench", text)
+    publish("abuse_bench", text)
 
 
 def measure(server: object, host: str, port: int, paths: int) -> str:

@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from record import record
+from record import publish
 
 HERE = Path(__file__).resolve().parent
 
@@ -121,9 +121,7 @@ def main() -> None:
         lines.append(f"| {mode} | {alone:.2f} | {beside:.2f} | {beside / alone:.2f}x |")
         print(lines[-1], flush=True)
     text = "\n".join(lines)
-    print(text)
-    if not args.no_record:
-        record("gil_bench", text)
+    publish("gil_bench", text, keep=not args.no_record)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import re
 from importlib import metadata
 from pathlib import Path
 
-from record import record
+from record import publish
 
 BACKEND = {"onnxruntime", "onnx"}
 
@@ -67,9 +67,7 @@ def main() -> None:
         f"({after / before - 1:+.1%}) |",
     ]
     text = "\n".join(lines)
-    print(text)
-    if not args.no_record:
-        record("install_size", text)
+    publish("install_size", text, keep=not args.no_record)
 
 
 if __name__ == "__main__":

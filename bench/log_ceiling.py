@@ -33,7 +33,7 @@ import uuid
 from collections import deque
 from pathlib import Path
 
-from record import points_parser, record
+from record import points_parser, publish
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -179,9 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         if postgres is not None:
             postgres.stop()
     text = render(figures, args)
-    print(text)
-    if not args.no_record:
-        record("log_ceiling", text)
+    publish("log_ceiling", text, keep=not args.no_record)
     return 0
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from record import record
+from record import publish
 
 
 @dataclass
@@ -368,9 +368,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.rounds} rounds, best kept; export and verification took {exported:.0f} s "
         "(0 when the version had them).\n\n" + table
     )
-    print(text)
-    if not args.no_record:
-        record("raw backends", text)
+    publish("raw backends", text, keep=not args.no_record)
 
 
 if __name__ == "__main__":

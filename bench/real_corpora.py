@@ -46,6 +46,7 @@ from real_text import (
     load_packages,
     one_per_source,
     read_index_file,
+    split_known,
     stanzas,
     unique_texts,
     write_scenarios,
@@ -142,18 +143,6 @@ def works_with(
     return known, [r for r in rows if r[1] in unseen]
 
 
-def split_rows(
-    rows: Sequence[Row], train_rows: int, rng: np.random.Generator
-) -> tuple[list[Row], list[Row]]:
-    """(train, holdout): a uniform sample of `train_rows` rows, and the rest."""
-    if train_rows >= len(rows):
-        raise ValueError(f"--train-rows {train_rows} leaves no holdout of {len(rows)} rows")
-    order = rng.permutation(len(rows))
-    return [rows[i] for i in sorted(order[:train_rows])], [
-        rows[i] for i in sorted(order[train_rows:])
-    ]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("corpus", choices=("manpages", "works-with"))
@@ -173,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except IndexUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    train, holdout = split_rows(known, args.train_rows or int(len(known) * 0.6), rng)
+    train, holdout = split_known(known, args.train_rows or int(len(known) * 0.6), rng)
     scenarios = {"train": train, "holdout": holdout, "unseen_topic": unseen}
     write_scenarios(args.out, scenarios)
     return 0

@@ -52,12 +52,13 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 import numpy as np
 
 from refit.training.normalize import normalize_text
 
+T = TypeVar("T")
 # Topical, well-populated sections that a reader can tell apart (and a model mostly
 # can, with real overlap: net/admin, sound/games, graphics/science). Language
 # sections (python, perl, rust, ...) and catch-alls (libs, devel, utils, misc, doc)
@@ -266,9 +267,10 @@ def unique_texts(packages: Sequence[Package]) -> list[Package]:
 
 
 def split_known(
-    known: Sequence[Package], train_rows: int, rng: np.random.Generator
-) -> tuple[list[Package], list[Package]]:
-    """(train, holdout): a uniform sample of `train_rows` packages, and the rest."""
+    known: Sequence[T], train_rows: int, rng: np.random.Generator
+) -> tuple[list[T], list[T]]:
+    """(train, holdout): a uniform sample of `train_rows` rows, and the rest, each in
+    the order of `known`."""
     if train_rows >= len(known):
         raise ValueError(f"--train-rows {train_rows} leaves no holdout of {len(known)} rows")
     order = rng.permutation(len(known))

@@ -45,6 +45,13 @@ def record(name: str, text: str) -> None:
         log.write(f"\n## {name} {stamp} — {machine()} — commit {commit()}\n\n{text.rstrip()}\n")
 
 
+def publish(name: str, text: str, *, keep: bool = True) -> None:
+    """Print a benchmark's `text`, and append it to RESULTS.md (`record`) when `keep`."""
+    print(text)
+    if keep:
+        record(name, text)
+
+
 def points_parser(doc: str, counts: str, default: str, unit: str) -> argparse.ArgumentParser:
     """The arguments of a benchmark described by `doc` that measures one point per count
     of `unit`s (the option `counts`, e.g. "--writers"), each for --seconds, and records

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from harness import request_bodies, run_wrk
 from log_ceiling import rows_in
-from record import points_parser, record
+from record import points_parser, publish
 
 from refit.testing.bentoml_server import start_replica
 from refit.testing.haproxy import start_haproxy
@@ -145,9 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="replica-bench-") as folder:
         results = run(Path(folder), args)
     text = render(results, args)
-    print(text)
-    if not args.no_record:
-        record("replica_bench", text)
+    publish("replica_bench", text, keep=not args.no_record)
     return 0
 
 

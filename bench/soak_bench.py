@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psutil
 from harness import request_bodies, run_wrk, start_server
-from record import record
+from record import publish
 
 HERE = Path(__file__).resolve().parent
 
@@ -117,8 +117,7 @@ def main() -> None:
         f"requests in turn), then {args.idle_s:.0f} s idle; {len(samples)} samples, peak "
         f"worker RSS {peak:.0f} MB.\n\n{table}\n"
     )
-    print(text)
-    record("soak_bench", text)
+    publish("soak_bench", text)
 
 
 if __name__ == "__main__":
