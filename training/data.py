@@ -52,14 +52,7 @@ def load_labelled(
     """
     source = str(path)
     table = read_table(Path(path), source)
-    return _validate(
-        table,
-        source=source,
-        text_column=text_column,
-        label_column=label_column,
-        known_labels=known_labels,
-        min_examples_per_class=min_examples_per_class,
-    )
+    return _validate(table, source, text_column, label_column, known_labels, min_examples_per_class)
 
 
 def validate_labelled(
@@ -80,14 +73,7 @@ def validate_labelled(
     data with fewer than two distinct labels.
     """
     table = Table(frame=frame, unit="row")
-    return _validate(
-        table,
-        source=source,
-        text_column=text_column,
-        label_column=label_column,
-        known_labels=known_labels,
-        min_examples_per_class=min_examples_per_class,
-    )
+    return _validate(table, source, text_column, label_column, known_labels, min_examples_per_class)
 
 
 # --- validation ----------------------------------------------------------------------
@@ -95,7 +81,6 @@ def validate_labelled(
 
 def _validate(
     table: Table,
-    *,
     source: str,
     text_column: str,
     label_column: str,
