@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
+from typing import Any
 
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from tiny_versions import tiny_classifier
+from transformers import AutoTokenizer
 
 from refit import datagen
 from refit.core.backends.loading import BackendOptions, load_backend
 from refit.core.backends.record import BackendRecord
+from refit.core.registry import ModelVersion, Registry
+from refit.service.settings import Settings
 from refit.training.backend_export import export_and_verify
 
 LABELS = ["alpha", "beta", "gamma"]
@@ -33,13 +38,7 @@ def write_spread_version(base: Path, folder: Path, seed: int = 1) -> None:
     three labels), and its tokenizer. A random head scores every text almost alike, and
     its labels then flip on rounding noise; these are confident and differ from text
     to text, so that comparisons between backends mean something."""
-    torch.manual_seed(seed)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base,
-        num_labels=len(LABELS),
-        id2label=dict(enumerate(LABELS)),
-        label2id={label: i for i, label in enumerate(LABELS)},
-    )
+    model = tiny_classifier(base, LABELS, seed)
     tokenizer = AutoTokenizer.from_pretrained(base)
     frame = datagen.generate(96, seed=seed)
     intents = sorted(set(frame["label"]))
@@ -58,6 +57,26 @@ def write_spread_version(base: Path, folder: Path, seed: int = 1) -> None:
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     (folder / "labels.json").write_text(json.dumps(LABELS))
+
+
+def register_spread_version(
+    base: Path, folder: Path, name: str, **settings: Any
+) -> tuple[Settings, Registry, ModelVersion]:
+    """`write_spread_version` registered, not exported, as model `name` (made unique) in
+    a state folder under `folder`, on the CPU; `settings` adds to or overrides those."""
+    chosen = Settings(
+        **{
+            "model_name": f"{name}-{uuid.uuid4().hex[:8]}",
+            "state_dir": folder / "state",
+            "device": "cpu",
+            **settings,
+        }
+    )
+    registry = Registry.from_settings(chosen.core)
+    version = registry.register(
+        lambda target: write_spread_version(base, target), metadata={"labels": LABELS}
+    )
+    return chosen, registry, version
 
 
 def exported_version(base: Path, folder: Path) -> BackendRecord:

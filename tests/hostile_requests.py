@@ -48,6 +48,16 @@ def _feedback(prediction_id: str, label: str) -> bytes:
     return json.dumps({"items": [{"id": prediction_id, "label": label}]}).encode()
 
 
+MULTIPART = b"--x\r\n\r\n"
+
+
+def _unsupported(name: str, path: str, body: bytes, content_type: str | None) -> HostileRequest:
+    """A body of a media type the API does not take (none, when `content_type` is None):
+    415."""
+    headers = {} if content_type is None else {"content-type": content_type}
+    return HostileRequest(name, path, body, headers=headers, expected=frozenset({415}))
+
+
 OK = frozenset({200})
 HOSTILE_TEXTS = [
     "\u202eevil right-to-left override",
@@ -71,30 +81,10 @@ CORPUS = [
     HostileRequest("json scalar", "/classify", b"42"),
     HostileRequest("json null texts", "/classify", b'{"texts": null}'),
     HostileRequest("duplicate keys", "/classify", b'{"texts": ["a"], "texts": 7}'),
-    HostileRequest(
-        "text/plain body",
-        "/classify",
-        _texts("a"),
-        headers={"content-type": "text/plain"},
-        expected=frozenset({415}),
-    ),
-    HostileRequest(
-        "multipart without boundary",
-        "/classify",
-        b"--x\r\n\r\n",
-        headers={"content-type": "multipart/form-data"},
-        expected=frozenset({415}),
-    ),
-    HostileRequest(
-        "multipart on feedback",
-        "/feedback",
-        b"--x\r\n\r\n",
-        headers={"content-type": "multipart/form-data; boundary"},
-        expected=frozenset({415}),
-    ),
-    HostileRequest(
-        "no content type", "/classify", _texts("a"), headers={}, expected=frozenset({415})
-    ),
+    _unsupported("text/plain body", "/classify", _texts("a"), "text/plain"),
+    _unsupported("multipart without boundary", "/classify", MULTIPART, "multipart/form-data"),
+    _unsupported("multipart on feedback", "/feedback", MULTIPART, "multipart/form-data; boundary"),
+    _unsupported("no content type", "/classify", _texts("a"), None),
     *[
         HostileRequest(
             f"two content types on {path}, {order}",

@@ -14,7 +14,7 @@ import bentoml
 import torch
 from prometheus_client import REGISTRY
 from safetensors.torch import load_file, save_file
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 
 from refit.core.registry import ModelVersion, Registry
 from refit.monitoring.prediction_log import PredictionLog
@@ -23,17 +23,22 @@ from refit.service.scheduling.classify import ClassifyHandler
 from refit.service.settings import Settings
 
 
+def tiny_classifier(base: Path, labels: list[str], seed: int) -> PreTrainedModel:
+    """The tiny model in `base` with a head for `labels`, seeded by `seed`."""
+    torch.manual_seed(seed)
+    return AutoModelForSequenceClassification.from_pretrained(
+        base,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+    )
+
+
 def write_tiny_version(base: Path, labels: list[str], seed: int = 0) -> Callable[[Path], None]:
     """A `Registry.register` writer: the tiny model with a random head for `labels`."""
 
     def write(folder: Path) -> None:
-        torch.manual_seed(seed)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            base,
-            num_labels=len(labels),
-            id2label=dict(enumerate(labels)),
-            label2id={label: i for i, label in enumerate(labels)},
-        )
+        model = tiny_classifier(base, labels, seed)
         model.save_pretrained(folder)
         AutoTokenizer.from_pretrained(base).save_pretrained(folder)
         (folder / "labels.json").write_text(json.dumps(labels))

@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
 from html.parser import HTMLParser
@@ -36,12 +35,6 @@ needs_chromium = pytest.mark.skipif(
     "chromium`; .ci/run installs it)",
 )
 REASON = "drift in 2 consecutive checks: embedding"
-
-
-@pytest.fixture(scope="module")
-def scratch() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="refit-front-page-") as folder:
-        yield Path(folder)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,12 +38,6 @@ PAYLOADS = (
     "</title><script id=xss6>document.title='XSS6'</script>",
 )
 ORDINARY = ("I was charged twice this month", "where is my parcel??", "cant log in at all")
-
-
-@pytest.fixture(scope="module")
-def scratch() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="refit-hostile-pages-") as folder:
-        yield Path(folder)
 
 
 @pytest.fixture(scope="module")

@@ -6,17 +6,16 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from backend_versions import LABELS, write_spread_version
+from backend_versions import register_spread_version
 from runner import run_refit
 
 from refit.core.backends.loading import BackendOptions, load_backend
 from refit.core.backends.record import BackendRecord, read_record
-from refit.core.registry import ModelVersion, Registry
+from refit.core.registry import ModelVersion
 from refit.service.model.predictor import ServedModel
 from refit.service.settings import Settings
 from refit.training.train import train
@@ -98,16 +97,8 @@ def labels_of(folder: Path) -> list[str]:
 def old_version(tmp_path: Path, tiny_base_model: Path) -> tuple[Settings, ModelVersion]:
     """A version registered the way refit did before it exported backends: no ONNX files,
     no backends.json, no test split."""
-    settings = Settings(
-        model_name=f"old-{uuid.uuid4().hex[:8]}",
-        state_dir=tmp_path / "state",
-        device="cpu",
-        monitoring=False,
-        max_length=32,
-    )
-    registry = Registry.from_settings(settings.core)
-    version = registry.register(
-        lambda folder: write_spread_version(tiny_base_model, folder), metadata={"labels": LABELS}
+    settings, registry, version = register_spread_version(
+        tiny_base_model, tmp_path, "old", monitoring=False, max_length=32
     )
     registry.promote(version.version, reason="old", actor="test")
     assert not list(version.path.glob("*.onnx"))
@@ -185,19 +176,15 @@ def test_a_hot_swap_serves_the_new_version_on_its_backend_and_says_so(
     from refit.service.model.hot_swap import HotSwapper
     from refit.service.scheduling.classify import ClassifyHandler
 
-    settings = Settings(
-        model_name=f"swap-backend-{uuid.uuid4().hex[:8]}",
-        state_dir=tmp_path / "state",
-        device="cpu",
+    settings, registry, plain = register_spread_version(
+        tiny_base_model,
+        tmp_path,
+        "swap-backend",
         monitoring=True,
         reload_interval_s=0,
         backend="onnx",
         export_backends=False,
         max_length=64,
-    )
-    registry = Registry.from_settings(settings.core)
-    plain = registry.register(
-        lambda folder: write_spread_version(tiny_base_model, folder), metadata={"labels": LABELS}
     )
     exported = registry.register(
         lambda folder: shutil.copytree(registered.path, folder, dirs_exist_ok=True),

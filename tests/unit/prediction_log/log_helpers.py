@@ -51,3 +51,10 @@ def dropped(reason: str) -> float:
 def submit_all(log: PredictionLog, batches: list[PredictionBatch]) -> None:
     seqs = [log.submit(batch) for batch in batches]
     assert all(log.wait_durable(seq, 10) for seq in seqs)
+
+
+def logged_ids(log: PredictionLog, n: int) -> list[str]:
+    """The ids of `n` predictions made by `make_batch` and written to `log`."""
+    batch = make_batch(n)
+    submit_all(log, [batch])
+    return list(batch.ids)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from log_helpers import LABELS, make_batch, metric, submit_all
+from log_helpers import LABELS, logged_ids, metric
 from pydantic import SecretStr
 from starlette.types import Message, Receive, Scope, Send
 
@@ -19,9 +19,7 @@ def test_every_label_change_is_kept_in_order(
     log_url: str, open_log: Callable[..., PredictionLog]
 ) -> None:
     log = open_log(log_url)
-    batch = make_batch(2)
-    submit_all(log, [batch])
-    a, b = batch.ids
+    a, b = logged_ids(log, 2)
     log.attach_feedback([(a, "billing")], LABELS)
     log.attach_feedback([(a, "billing"), (a, "refund"), (b, "shipping")], LABELS)
     assert log.feedback_history(a) == [(None, "billing"), ("billing", "refund")]
@@ -33,9 +31,7 @@ def test_new_labels_past_the_cap_are_refused(
     log_url: str, open_log: Callable[..., PredictionLog]
 ) -> None:
     log = open_log(log_url)
-    batch = make_batch(5)
-    submit_all(log, [batch])
-    a, b, c, d, e = batch.ids
+    a, b, c, d, e = logged_ids(log, 5)
     before = metric("refit_feedback_items_total", outcome="refused")
     first = log.attach_feedback([(a, "fraud"), (b, "fraud"), (c, "gift cards")], LABELS, 2)
     assert first == ["new_label", "new_label", "new_label"]

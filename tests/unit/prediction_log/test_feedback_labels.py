@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from log_helpers import LABELS, make_batch, submit_all
+from log_helpers import LABELS, logged_ids
 
 from refit.core.errors import ConfusableLabel
 from refit.monitoring.feedback_rules import feedback_outcomes
@@ -76,9 +76,7 @@ def test_a_confusable_label_stores_nothing_of_its_request(
     log_url: str, open_log: Callable[..., PredictionLog]
 ) -> None:
     log = open_log(log_url)
-    batch = make_batch(3)
-    submit_all(log, [batch])
-    a, b, c = batch.ids
+    a, b, c = logged_ids(log, 3)
     assert log.attach_feedback([(a, "fraud")], LABELS, 5) == ["new_label"]
     with pytest.raises(ConfusableLabel, match="'fraud'"):
         log.attach_feedback([(b, "billing"), (c, "fr\u0430ud")], LABELS, 5)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from log_helpers import LABELS, NEWER_COLUMNS, make_batch, metric, submit_all
+from log_helpers import LABELS, NEWER_COLUMNS, logged_ids, make_batch, metric, submit_all
 
 from refit.core.errors import ConfigError
 from refit.monitoring.log_engine import create_log_engine
@@ -63,9 +63,7 @@ def test_text_modes(
 
 def test_feedback_outcomes_in_order(log_url: str, open_log: Callable[..., PredictionLog]) -> None:
     log = open_log(log_url)
-    batch = make_batch(4)
-    submit_all(log, [batch])
-    a, b, c, d = batch.ids
+    a, b, c, d = logged_ids(log, 4)
     before = {o: metric("refit_feedback_items_total", outcome=o) for o in ("stored", "unchanged")}
     started = time.time()
     first = log.attach_feedback(
