@@ -14,6 +14,14 @@ from pathlib import Path
 from typing import Any
 
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="refit-tests-"))
+# Processes the tests start make temporary folders of their own (BentoML's socket and
+# client folders, for one); a server a test kills never removes them. Under the session
+# home, they go with it. This process keeps the temporary folder it has already resolved.
+# xdist workers inherit the main process's folder and make their homes in it: one level
+# of nesting keeps BentoML's socket paths short of the 107 characters a socket may have.
+if "PYTEST_XDIST_WORKER" not in os.environ:
+    (_SESSION_HOME / "tmp").mkdir()
+    os.environ["TMPDIR"] = str(_SESSION_HOME / "tmp")
 os.environ["BENTOML_HOME"] = str(_SESSION_HOME / "bentoml")
 os.environ["BENTOML_DO_NOT_TRACK"] = "true"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

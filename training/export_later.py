@@ -14,10 +14,8 @@ export while the others wait for its record, then load it.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Final
@@ -100,7 +98,8 @@ def writable(folder: Path) -> bool:
 
 
 def _lock_path(folder: Path) -> Path:
-    """One lock per version folder, outside it: the store's folders stay as BentoML made them.
-    Workers of one machine share it; every file is renamed into place, the record last."""
-    key = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"refit-export-{key}.lock"
+    """One lock per version, beside its folder rather than in it: the version's folder
+    stays as BentoML made it, and BentoML lists only folders, so it never sees the file.
+    In the store rather than the temporary folder, every worker of every process that
+    shares the store finds it, and it goes when the model's folder goes."""
+    return folder.parent / f".{folder.name}.export.lock"

@@ -9,6 +9,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import bentoml
 import pytest
 from backend_versions import register_spread_version
 from runner import run_refit
@@ -119,6 +120,11 @@ def test_refit_models_export_exports_an_old_version_once(
     printed = BackendRecord.model_validate_json(out)
     assert read_record(version.path)[0] == printed
     assert sorted(p.name for p in version.path.glob("*.onnx")) == ["model.int8.onnx", "model.onnx"]
+    # The workers' lock lies beside the version's folder, where BentoML's listing ignores it.
+    assert (version.path.parent / f".{version.version}.export.lock").is_file()
+    listed = {m.tag.version for m in bentoml.models.list(settings.core.model_name)}
+    assert version.version in listed
+    assert not any(name.startswith(".") for name in listed)
     # Without a test split it is compared on generated texts, and auto keeps torch.
     assert printed.labelled is False
     assert printed.auto_cpu == "torch"
