@@ -148,33 +148,6 @@ def estimate_reliable(drifted_signals: Sequence[str]) -> bool:
     return not any(name in UNRELIABLE_WHEN for name in drifted_signals)
 
 
-def estimate_words(
-    estimate: float | None,
-    margin: float | None,
-    reliable: bool,
-    drifted: Sequence[str] = (),
-    calibration_rows: int | None = None,
-) -> tuple[str, str]:
-    """How the estimate reads wherever refit shows it (CLI, report, front page): the figure
-    with its 95% interval and the labelled rows behind it, e.g. "0.810 ± 0.021
-    (calibrated on 1,250 labelled predictions)", and "" or why not to trust it."""
-    if estimate is None:
-        return "n/a", ""
-    text = f"{estimate:.3f}" + ("" if margin is None else f" ± {margin:.3f}")
-    if calibration_rows:
-        text += f" ({calibration_words(calibration_rows)})"
-    if reliable:
-        return text, ""
-    where = f" in {', '.join(drifted)}" if drifted else ""
-    return text, f"unreliable: the inputs drifted{where}; only feedback can tell"
-
-
-def calibration_words(rows: int, feedback: int | None = None) -> str:
-    """The rows behind a calibration, e.g. "calibrated on 1,250 labelled predictions"."""
-    text = f"calibrated on {rows:,} labelled prediction{'s' if rows != 1 else ''}"
-    return text + (f", {feedback:,} of them feedback" if feedback else "")
-
-
 def actual_figures(
     predicted: pd.Series, true: pd.Series, model_labels: Sequence[str]
 ) -> tuple[float | None, float | None, int]:

@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from refit.monitoring.drift.estimate import estimate_words
+from refit.monitoring.drift.estimate_text import estimate_words
 from refit.monitoring.drift.signals import SignalResult, Status
 
 

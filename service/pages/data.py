@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from refit.core.registry import ModelVersion, Registry
 from refit.core.settings import CoreSettings
+from refit.monitoring.drift.estimate_text import estimate_words
 from refit.monitoring.drift.export import LatestSummary
 from refit.monitoring.drift.history import reports_dir
 from refit.retraining.audit import audit_path
@@ -79,6 +80,17 @@ class DriftView:
     message: str = ""
     calibration_rows: int | None = None  # labelled predictions behind the estimate
     embedding: EmbeddingSignal | None = None
+
+    def estimate_words(self) -> tuple[str, str]:
+        """The estimate as every page and command writes it, and why not to trust it."""
+        drifted = [signal.name for signal in self.drifted]
+        return estimate_words(
+            self.estimated_accuracy,
+            self.estimated_margin,
+            self.estimate_reliable,
+            drifted,
+            self.calibration_rows,
+        )
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from html import escape
 from urllib.parse import quote
 
-from refit.monitoring.drift.estimate import estimate_words
 from refit.service.pages.data import AuditRow, DriftView, PageData, ReportRun, ServedInfo
 from refit.service.pages.live_rates import LiveRates
 
@@ -199,8 +198,7 @@ def _embedding_line(drift: DriftView) -> str:
 
 
 def _estimate(drift: DriftView) -> str:
-    words = (drift.estimated_accuracy, drift.estimated_margin, drift.estimate_reliable)
-    text, why = estimate_words(*words, [s.name for s in drift.drifted], drift.calibration_rows)
+    text, why = drift.estimate_words()
     return _e(text) + (f' <span class="bad">({_e(why)})</span>' if why else "")
 
 

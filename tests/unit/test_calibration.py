@@ -11,13 +11,12 @@ import pytest
 
 from refit.monitoring.drift.estimate import (
     accuracy_figures,
-    calibration_words,
     cross_fitted,
     estimate_window,
-    estimate_words,
     fold_of,
     labelled_rows,
 )
+from refit.monitoring.drift.estimate_text import calibration_words, estimate_words
 from refit.training.calibration import Calibration, bin_count, fit_calibration
 
 

@@ -21,7 +21,7 @@ from refit.core.backends.torch_backend import TorchBackend
 from refit.core.errors import NoReferenceProfile
 from refit.core.registry import ModelVersion, Registry
 from refit.monitoring.drift.check import run_drift_check
-from refit.monitoring.drift.estimate import estimate_words
+from refit.monitoring.drift.estimate_text import estimate_words
 from refit.monitoring.drift.export import drift_exposition
 from refit.monitoring.drift.history import LATEST, list_runs, reports_dir
 from refit.monitoring.prediction_log import PredictionBatch, PredictionLog
