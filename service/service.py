@@ -37,7 +37,14 @@ from refit.service.parts import WorkerParts
 from refit.service.scheduling.admission import FrontDoor
 from refit.service.scheduling.classify import ClassifyHandler
 from refit.service.scheduling.log_confirmation import LogConfirmation
-from refit.service.schemas import FeedbackItems, FeedbackResult, Prediction, SwapResult, texts_type
+from refit.service.schemas import (
+    FeedbackItems,
+    FeedbackResult,
+    Prediction,
+    SwapResult,
+    plain_texts_reader,
+    texts_type,
+)
 from refit.service.settings import get_settings
 
 settings = get_settings()
@@ -192,8 +199,7 @@ for middleware, options in (
         {
             "path": "/classify",
             "handler": PARTS.scheduled_handler,
-            "max_texts": serving.max_texts_per_request,
-            "max_chars": serving.max_text_chars,
+            "plain_texts": plain_texts_reader(serving),
         },
     ),
     (ClientErrorMessages, {}),

@@ -1,14 +1,15 @@
 """POST /classify answered by refit itself, in front of BentoML's API machinery.
 
 For a request that is plainly valid (a JSON object whose only key is `texts`, a list of
-1 to REFIT_MAX_TEXTS_PER_REQUEST strings of 1 to REFIT_MAX_TEXT_CHARS characters), this
-middleware parses the body, hands the texts to the worker's scheduler and writes the
-JSON answer itself. BentoML would route the request, build a pydantic model of its
-body, bind and call the API method, validate the returned objects against the
-response model and serialise them again: per request that cost more than a forward
-pass of a small model (the tiny-model proxy of `bench/serve_bench.py`), which is
-what a GPU leaves exposed. Parsing and serialising here use pydantic-core's own
-(Rust) JSON reader and writer, the ones BentoML's pydantic models use.
+1 to REFIT_MAX_TEXTS_PER_REQUEST strings of 1 to REFIT_MAX_TEXT_CHARS characters, as the
+request schema checks it), this middleware parses the body, hands the texts to the
+worker's scheduler and writes the JSON answer itself. BentoML would route the request,
+build a pydantic model of its body, bind and call the API method, validate the returned
+objects against the response model and serialise them again: per request that cost
+more than a forward pass of a small model (the tiny-model proxy of
+`bench/serve_bench.py`), which is what a GPU leaves exposed. Here the body is read by
+one strict pydantic model in Rust, and the answer written by pydantic-core's JSON
+writer.
 
 Anything else (malformed JSON, other keys, a limit broken) passes on to BentoML
 unchanged, with its body, so that every 4xx keeps the one wording and the OpenAPI
@@ -37,23 +38,6 @@ class Classifies(Protocol):
     def classify(self, texts: Sequence[str]) -> Awaitable[list[dict[str, Any]]]: ...
 
 
-def plain_texts(body: bytes, max_texts: int, max_chars: int) -> list[str] | None:
-    """The texts of a body that needs no validation message, else None."""
-    try:
-        parsed = pydantic_core.from_json(body)
-    except ValueError:
-        return None
-    if not isinstance(parsed, dict) or parsed.keys() != {"texts"}:
-        return None
-    texts = parsed["texts"]
-    if not isinstance(texts, list) or not 1 <= len(texts) <= max_texts:
-        return None
-    for text in texts:
-        if not isinstance(text, str) or not 1 <= len(text) <= max_chars:
-            return None
-    return texts
-
-
 class ClassifyRoute:
     def __init__(
         self,
@@ -61,11 +45,11 @@ class ClassifyRoute:
         *,
         path: str,
         handler: Callable[[], Classifies | None],
-        max_texts: int,
-        max_chars: int,
+        plain_texts: Callable[[bytes], list[str] | None],
     ) -> None:
         self.app, self.path, self.handler = app, path, handler
-        self.max_texts, self.max_chars = max_texts, max_chars
+        # The request schema's own check (`service.schemas.plain_texts_reader`).
+        self.plain_texts = plain_texts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         handler = self.handler() if self._applies(scope) else None
@@ -73,7 +57,7 @@ class ClassifyRoute:
             await self.app(scope, receive, send)
             return
         body = await _whole_body(receive)
-        texts = plain_texts(body, self.max_texts, self.max_chars)
+        texts = self.plain_texts(body)
         if texts is None:  # BentoML answers it, with the one wording of every 4xx
             await self.app(scope, replay_body(body, receive), send)
             return

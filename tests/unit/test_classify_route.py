@@ -12,7 +12,11 @@ import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 from refit.core.errors import Overloaded
-from refit.service.http.classify_route import ClassifyRoute, plain_texts
+from refit.service.http.classify_route import ClassifyRoute
+from refit.service.schemas import plain_texts_reader
+from refit.service.settings import ServingSettings
+
+PLAIN_TEXTS = plain_texts_reader(ServingSettings(max_texts_per_request=3, max_text_chars=5))
 
 
 @pytest.mark.parametrize(
@@ -33,7 +37,7 @@ from refit.service.http.classify_route import ClassifyRoute, plain_texts
     ],
 )
 def test_only_plainly_valid_bodies_are_taken(body: bytes, expected: list[str] | None) -> None:
-    assert plain_texts(body, max_texts=3, max_chars=5) == expected
+    assert PLAIN_TEXTS(body) == expected
 
 
 class Handler:
@@ -75,8 +79,9 @@ async def bentoml(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 def _route(handler: Handler | None) -> ClassifyRoute:
-    return ClassifyRoute(bentoml, path="/classify", handler=lambda: handler, max_texts=3,
-                         max_chars=5)  # fmt: skip
+    return ClassifyRoute(
+        bentoml, path="/classify", handler=lambda: handler, plain_texts=PLAIN_TEXTS
+    )
 
 
 def test_a_valid_request_is_answered_by_the_scheduler_as_json() -> None:
