@@ -25,8 +25,23 @@ from refit.service.scheduling.batch_policy import SchedulerConfig
 MIN_RETRY_S, MAX_RETRY_S = 1, 60
 
 
+class Ewma:
+    """An exponentially weighted moving average; None until its first sample, which it
+    takes whole (a seed from a guess would take many rounds to forget)."""
+
+    def __init__(self, value: float | None = None, smoothing: float = 0.2) -> None:
+        self.value, self.smoothing = value, smoothing
+
+    def move(self, sample: float, weight: float = 1.0) -> None:
+        """Move toward `sample` by `smoothing`, scaled by `weight` in [0, 1]."""
+        if self.value is None:
+            self.value = sample
+        else:
+            self.value += self.smoothing * min(1.0, max(weight, 0.0)) * (sample - self.value)
+
+
 class Throughput:
-    """Real tokens per second of round time on the model thread (an EWMA over rounds).
+    """Real tokens per second of round time on the model thread, averaged over rounds.
 
     Each round moves the estimate in proportion to how full it was: a lone short text
     pays a pass's fixed cost for a few tokens, and idle-time rounds dragging the
@@ -34,17 +49,15 @@ class Throughput:
     """
 
     def __init__(self, initial: float | None = None, smoothing: float = 0.2) -> None:
-        self.tokens_per_s, self.smoothing = initial, smoothing
+        self._rate = Ewma(initial, smoothing)
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        return self._rate.value
 
     def update(self, tokens: int, seconds: float, fullness: float) -> None:
-        if seconds <= 0 or tokens <= 0:
-            return
-        rate = tokens / seconds
-        if self.tokens_per_s is None:
-            self.tokens_per_s = rate
-            return
-        weight = self.smoothing * min(1.0, max(fullness, 0.0))
-        self.tokens_per_s += weight * (rate - self.tokens_per_s)
+        if seconds > 0 and tokens > 0:
+            self._rate.move(tokens / seconds, weight=fullness)
 
 
 class TokenEstimate:
@@ -58,17 +71,23 @@ class TokenEstimate:
     """
 
     def __init__(self, chars_per_token: float = 4.0, specials: int = 2) -> None:
-        self.chars_per_token, self.specials = chars_per_token, specials
+        self._ratio = Ewma(chars_per_token)
+        self.specials = specials
+
+    @property
+    def chars_per_token(self) -> float:
+        assert self._ratio.value is not None  # seeded in __init__
+        return self._ratio.value
 
     def __call__(self, texts: Sequence[str]) -> int:
         chars = sum(len(text) for text in texts)
         return math.ceil(chars / self.chars_per_token) + self.specials * len(texts)
 
     def learn(self, chars: int, tokens: int, texts: int) -> None:
-        """Move the ratio toward that of `texts` texts just tokenised (an EWMA)."""
+        """Move the ratio toward that of `texts` texts just tokenised."""
         content = tokens - self.specials * texts
         if chars > 0 and content > 0:
-            self.chars_per_token += 0.2 * (chars / content - self.chars_per_token)
+            self._ratio.move(chars / content)
 
 
 @dataclass(eq=False)
