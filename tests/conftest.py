@@ -19,8 +19,12 @@ _SESSION_HOME = Path(tempfile.mkdtemp(prefix="refit-tests-"))
 # home, they go with it. This process keeps the temporary folder it has already resolved.
 # xdist workers inherit the main process's folder and make their homes in it: one level
 # of nesting keeps BentoML's socket paths short of the 107 characters a socket may have.
+# Both may be entered by anyone, as the system's temporary folder may: PostgreSQL runs as
+# its own user when the tests run as root.
 if "PYTEST_XDIST_WORKER" not in os.environ:
-    (_SESSION_HOME / "tmp").mkdir()
+    _SESSION_HOME.chmod(0o711)
+    (_SESSION_HOME / "tmp").mkdir(mode=0o1777)
+    (_SESSION_HOME / "tmp").chmod(0o1777)  # mkdir's mode is cut by the umask
     os.environ["TMPDIR"] = str(_SESSION_HOME / "tmp")
 os.environ["BENTOML_HOME"] = str(_SESSION_HOME / "bentoml")
 os.environ["BENTOML_DO_NOT_TRACK"] = "true"
@@ -82,15 +86,17 @@ def _longest_files_first(items: list[pytest.Item]) -> None:
     while the other worker has nothing left to do."""
     rank: dict[Path, int] = {}
     for item in items:
-        mine = (
-            0
-            if item.get_closest_marker("slow")
-            else 1
-            if item.get_closest_marker("integration")
-            else 2
-        )
-        rank[item.path] = min(rank.get(item.path, 2), mine)
+        rank[item.path] = min(rank.get(item.path, _LAST), _rank(item))
     items.sort(key=lambda item: rank[item.path])
+
+
+_FIRST_MARKERS = ("slow", "integration")  # a file's rank: its earliest marker here
+_LAST = len(_FIRST_MARKERS)
+
+
+def _rank(item: pytest.Item) -> int:
+    marked = (i for i, name in enumerate(_FIRST_MARKERS) if item.get_closest_marker(name))
+    return next(marked, _LAST)
 
 
 @pytest.fixture(autouse=True)

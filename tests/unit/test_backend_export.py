@@ -122,7 +122,7 @@ def test_refit_models_export_exports_an_old_version_once(
     assert sorted(p.name for p in version.path.glob("*.onnx")) == ["model.int8.onnx", "model.onnx"]
     # The workers' lock lies beside the version's folder, where BentoML's listing ignores it.
     assert (version.path.parent / f".{version.version}.export.lock").is_file()
-    listed = {m.tag.version for m in bentoml.models.list(settings.core.model_name)}
+    listed = {str(m.tag.version) for m in bentoml.models.list(settings.core.model_name)}
     assert version.version in listed
     assert not any(name.startswith(".") for name in listed)
     # Without a test split it is compared on generated texts, and auto keeps torch.
