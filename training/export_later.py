@@ -25,7 +25,6 @@ from filelock import FileLock
 from refit.core.backends.loading import BackendOptions, resolved_device
 from refit.core.backends.record import BackendRecord, read_record
 from refit.core.errors import BackendExportError
-from refit.training.backend_export import export_and_verify, short_error
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +48,10 @@ def export_version(
             f"model version {tag} cannot be exported here: its folder is read-only; run "
             "`refit models export` where the model store is writable"
         )
+    # Here, not at the top: the exporter brings ONNX, scikit-learn and the torch backend
+    # (seconds of imports) into every server worker, which rarely has anything to export.
+    from refit.training.backend_export import export_and_verify
+
     with FileLock(_lock_path(folder), timeout=_LOCK_TIMEOUT_S):
         record, _ = read_record(folder)
         if record is None or force:
@@ -81,6 +84,8 @@ def ensure_exported(
     try:
         record = export_version(folder, tag, max_length=options.max_length)
     except Exception as exc:
+        from refit.training.backend_export import short_error
+
         logger.warning(
             "model version %s could not be exported (%s): torch serves it", tag, short_error(exc)
         )

@@ -20,8 +20,6 @@ import json
 import re
 from typing import Any, Final
 
-from refit.core.compat.evidently import snapshot_page_parts
-
 _SCRIPT: Final = re.compile(r"<script>(.*?)</script>", re.S)
 _JSON_ESCAPES: Final = {
     "<": "\\u003c",
@@ -64,6 +62,10 @@ def evidently_page(snapshot: object) -> str:
     """The standalone HTML page of an Evidently snapshot, with its data escaped for a
     script element and a Content-Security-Policy (meta tag, first in the head) that
     lets only the page's own scripts run."""
+    # Here, not at the top: every server worker reads `page_policy`, and importing
+    # Evidently takes seconds that a worker that never writes a report should not pay.
+    from refit.core.compat.evidently import snapshot_page_parts
+
     parts = snapshot_page_parts(snapshot)
     data = (
         f"<script>var {parts.dashboard_id} = "
