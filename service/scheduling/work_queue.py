@@ -26,8 +26,8 @@ MIN_RETRY_S, MAX_RETRY_S = 1, 60
 
 
 class Ewma:
-    """An exponentially weighted moving average; None until its first sample, which it
-    takes whole (a seed from a guess would take many rounds to forget)."""
+    """An exponentially weighted moving average: a seed, or None until the first sample,
+    which it then takes whole."""
 
     def __init__(self, value: float | None = None, smoothing: float = 0.2) -> None:
         self.value, self.smoothing = value, smoothing
