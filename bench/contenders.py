@@ -21,7 +21,7 @@ from pathlib import Path
 from cpu_meter import CpuMeter
 from harness import RunningServer, chunks, request_bodies, run_wrk, start_server
 from raw import load_champion, raw_latency, raw_limit
-from report import FRONTED, SERVED, TINY_PAIR, TORCH, Baselines
+from report import BACKENDS, FRONTED, SERVED, TINY_PAIR, Baselines
 from scenarios import (
     ContenderResult,
     Plan,
@@ -38,7 +38,7 @@ from refit.testing.haproxy import start_haproxy
 HERE = Path(__file__).resolve().parent
 # The configuration users run, in front of the server the bench starts.
 HAPROXY_CONFIG = HERE.parent / "deploy" / "haproxy" / "haproxy.cfg"
-CONTENDERS = ("raw", *SERVED, TORCH, FRONTED, *TINY_PAIR)
+CONTENDERS = ("raw", *SERVED, *BACKENDS, FRONTED, *TINY_PAIR)
 WARMUP = 3  # lone requests sent first and discarded
 
 
@@ -137,8 +137,10 @@ def workers() -> int:
 
 
 def run_served(name: str, plan: Plan, inputs: Inputs, work: Path, legacy: bool) -> ContenderResult:
-    # The torch contender is the scheduler on the torch backend, whatever REFIT_BACKEND says.
-    batching, env = ("scheduler", {"REFIT_BACKEND": "torch"}) if name == TORCH else (name, {})
+    # A backend's contender is the scheduler on that backend, whatever REFIT_BACKEND says.
+    batching, env = (name, {})
+    if name in BACKENDS:
+        batching, env = "scheduler", {"REFIT_BACKEND": BACKENDS[name]}
     print(f"== {name}: REFIT_BATCHING={batching} {env or ''}", flush=True)
     result = ContenderResult(name, batching, "champion", workers())
     with started(work / name, batching, legacy, extra_env=env) as server:

@@ -14,6 +14,9 @@ from scenarios import ContenderResult, LoneResult, SaturationResult
 SERVED = ("scheduler", "bentoml", "off")  # the champion's contenders, in table order
 FRONTED = "haproxy"  # the scheduler behind deploy/haproxy/haproxy.cfg
 TORCH = "torch"  # the scheduler with REFIT_BACKEND=torch: what `auto` is measured against
+# The scheduler on one named backend each (contender: REFIT_BACKEND), whatever `auto`
+# picks: torch is the baseline, and each ONNX Runtime graph is measured served against it.
+BACKENDS = {TORCH: "torch", "onnx-fp32": "onnx", "onnx-int8": "onnx-int8"}
 TINY_PAIR = ("tiny-scheduler", "tiny-bentoml")
 Add = Callable[..., None]  # (target, measured, ok, format spec)
 
@@ -81,6 +84,12 @@ def ratios(base: Baselines, runs: dict[str, ContenderResult]) -> dict[str, float
                 _texts(sched, kind, c), _texts(runs.get(TORCH), kind, c)
             )
     out["lone p50 scheduler/torch"] = div(p50(sched.lone if sched else None), _lone(runs))
+    for name in (n for n in BACKENDS if n != TORCH and n in runs):
+        for c in levels:
+            out[f"1-text c={c} {name}/torch"] = div(
+                _texts(runs[name], "1-text", c), _texts(runs.get(TORCH), "1-text", c)
+            )
+        out[f"lone p50 {name}/torch"] = div(p50(runs[name].lone), _lone(runs))
     for c in levels:
         fronted = _texts(runs.get(FRONTED), "1-text", c)
         out[f"{FRONTED} 1-text c={c} served/raw"] = div(fronted, raw)

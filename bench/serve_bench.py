@@ -17,6 +17,9 @@ Contenders, all on the same machine in one run:
   off             ... REFIT_BATCHING=off (each request alone), all with the same workers;
   torch           the scheduler with REFIT_BACKEND=torch: the backend `auto` must beat
                   (the others run the backend REFIT_BACKEND or --backend picks);
+  onnx-fp32       ... REFIT_BACKEND=onnx, and
+  onnx-int8       ... REFIT_BACKEND=onnx-int8: each ONNX Runtime graph served, against
+                  torch in the same run, whether or not `auto` would pick it;
   haproxy         the scheduler behind deploy/haproxy/haproxy.cfg (its defaults: 64
                   requests at a time per server, 429 from HAProxy once one more waits):
                   the one-text sweep through HAProxy, then saturation and 8x;

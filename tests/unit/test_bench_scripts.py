@@ -154,6 +154,11 @@ def test_contenders_flag() -> None:
     assert serve_bench.contenders("tiny,raw") == ["raw", "tiny-scheduler", "tiny-bentoml"]
     assert serve_bench.contenders(" bentoml , scheduler") == ["scheduler", "bentoml"]
     assert serve_bench.contenders("haproxy,off") == ["off", "haproxy"]
+    assert serve_bench.contenders("onnx-int8,torch,onnx-fp32") == [
+        "torch",
+        "onnx-fp32",
+        "onnx-int8",
+    ]
     with pytest.raises(ValueError, match="unknown contenders: batched"):
         serve_bench.contenders("batched")
     quick = serve_bench.make_plan(serve_bench.parse_args(["--quick", "--concurrency", "4,16"]))
@@ -208,6 +213,12 @@ def test_ratios_and_targets_against_the_same_run() -> None:
     assert r["tiny 1-text c=64 scheduler/bentoml req/s"] == pytest.approx(3.6)
     assert r["1-text c=64 scheduler/torch"] == pytest.approx(1.5)
     assert r["lone p50 scheduler/torch"] == pytest.approx(12 / 24)
+    assert not any("onnx" in key for key in r)  # no backend contender ran
+    int8 = scenarios.ContenderResult("onnx-int8", "scheduler", "champion", 2)
+    int8.loads, int8.lone = [_load("1-text", 64, 210)], _lone(9, 10, 11)
+    with_int8 = report.ratios(base, {**runs, "onnx-int8": int8})
+    assert with_int8["1-text c=64 onnx-int8/torch"] == pytest.approx(210 / 120)
+    assert with_int8["lone p50 onnx-int8/torch"] == pytest.approx(10 / 24)
     verdicts = {t.target: t.verdict for t in report.targets(base, runs)}
     assert set(verdicts.values()) == {"pass"}, verdicts
     runs["bentoml"].loads = [_load("1-text", 64, 100)]
