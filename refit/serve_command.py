@@ -127,7 +127,7 @@ def _exec_bentoml(settings: Settings) -> None:
     args = [sys.executable, "-m", "refit.serve_process", "serve", SERVICE]
     args += ["--host", settings.serving.host, "--port", str(settings.serving.port)]
     console.print(
-        f"serving on http://{settings.serving.host}:{settings.serving.port} "
-        "(front page at /, API docs at /docs)"
+        f"starting on http://{settings.serving.host}:{settings.serving.port}; a line "
+        "says when it is ready"
     )
     os.execvpe(args[0], args, env)

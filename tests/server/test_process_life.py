@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -70,6 +71,12 @@ def test_kill_9_of_the_group_then_restart_on_the_same_port(
     try:
         response = httpx.post(f"{second.url}/classify", json={"texts": TEXTS[:2]}, timeout=30)
         assert response.status_code == 200
+        # One line says when it is ready, as soon as /readyz says so.
+        ready = f"ready: serving on http://127.0.0.1:{port} (front page at /"
+        deadline = time.monotonic() + 10
+        while ready not in second.log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert ready in second.log.read_text()
     finally:
         second.stop()
     assert len(load.acknowledged) >= 60

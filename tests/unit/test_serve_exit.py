@@ -4,6 +4,8 @@ prediction log cannot work, and when a worker stopped the server because it cann
 from __future__ import annotations
 
 import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -78,3 +80,38 @@ def test_serve_refuses_a_damaged_log_in_one_line_and_leaves_it(
     assert str(path) in line
     assert ".recover" in line
     assert path.read_bytes() == content
+
+
+def test_the_address_is_read_from_bentomls_arguments() -> None:
+    argv = ["serve", "x:Y", "--host", "0.0.0.0", "--port", "3000"]
+    assert serve_process.bound_address(argv) == ("0.0.0.0", 3000)
+    assert serve_process.bound_address(["serve", "x:Y", "--port", "3000"]) is None
+    assert serve_process.bound_address(["serve", "--host", "h", "--port", "p"]) is None
+
+
+def test_the_ready_line_comes_once_readyz_answers_200(capsys: pytest.CaptureFixture[str]) -> None:
+    answers = [503, 503, 200]
+    asked: list[str] = []
+
+    class Readyz(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            self.send_response(answers.pop(0) if len(answers) > 1 else answers[0])
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Readyz)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        # A wildcard bind is polled on loopback, and the line names what was bound.
+        serve_process.announce_ready("0.0.0.0", port, pause=0.01)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert asked == ["/readyz"] * 3
+    assert capsys.readouterr().out == (
+        f"ready: serving on http://0.0.0.0:{port} (front page at /, API docs at /docs)\n"
+    )
