@@ -29,18 +29,16 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from refit.core.backends.base import Backend
-from refit.core.backends.encoding import TextEncoder
-from refit.core.backends.torch_backend import TorchBackend
 from refit.core.errors import TrainingError
 from refit.core.registry import ModelVersion
 from refit.retraining.recent_data import fresh_rows
 from refit.retraining.settings import RetrainingContext
 from refit.training.data import validate_labelled
 from refit.training.epochs import Progress
-from refit.training.finetune import TrainingConfig, fine_tune
+from refit.training.finetune import TrainingConfig
 from refit.training.snapshot import read_snapshot
 from refit.training.split import DatasetSplits, split_dataset
-from refit.training.train import fit_and_register, prepare_frame
+from refit.training.train import fine_tuned_classifier, fit_and_register, prepare_frame
 
 logger = logging.getLogger(__name__)
 
@@ -123,18 +121,11 @@ def train_joint(
     config = TrainingConfig.from_settings(settings.training, settings.core.device)
     balance = settings.retraining.retrain_balance_classes
     started = time.perf_counter()
-    result = fine_tune(
-        splits.train["text"].tolist(),
-        splits.train["label"].tolist(),
-        splits.validation["text"].tolist(),
-        splits.validation["label"].tolist(),
+    _, model = fine_tuned_classifier(
+        splits,
         base_model=settings.training.base_model,
         config=dataclasses.replace(config, balance_classes=balance),
+        max_length=settings.training.max_length,
         progress=progress,
-    )
-    model = TorchBackend(
-        result.model,
-        TextEncoder(result.tokenizer, settings.training.max_length),
-        device=result.model.device,
     )
     return model, time.perf_counter() - started

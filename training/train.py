@@ -152,23 +152,16 @@ def fit_and_register(
     `balance_classes`: oversample rare classes in training (`training.class_balance`)."""
     splits = prepared.splits
     config = TrainingConfig.from_settings(settings.training, settings.core.device)
-    result = fine_tune(
-        splits.train["text"].tolist(),
-        splits.train["label"].tolist(),
-        splits.validation["text"].tolist(),
-        splits.validation["label"].tolist(),
+    result, classifier = fine_tuned_classifier(
+        splits,
         base_model=base_model,
         config=dataclasses.replace(config, balance_classes=balance_classes),
+        max_length=settings.training.max_length,
         progress=progress,
+        capture_embeddings=True,
     )
     if result.overfitting:
         note(f"overfitting: {result.overfitting}")
-    classifier = TorchBackend(
-        result.model,
-        TextEncoder(result.tokenizer, settings.training.max_length),
-        device=result.model.device,
-        capture_embeddings=True,
-    )
     test_report = evaluate_frame(classifier, splits.test)
     profile = build_profile(
         classifier,
@@ -178,6 +171,35 @@ def fit_and_register(
     )
     version = _register(settings, prepared, result, test_report, profile, base_model, note)
     return Trained(version, result, test_report)
+
+
+def fine_tuned_classifier(
+    splits: DatasetSplits,
+    *,
+    base_model: str,
+    config: TrainingConfig,
+    max_length: int,
+    progress: Progress | None = None,
+    capture_embeddings: bool = False,
+) -> tuple[FineTuneResult, TorchBackend]:
+    """`base_model` fine-tuned on `splits` (the best validation epoch), and the result as
+    a classifier in memory: how a new version and the retraining's joint model are made."""
+    result = fine_tune(
+        splits.train["text"].tolist(),
+        splits.train["label"].tolist(),
+        splits.validation["text"].tolist(),
+        splits.validation["label"].tolist(),
+        base_model=base_model,
+        config=config,
+        progress=progress,
+    )
+    classifier = TorchBackend(
+        result.model,
+        TextEncoder(result.tokenizer, max_length),
+        device=result.model.device,
+        capture_embeddings=capture_embeddings,
+    )
+    return result, classifier
 
 
 def _register(
