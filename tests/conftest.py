@@ -23,8 +23,8 @@ _SESSION_HOME = Path(tempfile.mkdtemp(prefix="refit-tests-"))
 # its own user when the tests run as root.
 if "PYTEST_XDIST_WORKER" not in os.environ:
     _SESSION_HOME.chmod(0o711)
-    (_SESSION_HOME / "tmp").mkdir(mode=0o1777)
-    (_SESSION_HOME / "tmp").chmod(0o1777)  # mkdir's mode is cut by the umask
+    (_SESSION_HOME / "tmp").mkdir()
+    (_SESSION_HOME / "tmp").chmod(0o1777)  # chmod, not mkdir's mode: the umask cuts that
     os.environ["TMPDIR"] = str(_SESSION_HOME / "tmp")
 os.environ["BENTOML_HOME"] = str(_SESSION_HOME / "bentoml")
 os.environ["BENTOML_DO_NOT_TRACK"] = "true"

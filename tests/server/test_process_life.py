@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -19,7 +18,7 @@ from paths import ROOT
 
 from refit import datagen
 from refit.testing.bentoml_server import wait_ready
-from refit.testing.processes import RunningServer, free_port, ready_or_stopped
+from refit.testing.processes import RunningServer, free_port, ready_or_stopped, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -73,10 +72,11 @@ def test_kill_9_of_the_group_then_restart_on_the_same_port(
         assert response.status_code == 200
         # One line says when it is ready, as soon as /readyz says so.
         ready = f"ready: serving on http://127.0.0.1:{port} (front page at /"
-        deadline = time.monotonic() + 10
-        while ready not in second.log.read_text() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert ready in second.log.read_text()
+
+        def said() -> bool:
+            return ready in second.log.read_text()
+
+        wait_for("the ready line", second.process, second.log, said, timeout=10, pause=0.1)
     finally:
         second.stop()
     assert len(load.acknowledged) >= 60

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from cases import MIXED_TEXTS as TEXTS
+from tiny_versions import tiny_classifier
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from refit.core.backends.base import plan_buckets
@@ -19,13 +20,7 @@ LABELS = ["alpha", "beta", "gamma"]
 
 @pytest.fixture(scope="module")
 def classifier(tiny_base_model: Path) -> TorchBackend:
-    torch.manual_seed(1)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        tiny_base_model,
-        num_labels=3,
-        id2label=dict(enumerate(LABELS)),
-        label2id={label: i for i, label in enumerate(LABELS)},
-    )
+    model = tiny_classifier(tiny_base_model, LABELS, seed=1)
     # A random model scores every text almost alike; scaling the pooler and the head
     # spreads the scores so that comparisons at 1e-4 below are meaningful.
     with torch.no_grad():
