@@ -30,6 +30,8 @@ def _verdict(c: Candidate, reference: str) -> str:
 
 def _row(c: Candidate, reference: str) -> str:
     name = f"{c.backend} ({c.method})" if c.method else c.backend
+    if c.recheck_margin is not None and c.recheck_share is not None:
+        name += f": margin < {c.recheck_margin:g}, {c.recheck_share:.1%} of validation texts"
     cells = [
         name,
         "-" if c.label_agreement is None else f"{c.label_agreement:.2%}",
@@ -50,7 +52,10 @@ def backends_section(record: BackendRecord) -> str:
         f"Each backend against {reference} on the {record.data}, {record.threads} thread(s), "
         f"on the machine that registered the version ({record.seconds:.0f} s to export and "
         f"verify). Auto serves a backend whose labels agree on at least {MIN_AGREEMENT:.1%} "
-        f"of texts and whose macro-F1 is within {MAX_F1_DIFF} of torch's, the fastest such.",
+        f"of texts and whose macro-F1 is within {MAX_F1_DIFF} of torch's, the fastest such. "
+        "An int8 variant with close calls rechecked on fp32 runs the fp32 graph again on "
+        "texts whose two highest int8 probabilities lie within the margin, chosen on the "
+        "validation split; the share is how many of those texts it rechecked.",
         "",
         "| backend | label agreement | max prob diff | macro-F1 diff | max embedding "
         "distance | batch 1, texts/s | batch 32 sorted, texts/s | verdict |",

@@ -21,6 +21,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
@@ -33,7 +34,7 @@ from refit import datagen
 from refit.core.backends.base import Backend
 from refit.core.backends.choice import auto_on_cpu, misses
 from refit.core.backends.encoding import TextEncoder
-from refit.core.backends.onnx_backend import OnnxBackend, session_for
+from refit.core.backends.onnx_backend import OnnxBackend, Recheck, session_for
 from refit.core.backends.record import (
     ONNX_FILES,
     BackendRecord,
@@ -42,9 +43,10 @@ from refit.core.backends.record import (
 )
 from refit.core.backends.torch_backend import TorchBackend
 from refit.training.backend_card import with_backends
-from refit.training.backend_verify import HeldOut, compared, measure
+from refit.training.backend_verify import HeldOut, compared, measure, run_sorted
 from refit.training.onnx_export import export_onnx, load_for_export
 from refit.training.onnx_int8 import VARIANTS
+from refit.training.recheck_tuning import share_within, tuned_margin
 from refit.training.snapshot import SNAPSHOT_DIR, read_snapshot
 
 logger = logging.getLogger(__name__)
@@ -58,12 +60,20 @@ _GENERATED: Final = 500  # texts of the built-in generator for a version without
 Contender = tuple[Candidate, Backend | None]
 
 
-def held_out(folder: Path) -> tuple[HeldOut, list[str]]:
-    """(the texts to compare backends on, training texts for calibration).
+@dataclass(frozen=True)
+class VerifyTexts:
+    held: HeldOut  # what every candidate is judged on: the test split
+    calibration: list[str]  # training texts, for static int8's calibration run
+    tuning: list[str]  # texts apart from `held` that choose an int8 recheck margin
 
-    A version trained by refit keeps its splits: its test split, with true labels.
-    One registered otherwise has none; it is compared on generated texts without
-    labels, so macro-F1 is unknown and auto never serves another backend for it."""
+
+def held_out(folder: Path) -> VerifyTexts:
+    """The texts to compare backends on, and those that shape candidates beforehand.
+
+    A version trained by refit keeps its splits: its test split, with true labels, and
+    its validation split for tuning. One registered otherwise has none; it is compared
+    on generated texts without labels, so macro-F1 is unknown and auto never serves
+    another backend for it."""
     if (folder / SNAPSHOT_DIR).is_dir():
         splits = read_snapshot(folder)
         test = splits.test.head(MAX_TEXTS)
@@ -71,10 +81,15 @@ def held_out(folder: Path) -> tuple[HeldOut, list[str]]:
         held = HeldOut(
             texts, test["label"].astype(str).tolist(), f"test split ({len(texts)} texts)"
         )
-        return held, splits.train["text"].astype(str).tolist()
+        return VerifyTexts(
+            held,
+            splits.train["text"].astype(str).tolist(),
+            splits.validation["text"].astype(str).head(MAX_TEXTS).tolist(),
+        )
     texts = datagen.generate(2 * _GENERATED, seed=20261208)["text"].tolist()
     source = f"{_GENERATED} generated texts, unlabelled (the version has no test split)"
-    return HeldOut(texts[:_GENERATED], None, source), texts[_GENERATED:]
+    rest = texts[_GENERATED:]
+    return VerifyTexts(HeldOut(texts[:_GENERATED], None, source), rest, rest)
 
 
 def export_and_verify(folder: Path, *, max_length: int) -> BackendRecord:
@@ -82,12 +97,13 @@ def export_and_verify(folder: Path, *, max_length: int) -> BackendRecord:
     variant, and write `backends.json` and the card's section; its record. Raises only
     when torch itself cannot load the version."""
     started = time.perf_counter()
-    held, calibration = held_out(folder)
+    texts = held_out(folder)
+    held = texts.held
     _clear_leftovers(folder)
     previous = torch.get_num_threads()
     torch.set_num_threads(VERIFY_THREADS)  # process-wide: given back below
     try:
-        candidates = _verified(folder, max_length, held, calibration)
+        candidates = _verified(folder, max_length, texts)
     finally:
         torch.set_num_threads(previous)
     record = BackendRecord(
@@ -114,9 +130,7 @@ def export_and_verify(folder: Path, *, max_length: int) -> BackendRecord:
     return record
 
 
-def _verified(
-    folder: Path, max_length: int, held: HeldOut, calibration: list[str]
-) -> list[Candidate]:
+def _verified(folder: Path, max_length: int, texts: VerifyTexts) -> list[Candidate]:
     """Every candidate, built, run on `held` and compared with torch traced, the best
     int8 ONNX variant kept; the reference first."""
     labels = [str(label) for label in json.loads((folder / "labels.json").read_text())]
@@ -139,11 +153,11 @@ def _verified(
             lambda: torch_backend(int8=True),
         )
     )
-    contenders += _onnx_contenders(folder, reference.encoder, labels, calibration)
+    contenders += _onnx_contenders(folder, reference.encoder, labels, texts)
     built = [(c, b) for c, b in contenders if b is not None]
-    runs = measure([b for _, b in built], held)
+    runs = measure([b for _, b in built], texts.held)
     measured = {
-        id(c): compared(c, run, runs[0], labels, held)
+        id(c): compared(c, run, runs[0], labels, texts.held)
         for (c, _), run in zip(built, runs, strict=True)
     }
     return _keep_best_int8(folder, [measured.get(id(c), c) for c, _ in contenders])
@@ -160,14 +174,20 @@ def _built(candidate: Candidate, build: Callable[[], Backend]) -> Contender:
 
 
 def _onnx_contenders(
-    folder: Path, encoder: TextEncoder, labels: list[str], calibration: list[str]
+    folder: Path, encoder: TextEncoder, labels: list[str], texts: VerifyTexts
 ) -> list[Contender]:
     fp32 = folder / ONNX_FILES["onnx-fp32"]
 
-    def onnx_backend(path: Path, name: str) -> Callable[[], Backend]:
+    def onnx_backend(path: Path, recheck_margin: float | None = None) -> Callable[[], Backend]:
         def build() -> Backend:
             session = session_for(path, threads=VERIFY_THREADS)
-            return OnnxBackend(session, encoder, labels, name=name, capture_embeddings=True)
+            recheck = None
+            if recheck_margin is not None:
+                recheck = Recheck(session_for(fp32, threads=VERIFY_THREADS), recheck_margin)
+            name = "onnx-fp32" if path == fp32 else "onnx-int8"
+            return OnnxBackend(
+                session, encoder, labels, name=name, capture_embeddings=True, recheck=recheck
+            )
 
         return build
 
@@ -181,19 +201,51 @@ def _onnx_contenders(
         ]
         return [(failed, None), *((c, None) for c in later)]
     fp32_candidate = fp32_candidate.model_copy(update={"sha256": file_digest(fp32)})
-    contenders = [_built(fp32_candidate, onnx_backend(fp32, "onnx-fp32"))]
+    fp32_contender = _built(fp32_candidate, onnx_backend(fp32))
+    contenders = [fp32_contender]
+    tuning = _Tuning(fp32_contender[1], texts.tuning)
     for i, variant in enumerate(VARIANTS):
         path = folder / f"model.int8-{i}.onnx"
         candidate = Candidate(backend="onnx-int8", method=variant.method, file=path.name)
         try:
-            variant.make(fp32, path, calibration, encoder)
+            variant.make(fp32, path, texts.calibration, encoder)
         except Exception as exc:
             logger.warning("int8 variant %r failed: %r", variant.method, exc)
             contenders.append((candidate.model_copy(update={"error": short_error(exc)}), None))
             continue
         candidate = candidate.model_copy(update={"sha256": file_digest(path)})
-        contenders.append(_built(candidate, onnx_backend(path, "onnx-int8")))
+        plain = _built(candidate, onnx_backend(path))
+        contenders.append(plain)
+        rechecked = tuning.rechecked(plain)
+        if rechecked is not None:
+            contenders.append(_built(rechecked, onnx_backend(path, rechecked.recheck_margin)))
     return contenders
+
+
+class _Tuning:
+    """Chooses each int8 variant's recheck margin on the tuning texts, against fp32's
+    outputs there, computed once."""
+
+    def __init__(self, fp32: Backend | None, texts: list[str]) -> None:
+        self.texts = texts
+        self.fp32 = run_sorted(fp32, texts)[0].probs if fp32 is not None and texts else None
+
+    def rechecked(self, plain: Contender) -> Candidate | None:
+        """The variant with its close calls rechecked on fp32, where that changes labels."""
+        candidate, backend = plain
+        if self.fp32 is None or backend is None:
+            return None
+        int8 = run_sorted(backend, self.texts)[0].probs
+        margin = tuned_margin(self.fp32, int8)
+        if margin is None:
+            return None
+        return candidate.model_copy(
+            update={
+                "method": f"{candidate.method}, close calls rechecked on fp32",
+                "recheck_margin": margin,
+                "recheck_share": share_within(int8, margin),
+            }
+        )
 
 
 def best_variant(variants: list[Candidate]) -> Candidate | None:
@@ -206,20 +258,24 @@ def best_variant(variants: list[Candidate]) -> Candidate | None:
 
 
 def _keep_best_int8(folder: Path, candidates: list[Candidate]) -> list[Candidate]:
-    """Keep the best int8 variant's file as `model.int8.onnx`; remove the others' files."""
+    """Keep the best int8 variant's file as `model.int8.onnx`; remove the others' files.
+    A variant and its rechecked twin share one file."""
     made = [c for c in candidates if c.backend == "onnx-int8" and not c.error]
     best = best_variant(made)
+    best_file = best.file if best is not None else None
     final = ONNX_FILES["onnx-int8"]
     kept = []
     for c in candidates:
         made_file = c.file if c in made else None
+        update: dict[str, object] = {}
         if made_file and c is best:
             os.replace(folder / made_file, folder / final)
-            c = c.model_copy(update={"kept": True, "file": final})
+            update = {"kept": True, "file": final}
         elif made_file:
-            (folder / made_file).unlink(missing_ok=True)
-            c = c.model_copy(update={"file": None})
-        kept.append(c)
+            if made_file != best_file:
+                (folder / made_file).unlink(missing_ok=True)
+            update = {"file": None}
+        kept.append(c.model_copy(update=update) if update else c)
     for name in ONNX_FILES.values():
         if (folder / name).is_file():
             (folder / name).chmod(0o644)  # servers may run as another user

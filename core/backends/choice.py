@@ -75,7 +75,7 @@ def auto_on_cpu(record: BackendRecord) -> Choice:
         return Choice("torch", f"auto: no backend meets the rules and beats torch{aside}")
     return Choice(
         best.backend,
-        f"auto: {best.backend} is the fastest that meets the rules "
+        f"auto: {best.described} is the fastest that meets the rules "
         f"({best.speed:.2f}x torch traced){aside}",
     )
 
@@ -90,7 +90,8 @@ def _named(requested: str, device: str, record: BackendRecord | None, why_none: 
     if candidate is None:
         why = why_none if record is None else f"the version has no {wanted} export"
         return Choice("torch", f"REFIT_BACKEND={requested}, but {why}; {_EXPORT_HINT}")
-    return Choice(wanted, f"REFIT_BACKEND={requested}{_missed(candidate)}")
+    note = f": {candidate.described}" if candidate.recheck_margin is not None else ""
+    return Choice(wanted, f"REFIT_BACKEND={requested}{note}{_missed(candidate)}")
 
 
 def _missed(candidate: Candidate | None) -> str:

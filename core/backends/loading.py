@@ -3,7 +3,8 @@
 `load_backend` reads the version's record (`record.py`), asks `choice.choose`
 which backend serves, builds it and runs the caller's check on it (a forward pass
 on probe texts: `core/version_check.py`). An ONNX backend that fails any step (a
-damaged or missing file, a file whose digest is not the one recorded, a missing
+damaged or missing file, a file whose digest is not the one recorded, including the
+fp32 graph an int8 backend rechecks its close calls on, a missing
 execution provider, a failed probe) is given up with one WARNING line, and torch
 serves the version instead; the backend's `reason` says what happened. Torch failing
 is the version failing: its error goes to the caller.
@@ -15,11 +16,12 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from refit.core.backends.base import Backend
 from refit.core.backends.choice import Choice, choose
 from refit.core.backends.encoding import TextEncoder
-from refit.core.backends.record import ONNX_FILES, BackendRecord, file_digest, read_record
+from refit.core.backends.record import ONNX_FILES, BackendRecord, read_record
 from refit.core.load_errors import describe_cause
 
 logger = logging.getLogger(__name__)
@@ -82,21 +84,27 @@ def _onnx(
     device: str,
     options: BackendOptions,
 ) -> Backend:
-    from refit.core.backends.onnx_backend import OnnxBackend, session_for
+    from refit.core.backends.onnx_backend import OnnxBackend, Recheck, verified_session
 
-    path = folder / ONNX_FILES[choice.backend]
+    def session(backend: str) -> Any:
+        kept = record.kept(backend) if record is not None else None
+        path = folder / ONNX_FILES[backend]
+        digest = kept.sha256 if kept is not None else None
+        return verified_session(path, digest, device=device, threads=options.threads)
+
     kept = record.kept(choice.backend) if record is not None else None
-    if kept is not None and kept.sha256 and file_digest(path) != kept.sha256:
-        raise ValueError(f"{path.name} is not the file that was verified (its digest differs)")
-    session = session_for(path, device=device, threads=options.threads)
+    recheck = None
+    if kept is not None and kept.recheck_margin is not None:
+        recheck = Recheck(session("onnx-fp32"), kept.recheck_margin)
     return OnnxBackend(
-        session,
+        session(choice.backend),
         TextEncoder.from_folder(folder, options.max_length),
         labels,
         name=choice.backend,
         device=device,
         max_batch_tokens=options.max_batch_tokens,
         capture_embeddings=options.capture_embeddings,
+        recheck=recheck,
     )
 
 

@@ -11,6 +11,7 @@ torch trace does.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -20,6 +21,8 @@ import onnxruntime as ort
 from refit.core.backends.base import Backend
 from refit.core.backends.encoding import TextEncoder, padded
 from refit.core.backends.outputs import PassOutput
+from refit.core.backends.recheck import close_calls
+from refit.core.backends.record import file_digest
 from refit.core.errors import ModelLoadError
 
 INPUTS: Final = ("input_ids", "attention_mask")
@@ -46,6 +49,24 @@ def session_for(
     return session
 
 
+def verified_session(
+    path: Path, sha256: str | None, *, device: str = "cpu", threads: int | None = None
+) -> ort.InferenceSession:
+    """`session_for`, once the file's digest is `sha256`, the one verification recorded."""
+    if sha256 and file_digest(path) != sha256:
+        raise ValueError(f"{path.name} is not the file that was verified (its digest differs)")
+    return session_for(path, device=device, threads=threads)
+
+
+@dataclass(frozen=True)
+class Recheck:
+    """The fp32 session an int8 backend's close calls go to, and how close is close
+    (`recheck.py`)."""
+
+    session: ort.InferenceSession
+    margin: float  # top probability minus the second; below it, fp32 answers
+
+
 class OnnxBackend(Backend):
     """A version's pass graph run by ONNX Runtime; `name` says which file (fp32 or int8)."""
 
@@ -59,6 +80,7 @@ class OnnxBackend(Backend):
         device: str = "cpu",
         max_batch_tokens: int = 16384,
         capture_embeddings: bool = False,
+        recheck: Recheck | None = None,
     ) -> None:
         super().__init__(
             encoder,
@@ -71,10 +93,28 @@ class OnnxBackend(Backend):
         self.session = session
         # The pooled output costs nothing extra to compute, but copying it out does.
         self._outputs = list(OUTPUTS if capture_embeddings else OUTPUTS[:1])
+        self.recheck = recheck
+        self.rechecked = 0  # texts answered by the recheck's fp32 pass, since loading
 
     def run_pass(self, rows: Sequence[Sequence[int]], lengths: np.ndarray) -> PassOutput:
-        input_ids, mask = padded(rows, lengths, self.encoder.pad_id)
-        out = self.session.run(self._outputs, {INPUTS[0]: input_ids, INPUTS[1]: mask})
-        probs = np.asarray(out[0], dtype=np.float32)
-        pooled = np.asarray(out[1]).astype(np.float16) if len(out) > 1 else None
+        probs, pooled = self._run(self.session, rows, lengths)
+        if self.recheck is not None:
+            close = close_calls(probs, self.recheck.margin)
+            if close.size:
+                again, again_pooled = self._run(
+                    self.recheck.session, [rows[i] for i in close], lengths[close]
+                )
+                probs[close] = again
+                if pooled is not None and again_pooled is not None:
+                    pooled[close] = again_pooled
+                self.rechecked += int(close.size)
         return PassOutput(probs, pooled)
+
+    def _run(
+        self, session: ort.InferenceSession, rows: Sequence[Sequence[int]], lengths: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        input_ids, mask = padded(rows, lengths, self.encoder.pad_id)
+        out = session.run(self._outputs, {INPUTS[0]: input_ids, INPUTS[1]: mask})
+        probs = np.array(out[0], dtype=np.float32)  # a copy: rechecked rows are written in
+        pooled = np.asarray(out[1]).astype(np.float16) if len(out) > 1 else None
+        return probs, pooled

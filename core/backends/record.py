@@ -5,7 +5,9 @@ Written beside the version's weights by export and verification
 version loads. One entry per candidate: torch traced (the reference every other
 is compared with), torch int8, ONNX fp32 and each int8 ONNX variant tried, with
 its agreement with the reference on the version's test split and its measured
-speed. Only one int8 ONNX variant is kept as a file (`kept`); the others stay in the
+speed. An int8 variant may also appear with close calls rechecked on the fp32
+graph (`recheck_margin`); it then needs `model.onnx` beside its own file. Only one
+int8 ONNX variant is kept as a file (`kept`); the others stay in the
 record so that anyone can see what was tried and why it lost.
 """
 
@@ -43,7 +45,19 @@ class Candidate(BaseModel):
     texts_per_s_batch32: float | None = None  # length-sorted batches of 32
     ratio_batch1: float | None = None  # to the reference, measured in the same call
     ratio_batch32: float | None = None
+    # An int8 variant whose close calls go to the fp32 graph again (`recheck.py`): texts
+    # whose top two probabilities lie within this margin; and the share of the
+    # validation texts that chose it which fell within it.
+    recheck_margin: float | None = None
+    recheck_share: float | None = None
     error: str = ""  # why it could not be made or measured
+
+    @property
+    def described(self) -> str:
+        """Its backend's name, with how it answers close calls where it rechecks them."""
+        if self.recheck_margin is None:
+            return self.backend
+        return f"{self.backend} (close calls, margin < {self.recheck_margin:g}, rechecked on fp32)"
 
     @property
     def speed(self) -> float | None:

@@ -12,6 +12,7 @@ from cases import MIXED_TEXTS as TEXTS
 
 from refit.core.backends.base import Backend
 from refit.core.backends.record import BackendRecord
+from refit.training.recheck_tuning import STEPS
 
 # How far each backend's probabilities (absolute) and embeddings (cosine distance) may
 # be from torch eager's. fp32 engines differ by float rounding only (the embeddings are
@@ -90,12 +91,21 @@ def test_the_record_names_every_candidate_and_keeps_one_int8_graph(exported: Pat
     record = BackendRecord.model_validate_json((exported / "backends.json").read_text())
     names = [(c.backend, c.method) for c in record.candidates]
     assert names[:3] == [("torch-traced", ""), ("torch-int8", ""), ("onnx-fp32", "")]
-    assert sorted(method for backend, method in names if backend == "onnx-int8") == [
+    int8 = [c for c in record.candidates if c.backend == "onnx-int8"]
+    assert sorted(c.method for c in int8 if c.recheck_margin is None) == [
         "dynamic, per channel",
         "dynamic, per channel, feed-forward outputs fp32",
         "dynamic, per tensor",
         "static, 64 calibration texts",
     ]
+    plain = {c.method for c in int8}
+    for twin in (c for c in int8 if c.recheck_margin is not None):
+        # A variant that gave some tuning text another label than fp32 comes back with
+        # its close calls rechecked, judged on the same test texts as the others.
+        assert twin.method.removesuffix(", close calls rechecked on fp32") in plain
+        assert twin.recheck_margin in STEPS
+        assert twin.recheck_share is not None
+        assert 0 < twin.recheck_share <= 1
     kept = [c for c in record.candidates if c.backend == "onnx-int8" and c.kept]
     assert len(kept) == 1
     assert kept[0].file == "model.int8.onnx"
