@@ -183,7 +183,8 @@ def _onnx_contenders(
             session = session_for(path, threads=VERIFY_THREADS)
             recheck = None
             if recheck_margin is not None:
-                recheck = Recheck(session_for(fp32, threads=VERIFY_THREADS), recheck_margin)
+                again = session_for(fp32, threads=VERIFY_THREADS, spinning=False)
+                recheck = Recheck(again, recheck_margin)
             name = "onnx-fp32" if path == fp32 else "onnx-int8"
             return OnnxBackend(
                 session, encoder, labels, name=name, capture_embeddings=True, recheck=recheck

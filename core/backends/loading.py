@@ -86,16 +86,17 @@ def _onnx(
 ) -> Backend:
     from refit.core.backends.onnx_backend import OnnxBackend, Recheck, verified_session
 
-    def session(backend: str) -> Any:
+    def session(backend: str, spinning: bool = True) -> Any:
         kept = record.kept(backend) if record is not None else None
         path = folder / ONNX_FILES[backend]
         digest = kept.sha256 if kept is not None else None
-        return verified_session(path, digest, device=device, threads=options.threads)
+        threads = options.threads
+        return verified_session(path, digest, device=device, threads=threads, spinning=spinning)
 
     kept = record.kept(choice.backend) if record is not None else None
     recheck = None
     if kept is not None and kept.recheck_margin is not None:
-        recheck = Recheck(session("onnx-fp32"), kept.recheck_margin)
+        recheck = Recheck(session("onnx-fp32", spinning=False), kept.recheck_margin)
     return OnnxBackend(
         session(choice.backend),
         TextEncoder.from_folder(folder, options.max_length),

@@ -31,9 +31,13 @@ _PROVIDERS: Final = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvid
 
 
 def session_for(
-    path: Path, *, device: str = "cpu", threads: int | None = None
+    path: Path, *, device: str = "cpu", threads: int | None = None, spinning: bool = True
 ) -> ort.InferenceSession:
-    """An inference session of the graph in `path` on `device`'s execution provider."""
+    """An inference session of the graph in `path` on `device`'s execution provider.
+
+    `spinning=False` for a session that runs now and then beside another (an int8
+    backend's recheck): ONNX Runtime's pool threads otherwise keep spinning for work
+    after each pass, on the cores the other session's next pass needs."""
     provider = _PROVIDERS[device]
     if provider not in ort.get_available_providers():
         raise ModelLoadError(f"this onnxruntime build has no {provider}")
@@ -42,6 +46,8 @@ def session_for(
     if threads is not None:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(str(path), options, providers=[provider])
     names = ([i.name for i in session.get_inputs()], [o.name for o in session.get_outputs()])
     if names != (list(INPUTS), list(OUTPUTS)):
@@ -50,12 +56,17 @@ def session_for(
 
 
 def verified_session(
-    path: Path, sha256: str | None, *, device: str = "cpu", threads: int | None = None
+    path: Path,
+    sha256: str | None,
+    *,
+    device: str = "cpu",
+    threads: int | None = None,
+    spinning: bool = True,
 ) -> ort.InferenceSession:
     """`session_for`, once the file's digest is `sha256`, the one verification recorded."""
     if sha256 and file_digest(path) != sha256:
         raise ValueError(f"{path.name} is not the file that was verified (its digest differs)")
-    return session_for(path, device=device, threads=threads)
+    return session_for(path, device=device, threads=threads, spinning=spinning)
 
 
 @dataclass(frozen=True)

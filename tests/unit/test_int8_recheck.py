@@ -113,6 +113,9 @@ def test_a_record_that_asks_for_recheck_loads_the_fp32_graph_beside_int8(
     assert isinstance(backend, OnnxBackend)
     assert backend.recheck is not None
     assert backend.recheck.margin == 0.05
+    # Its pool must not spin for work beside the int8 session's on the same cores.
+    options = backend.recheck.session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     assert "close calls, margin < 0.05, rechecked on fp32" in backend.reason
     record, _ = read_record(asks_for_recheck)
     assert record is not None
