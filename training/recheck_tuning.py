@@ -17,7 +17,7 @@ import numpy as np
 from refit.core.backends.choice import MIN_AGREEMENT
 from refit.core.backends.recheck import top_margin
 
-STEPS: Final = (0.01, 0.02, 0.05, 0.1, 0.2)
+STEPS: Final = (0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2)
 LEFT_OVER: Final = (1 - MIN_AGREEMENT) / 2  # share of tuning texts that may still disagree
 
 

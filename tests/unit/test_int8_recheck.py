@@ -38,9 +38,9 @@ def test_no_margin_where_int8_already_agrees_everywhere() -> None:
 
 
 def test_the_margin_is_the_smallest_step_that_recovers_the_disagreements() -> None:
-    # 100 confident texts, then two near-ties int8 flipped: margins 0.004 and 0.03.
+    # 100 confident texts, then two near-ties int8 flipped: margins 0.004 and 0.04.
     fp32 = np.vstack([np.tile([0.95, 0.05], (100, 1)), rows((0.51, 0.49), (0.52, 0.48))])
-    int8 = np.vstack([np.tile([0.94, 0.06], (100, 1)), rows((0.498, 0.502), (0.485, 0.515))])
+    int8 = np.vstack([np.tile([0.94, 0.06], (100, 1)), rows((0.498, 0.502), (0.48, 0.52))])
     assert tuned_margin(fp32, int8) == 0.05
     assert share_within(int8, 0.05) == pytest.approx(2 / 102)
     # A flip no step reaches still gets the largest step: it recovers what it can.
