@@ -3,9 +3,10 @@
 Registration exports the torch backend's pass module (`torch_pass.PassModule`) to
 ONNX, with the same two outputs, and makes an int8 variant
 (`training/onnx_export.py`, `training/onnx_int8.py`), so one backend class runs
-either file. It runs on ONNX Runtime's CPU provider, or its CUDA provider where the
-installed build has one. `session.run` lets go of the GIL for the whole pass, as a
-torch trace does.
+either file; an int8 backend may also carry the fp32 session for its close calls
+(`Recheck`, `recheck.py`). It runs on ONNX Runtime's CPU provider, or its CUDA
+provider where the installed build has one. `session.run` lets go of the GIL for the
+whole pass, as a torch trace does.
 """
 
 from __future__ import annotations
