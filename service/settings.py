@@ -54,7 +54,8 @@ class ServingSettings(Section):
     test split and whose macro-F1 there is within 0.005 of torch's, else torch; on a GPU, torch.
     torch: PyTorch (REFIT_FORWARD_PASS says traced or eager). torch-int8: PyTorch with int8
     attention weights, CPU only. onnx: ONNX Runtime, fp32. onnx-int8: ONNX Runtime, the int8
-    graph registration kept. A version registered before ONNX export is exported at its first
+    graph registration kept, with the fp32 graph beside it for close calls where registration
+    chose that. A version registered before ONNX export is exported at its first
     load when its folder is writable (else `refit models export`); a backend that fails to load
     gives way to torch. /readyz, the front page, refit_model_info and each prediction-log record
     say which backend answered. Replaces REFIT_CPU_BACKEND (int8: use torch-int8).
