@@ -178,17 +178,10 @@ def _onnx_contenders(
 ) -> list[Contender]:
     fp32 = folder / ONNX_FILES["onnx-fp32"]
 
-    def onnx_backend(path: Path, recheck_margin: float | None = None) -> Callable[[], Backend]:
+    def onnx_backend(path: Path, name: str) -> Callable[[], Backend]:
         def build() -> Backend:
             session = session_for(path, threads=VERIFY_THREADS)
-            recheck = None
-            if recheck_margin is not None:
-                again = session_for(fp32, threads=VERIFY_THREADS, spinning=False)
-                recheck = Recheck(again, recheck_margin)
-            name = "onnx-fp32" if path == fp32 else "onnx-int8"
-            return OnnxBackend(
-                session, encoder, labels, name=name, capture_embeddings=True, recheck=recheck
-            )
+            return OnnxBackend(session, encoder, labels, name=name, capture_embeddings=True)
 
         return build
 
@@ -202,7 +195,7 @@ def _onnx_contenders(
         ]
         return [(failed, None), *((c, None) for c in later)]
     fp32_candidate = fp32_candidate.model_copy(update={"sha256": file_digest(fp32)})
-    fp32_contender = _built(fp32_candidate, onnx_backend(fp32))
+    fp32_contender = _built(fp32_candidate, onnx_backend(fp32, "onnx-fp32"))
     contenders = [fp32_contender]
     tuning = _Tuning(fp32_contender[1], texts.tuning)
     for i, variant in enumerate(VARIANTS):
@@ -215,11 +208,11 @@ def _onnx_contenders(
             contenders.append((candidate.model_copy(update={"error": short_error(exc)}), None))
             continue
         candidate = candidate.model_copy(update={"sha256": file_digest(path)})
-        plain = _built(candidate, onnx_backend(path))
+        plain = _built(candidate, onnx_backend(path, "onnx-int8"))
         contenders.append(plain)
-        rechecked = tuning.rechecked(plain)
-        if rechecked is not None:
-            contenders.append(_built(rechecked, onnx_backend(path, rechecked.recheck_margin)))
+        twin = tuning.twin(plain)
+        if twin is not None:
+            contenders.append(twin)
     return contenders
 
 
@@ -229,24 +222,37 @@ class _Tuning:
 
     def __init__(self, fp32: Backend | None, texts: list[str]) -> None:
         self.texts = texts
-        self.fp32 = run_sorted(fp32, texts)[0].probs if fp32 is not None and texts else None
+        self.fp32 = fp32 if isinstance(fp32, OnnxBackend) and texts else None
+        self.fp32_probs = run_sorted(self.fp32, texts)[0].probs if self.fp32 else None
 
-    def rechecked(self, plain: Contender) -> Candidate | None:
-        """The variant with its close calls rechecked on fp32, where that changes labels."""
+    def twin(self, plain: Contender) -> Contender | None:
+        """The variant with its close calls rechecked on fp32, where that changes labels.
+        It runs on the sessions the plain variant and fp32 already have: with one thread
+        each, a session's pool has no threads to spin, so serving's non-spinning fp32
+        session would measure the same."""
         candidate, backend = plain
-        if self.fp32 is None or backend is None:
+        if self.fp32 is None or self.fp32_probs is None or not isinstance(backend, OnnxBackend):
             return None
         int8 = run_sorted(backend, self.texts)[0].probs
-        margin = tuned_margin(self.fp32, int8)
+        margin = tuned_margin(self.fp32_probs, int8)
         if margin is None:
             return None
-        return candidate.model_copy(
+        twin = candidate.model_copy(
             update={
                 "method": f"{candidate.method}, close calls rechecked on fp32",
                 "recheck_margin": margin,
                 "recheck_share": share_within(int8, margin),
             }
         )
+        rechecking = OnnxBackend(
+            backend.session,
+            backend.encoder,
+            backend.labels,
+            name=backend.name,
+            capture_embeddings=True,
+            recheck=Recheck(self.fp32.session, margin),
+        )
+        return twin, rechecking
 
 
 def best_variant(variants: list[Candidate]) -> Candidate | None:
