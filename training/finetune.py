@@ -35,6 +35,7 @@ from refit.training.base_model import resolve_base_model
 from refit.training.class_balance import oversampled
 from refit.training.epochs import EpochRecord, Progress, Silent, overfitting_warning, train_epoch
 from refit.training.epochs import validate as validate_epoch
+from refit.training.head_probe import ProbeResult, probe_new_rows
 from refit.training.label_head import can_carry_over, config_labels, regrow_head
 from refit.training.length_batches import (
     Collate,
@@ -89,6 +90,7 @@ class FineTuneResult:
     train_examples_per_second: float
     device: str
     config: TrainingConfig
+    probe: ProbeResult | None = None  # new head rows fitted before the epochs (`head_probe`)
 
     def summary(self) -> dict[str, object]:
         return {
@@ -99,6 +101,7 @@ class FineTuneResult:
             "seconds": round(self.seconds, 2),
             "train_examples_per_second": round(self.train_examples_per_second, 1),
             "device": self.device,
+            "head_probe": asdict(self.probe) if self.probe is not None else None,
         }
 
 
@@ -142,13 +145,20 @@ def fine_tune(
         raise TrainingError(f"validation labels missing from the training split: {unknown}")
     set_seed(config.seed)
     label2id = {label: i for i, label in enumerate(labels)}
-    model, tokenizer = _load_base(base_model, labels)
+    model, tokenizer, carried = _load_base(base_model, labels)
     train_items = encode_labelled(tokenizer, train_texts, train_labels, label2id, config.max_length)
     val_items = encode_labelled(tokenizer, val_texts, val_labels, label2id, config.max_length)
+    started = time.perf_counter()  # the probe's passes count as fine-tuning time
+    probe = None
+    new_ids = [label2id[label] for label in labels if carried and label not in carried]
+    if new_ids:
+        collate = collate_padded(tokenizer.pad_token_id or 0)
+        probe = probe_new_rows(
+            model, train_items, new_ids, collate, seed=config.seed, batch_size=config.batch_size
+        )
     if config.balance_classes:
         train_items = oversampled(train_items, config.seed)
     run = _prepare(model, train_items, tokenizer.pad_token_id or 0, config)
-    started = time.perf_counter()
     history, best_epoch, best_state = _run_epochs(run, val_items, config, progress)
     seconds = time.perf_counter() - started
     final = run.accelerator.unwrap_model(run.model)
@@ -165,6 +175,7 @@ def fine_tune(
         train_examples_per_second=len(train_items) * config.epochs / max(seconds, 1e-9),
         device=str(run.accelerator.device),
         config=config,
+        probe=probe,
     )
 
 
@@ -219,12 +230,15 @@ def _run_epochs(
 
 def _load_base(
     base_model: str, labels: list[str]
-) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, list[str]]:
+    """(model, tokenizer, the labels whose trained head rows it kept: [] for a fresh head)."""
     source = resolve_base_model(base_model)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
         config = AutoConfig.from_pretrained(source)
-        if can_carry_over(_known_labels(config), labels):
+        known = _known_labels(config)
+        carried = known if can_carry_over(known, labels) else []
+        if carried:
             model = AutoModelForSequenceClassification.from_pretrained(source, config=config)
             regrow_head(model, labels)
         else:
@@ -240,7 +254,7 @@ def _load_base(
             f"cannot load base model {base_model!r}: {exc}. Without network access, set "
             "REFIT_BASE_MODEL to a local Hugging Face model folder."
         ) from exc
-    return model, tokenizer
+    return model, tokenizer, carried
 
 
 def _known_labels(config: PretrainedConfig) -> list[str]:

@@ -78,11 +78,13 @@ def test_fine_tune_start_keeps_the_champion_head(classifier: Path) -> None:
     ids = torch.tensor(
         tokenizer(["refund my order", "where is my parcel"], padding=True)["input_ids"]
     )
-    model, _ = _load_base(str(classifier), ["billing", "returns", "shipping"])
+    model, _, carried = _load_base(str(classifier), ["billing", "returns", "shipping"])
+    assert carried == ["billing", "shipping"]
     before, after = _logits(champion, ids), _logits(model, ids)
     assert torch.allclose(after[:, [0, 2]], before, atol=1e-6)
 
 
 def test_a_bare_encoder_gets_a_fresh_head(tiny_base_model: Path) -> None:
-    model, _ = _load_base(str(tiny_base_model), ["x", "y", "z"])
+    model, _, carried = _load_base(str(tiny_base_model), ["x", "y", "z"])
+    assert carried == []
     assert model.config.id2label == {0: "x", 1: "y", 2: "z"}
