@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from tiny_versions import write_tiny_version
-from transformers import AutoModelForSequenceClassification
+from transformers import AutoModelForSequenceClassification, PreTrainedModel
 
 from refit.training.head_probe import PROBE_ROWS_PER_LABEL, fit_new_rows, probe_new_rows
 from refit.training.label_head import output_layer, regrow_head
@@ -44,7 +44,7 @@ def test_a_new_row_learns_its_label_while_known_rows_stay() -> None:
 
 
 @pytest.fixture
-def grown(tiny_base_model: Path, tmp_path: Path) -> torch.nn.Module:
+def grown(tiny_base_model: Path, tmp_path: Path) -> PreTrainedModel:
     folder = tmp_path / "champion"
     folder.mkdir()
     write_tiny_version(tiny_base_model, ["billing", "shipping"], seed=3)(folder)
@@ -63,7 +63,7 @@ def _items() -> list[Item]:
     return items
 
 
-def test_probing_a_model_writes_only_the_new_rows(grown: torch.nn.Module) -> None:
+def test_probing_a_model_writes_only_the_new_rows(grown: PreTrainedModel) -> None:
     _, _, layer = output_layer(grown)
     known_before = layer.weight[[0, 2]].detach().clone()
     known_bias = layer.bias[[0, 2]].detach().clone()
@@ -80,6 +80,6 @@ def test_probing_a_model_writes_only_the_new_rows(grown: torch.nn.Module) -> Non
     assert grown.training  # its mode is restored: dropout was off only for the features
 
 
-def test_no_new_rows_is_refused(grown: torch.nn.Module) -> None:
+def test_no_new_rows_is_refused(grown: PreTrainedModel) -> None:
     with pytest.raises(ValueError, match="no new head rows"):
         probe_new_rows(grown, _items(), [], collate_padded(0), seed=0)
