@@ -399,3 +399,51 @@ def test_gil_bench_times_both_forward_passes_without_recording() -> None:
     assert [row.split(" | ")[0] for row in rows] == ["| eager", "| traced"] * 2  # live, then table
     assert "tiny, 3 texts" in done.stdout
     assert (BENCH / "RESULTS.md").read_text() == results
+
+
+# --- request_profile's reading of py-spy's stacks ---------------------------------------
+import request_profile  # noqa: E402
+
+
+def test_profile_samples_go_to_the_part_and_thread_they_ran_in(tmp_path: Path) -> None:
+    raw = tmp_path / "worker.txt"
+    raw.write_text(
+        "<module> (_bentoml_impl/worker/service.py:1);Server.run (uvicorn/server.py:67);"
+        "RequestResponseCycle.send (uvicorn/protocols/http/httptools_impl.py:522) 7\n"
+        "Thread.run (threading.py:982);Scheduler._run (service/scheduling/scheduler.py:178);"
+        "settle_all (core/loop_handoff.py:27) 3\n"
+        "Thread.run (threading.py:982);LogWriter.run (monitoring/log_writer.py:80);"
+        "LogStore.insert (monitoring/log_store.py:90) 2\n"
+        "Thread.run (threading.py:982);worker (concurrent/futures/thread.py:83);"
+        "Module._call_impl (torch/nn/modules/module.py:1789) 5\n"
+        "not a stack line\n"
+    )
+    profile = request_profile.Profile("scheduler", requests=100)
+    request_profile.read_raw(raw, profile)
+    assert profile.samples == {
+        "HTTP server (uvicorn)": 7,
+        "refit scheduler": 3,
+        "prediction log and metrics (refit)": 2,
+        "model pass": 5,
+    }
+    assert profile.threads == {
+        "event loop": 7,
+        "model thread": 3,
+        "log writer": 2,
+        "other threads": 5,
+    }
+    assert profile.ms_per_request(7, rate=100) == pytest.approx(0.7)  # 70 ms over 100
+
+
+def test_profile_table_compares_the_scheduler_with_bentoml() -> None:
+    ours = request_profile.Profile("scheduler", requests=100, seconds=1.0)
+    theirs = request_profile.Profile("bentoml", requests=100, seconds=1.0)
+    ours.samples.update({"refit scheduler": 4, "BentoML": 1})
+    theirs.samples.update({"BentoML": 4})
+    ours.threads.update({"event loop": 5})
+    theirs.threads.update({"event loop": 4})
+    text = request_profile.table([ours, theirs], rate=100)
+    assert "| refit scheduler | 0.400 | 0.000 | – |" in text
+    assert "| BentoML | 0.100 | 0.400 | 0.25 |" in text
+    assert "| all | 0.500 | 0.400 | 1.25 |" in text
+    assert "scheduler 100/s, bentoml 100/s" in text
