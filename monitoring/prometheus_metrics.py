@@ -79,6 +79,11 @@ PADDING_EFFICIENCY = Histogram(
 )
 REAL_TOKENS = Counter("refit_real_tokens", "Tokens fed to the model, padding excluded.")
 PADDED_TOKENS = Counter("refit_padded_tokens", "Token positions computed, padding included.")
+RECHECKED_TEXTS = Counter(
+    "refit_rechecked_texts",
+    "Texts the int8 backend answered again on the fp32 graph: their top two labels were "
+    "closer than the version's recheck margin.",
+)
 INPUT_CHARS = Histogram("refit_input_chars", "Characters per input text.", buckets=_CHARS)
 INPUT_TOKENS = Histogram(
     "refit_input_tokens", "Tokens per input text after truncation.", buckets=_TOKENS

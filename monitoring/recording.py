@@ -39,9 +39,11 @@ class PassRecorder:
         metrics.HOURLY_PRICE.labels(device).set(hourly_price)
 
     def forward_pass(
-        self, texts: int, real_tokens: int, padded_tokens: int, seconds: float
+        self, texts: int, real_tokens: int, padded_tokens: int, seconds: float, rechecked: int = 0
     ) -> None:
         self._compute.observe(seconds)
+        if rechecked:
+            metrics.RECHECKED_TEXTS.inc(rechecked)
         self.busy(seconds)
         metrics.BATCH_ITEMS.observe(texts)
         metrics.BATCH_TOKENS.observe(real_tokens)

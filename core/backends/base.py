@@ -162,9 +162,11 @@ def predict(model: Backend, texts: Sequence[str]) -> BatchOutput:
     buckets = plan_buckets(
         lengths, max_batch_tokens=model.max_batch_tokens, overhead_tokens=model.overhead_tokens
     )
+    rechecked = 0
     for bucket in buckets:
         out = model.run_pass([encoded.rows[i] for i in bucket], lengths[bucket])
         probs[bucket] = out.probs
+        rechecked += out.rechecked
         if embeddings is not None:
             embeddings[bucket] = out.embeddings
     return BatchOutput(
@@ -176,4 +178,5 @@ def predict(model: Backend, texts: Sequence[str]) -> BatchOutput:
         compute_seconds=time.perf_counter() - tokenized,
         unknown_tokens=encoded.unknown_tokens,
         embeddings=embeddings,
+        rechecked=rechecked,
     )

@@ -106,27 +106,27 @@ class OnnxBackend(Backend):
         # The pooled output costs nothing extra to compute, but copying it out does.
         self._outputs = list(OUTPUTS if capture_embeddings else OUTPUTS[:1])
         self.recheck = recheck
-        self.rechecked = 0  # texts answered by the recheck's fp32 pass, since loading
 
     def run_pass(self, rows: Sequence[Sequence[int]], lengths: np.ndarray) -> PassOutput:
         probs, pooled = self._run(self.session, rows, lengths)
-        if self.recheck is not None:
-            close = close_calls(probs, self.recheck.margin)
-            if close.size:
-                again, again_pooled = self._run(
-                    self.recheck.session, [rows[i] for i in close], lengths[close]
-                )
-                probs[close] = again
-                if pooled is not None and again_pooled is not None:
-                    pooled[close] = again_pooled
-                self.rechecked += int(close.size)
-        return PassOutput(probs, pooled)
+        if self.recheck is None:
+            return PassOutput(probs, pooled)
+        close = close_calls(probs, self.recheck.margin)
+        if close.size:
+            again, again_pooled = self._run(
+                self.recheck.session, [rows[i] for i in close], lengths[close]
+            )
+            probs[close] = again
+            if pooled is not None and again_pooled is not None:
+                pooled[close] = again_pooled
+        return PassOutput(probs, pooled, rechecked=int(close.size))
 
     def _run(
         self, session: ort.InferenceSession, rows: Sequence[Sequence[int]], lengths: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray | None]:
         input_ids, mask = padded(rows, lengths, self.encoder.pad_id)
         out = session.run(self._outputs, {INPUTS[0]: input_ids, INPUTS[1]: mask})
-        probs = np.array(out[0], dtype=np.float32)  # a copy: rechecked rows are written in
+        # ONNX Runtime hands back arrays of its own: rechecked rows may be written in.
+        probs = np.asarray(out[0], dtype=np.float32)
         pooled = np.asarray(out[1]).astype(np.float16) if len(out) > 1 else None
         return probs, pooled

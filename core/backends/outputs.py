@@ -41,6 +41,7 @@ class PassOutput:
 
     probs: np.ndarray  # (k, n_labels) float32
     embeddings: np.ndarray | None  # (k, EMBEDDING_DIMS) float16, when captured
+    rechecked: int = 0  # rows answered again by a second graph (int8's close calls on fp32)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class BatchOutput:
     unknown_tokens: np.ndarray | None = None  # (n,) int, [UNK] tokens per text
     # (n, EMBEDDING_DIMS) float16: the encoder's mean-pooled last layer, projected
     embeddings: np.ndarray | None = None
+    rechecked: int = 0  # texts answered again on fp32 (`PassOutput.rechecked`)
 
     @property
     def label_ids(self) -> np.ndarray:

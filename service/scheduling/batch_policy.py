@@ -71,6 +71,7 @@ class PassInfo:
     tokens: int  # real tokens
     padded_tokens: int  # texts x the longest: positions computed
     seconds: float
+    rechecked: int = 0  # texts the backend answered again on fp32 (`PassOutput.rechecked`)
 
     @property
     def width(self) -> int:
@@ -127,7 +128,9 @@ class Round:
             self.failed.update(failed)
             return PassResult(None, [], failed, exc)
         tokens = int(live.lengths.sum())
-        info = PassInfo(pass_id, len(rows), tokens, live.padded_tokens, clock() - began)
+        info = PassInfo(
+            pass_id, len(rows), tokens, live.padded_tokens, clock() - began, out.rechecked
+        )
         finished = []
         for r in np.unique(live.requests).tolist():
             mine = live.requests == r

@@ -158,7 +158,9 @@ class ClassifyHandler:
         out = active.classifier.predict(texts)
         if self.passes is not None:
             real = int(out.n_tokens.sum())
-            self.passes.forward_pass(len(texts), real, out.padded_tokens, out.compute_seconds)
+            self.passes.forward_pass(
+                len(texts), real, out.padded_tokens, out.compute_seconds, out.rechecked
+            )
         elapsed = time.perf_counter() - started
         (answer,) = self.answer_pass([Classified(texts, out, active, None, (), elapsed)])
         answer.unwrap()

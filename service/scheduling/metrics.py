@@ -27,7 +27,9 @@ class SchedulerMetrics(Observer):
         metrics.QUEUE_TOKENS.set(tokens)
 
     def forward_pass(self, info: PassInfo) -> None:
-        self.passes.forward_pass(info.texts, info.tokens, info.padded_tokens, info.seconds)
+        self.passes.forward_pass(
+            info.texts, info.tokens, info.padded_tokens, info.seconds, info.rechecked
+        )
         self._export_rate()
 
     def refused(self, cause: Cause, texts: int) -> None:

@@ -87,9 +87,10 @@ def test_rows_within_the_margin_get_fp32_answers_and_the_others_keep_int8s(
         assert got.embeddings is not None
         assert want.embeddings is not None
         np.testing.assert_array_equal(got.embeddings[0], want.embeddings[row])
-    assert plain.rechecked == 0
-    everything = int8_backend(exported, 2.0)
-    np.testing.assert_allclose(everything.predict(TEXTS).probs, fp32.probs, atol=1e-6)
+    assert int8.rechecked == 0
+    assert rechecking.predict(TEXTS).rechecked == len(close)
+    everything = int8_backend(exported, 2.0).predict(TEXTS)
+    np.testing.assert_allclose(everything.probs, fp32.probs, atol=1e-6)
     assert everything.rechecked == len(TEXTS)
 
 

@@ -78,8 +78,9 @@ def test_a_pass_and_a_request_move_the_counters_and_histograms_they_should() -> 
         "conf": _value("refit_prediction_confidence_count"),
         "chars": _value("refit_input_chars_sum"),
         "compute": _value("refit_compute_seconds_count", {"endpoint": "/test"}),
+        "rechecked": _value("refit_rechecked_texts_total"),
     }
-    passes.forward_pass(len(texts), int(out.n_tokens.sum()), out.padded_tokens, 0.19)
+    passes.forward_pass(len(texts), int(out.n_tokens.sum()), out.padded_tokens, 0.19, 2)
     passes.busy(out.tokenize_seconds)
     recorder.requests(texts, out, [out.tokenize_seconds], [])
     assert _value("refit_predictions_total", {"label": "a"}) - before["a"] == 2
@@ -87,6 +88,7 @@ def test_a_pass_and_a_request_move_the_counters_and_histograms_they_should() -> 
     assert _value("refit_real_tokens_total") - before["real"] == 78
     assert _value("refit_padded_tokens_total") - before["padded"] == 98
     assert _value("refit_truncated_inputs_total") - before["trunc"] == 1
+    assert _value("refit_rechecked_texts_total") - before["rechecked"] == 2
     assert _value("refit_compute_busy_seconds_total", {"device": "cpu"}) - before[
         "busy"
     ] == pytest.approx(0.2)
