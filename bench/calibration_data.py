@@ -89,51 +89,25 @@ def from_reference(folder: Path) -> pd.DataFrame:
     return frame.loc[:, ["text", "true_label", "label", "score", "split"]].reset_index(drop=True)
 
 
-def fold_of(texts: pd.Series, folds: int) -> np.ndarray:
-    """A fold per row, from a hash of its normalised text (copies share a fold)."""
-    from refit.training.normalize import normalized
-
-    keys = pd.util.hash_array(np.asarray(normalized(texts), dtype=object), categorize=False)
-    return (keys % np.uint64(folds)).astype(np.int64)
-
-
-def out_of_fold(version: object, settings: object, folds: int) -> pd.DataFrame:
-    """Train and validation rows scored by fold models that did not train on them."""
-    from refit.core.backends.encoding import TextEncoder
-    from refit.core.backends.torch_backend import TorchBackend
-    from refit.training.finetune import TrainingConfig, fine_tune
+def out_of_fold(version: object, folds: int) -> pd.DataFrame:
+    """Train and validation rows scored by fold models that did not train on them, with
+    every probability (`refit.training.calibration_folds`, the version's own recipe)."""
+    from refit.training.calibration_folds import out_of_fold as cross_fit
+    from refit.training.finetune import TrainingConfig
     from refit.training.snapshot import read_snapshot
 
     path = version.path  # type: ignore[attr-defined]
     record = json.loads((path / "training.json").read_text())
     config = TrainingConfig(**{**record["config"], "device": "cpu"})
-    splits = read_snapshot(path)
-    rows = pd.concat(
-        [splits.train.assign(split="train"), splits.validation.assign(split="validation")],
-        ignore_index=True,
+    return cross_fit(
+        read_snapshot(path),
+        folds=folds,
+        base_model=record["base_model"],
+        config=config,
+        max_length=config.max_length,
+        scorer=scored,
+        note=print,
     )
-    fold = fold_of(rows["text"], folds)
-    parts = []
-    for k in range(folds):
-        inside, outside = rows[fold != k], rows[fold == k]
-        started = time.perf_counter()
-        result = fine_tune(
-            inside["text"].tolist(),
-            inside["label"].tolist(),
-            outside["text"].tolist(),
-            outside["label"].tolist(),
-            base_model=record["base_model"],
-            config=config,
-        )
-        model = TorchBackend(
-            result.model,
-            TextEncoder(result.tokenizer, config.max_length),
-            device=result.model.device,
-        )
-        part = scored(model, outside).assign(split=outside["split"].to_numpy(), fold=k)
-        parts.append(part)
-        print(f"fold {k + 1}/{folds}: {len(inside)} rows, {time.perf_counter() - started:.0f} s")
-    return pd.concat(parts, ignore_index=True)
 
 
 def main() -> None:
@@ -181,7 +155,7 @@ def main() -> None:
     if args.folds:
         cached(
             folder / f"folds-{args.folds}.parquet",
-            lambda: out_of_fold(version, settings, args.folds),
+            lambda: out_of_fold(version, args.folds),
         )
 
 

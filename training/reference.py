@@ -121,11 +121,19 @@ def score_pool(classifier: Backend, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_profile(
-    classifier: Backend, splits: DatasetSplits, *, max_rows: int, seed: int
+    classifier: Backend,
+    splits: DatasetSplits,
+    *,
+    max_rows: int,
+    seed: int,
+    cross_fitted: pd.DataFrame | None = None,
 ) -> ReferenceProfile:
     """Choose both samples, score them once, and fit the calibration.
 
-    `classifier` must capture embeddings (`capture_embeddings=True`).
+    `classifier` must capture embeddings (`capture_embeddings=True`). `cross_fitted`:
+    out-of-fold scores of the train and validation rows (`calibration_folds`); the map
+    is then fitted on them and the test split's rows, the only ones scored here that no
+    model of either kind chose an epoch on or trained on.
     """
     everything = pd.concat(
         [part.assign(split=name) for name, part in splits.parts().items()], ignore_index=True
@@ -144,6 +152,8 @@ def build_profile(
     scored["inputs"] = inputs[inputs | outputs]
     scored["outputs"] = outputs[inputs | outputs]
     judged = scored[scored["outputs"]]
+    if cross_fitted is not None:
+        judged = pd.concat([judged[judged["split"] == "test"], cross_fitted], ignore_index=True)
     calibration = fit_calibration(judged["score"], judged["label"] == judged["true_label"])
     return ReferenceProfile(scored.loc[:, list(COLUMNS)], calibration)
 

@@ -51,6 +51,16 @@ class TrainingSettings(Section):
     sample of the labelled data (for the texts) and one of the held-out rows (for the model's
     outputs and the calibration).
     """
+    calibration_folds: int = Field(0, ge=0, le=10)
+    """Cross-fit the accuracy estimate's calibration: this many fold models, each the
+    version's recipe on all but one fold of the train and validation rows, score the fold
+    they did not see, and the map is fitted on those scores plus the test split's
+    (training/calibration_folds.py). Five folds cost five more fine-tunings and fit the map
+    on about five times the rows, so an estimate inherits less of the held-out split's
+    sampling luck. Only for versions fine-tuned from REFIT_BASE_MODEL: a challenger started
+    from the champion (REFIT_RETRAIN_FROM=champion) starts from weights that learned from
+    those rows, and keeps the held-out rows. 0: the held-out rows alone.
+    """
     export_backends: bool = True
     """Export each new version to ONNX (fp32 and int8) at registration and verify every backend
     against torch on its test split (docs/backends.md), so that REFIT_BACKEND can serve it on ONNX

@@ -19,6 +19,7 @@ from refit.core.backends.encoding import TextEncoder
 from refit.core.backends.torch_backend import TorchBackend
 from refit.core.registry import ModelVersion, Registry
 from refit.training.backend_export import export_and_verify
+from refit.training.calibration_folds import out_of_fold
 from refit.training.data import load_labelled, validate_labelled
 from refit.training.dataset_card import dataset_card
 from refit.training.epochs import Progress
@@ -168,9 +169,33 @@ def fit_and_register(
         splits,
         max_rows=settings.training.drift_reference_rows,
         seed=settings.training.seed,
+        cross_fitted=_cross_fitted(settings, splits, base_model, result.config, note),
     )
+    note(f"calibration: fitted on {profile.calibration.n} labelled predictions")
     version = _register(settings, prepared, result, test_report, profile, base_model, note)
     return Trained(version, result, test_report)
+
+
+def _cross_fitted(
+    settings: TrainingContext,
+    splits: DatasetSplits,
+    base_model: str,
+    config: TrainingConfig,
+    note: Callable[[str], None],
+) -> pd.DataFrame | None:
+    """Out-of-fold scores for the calibration (REFIT_CALIBRATION_FOLDS), or None: not
+    asked for, or the version did not start from the base model."""
+    folds = settings.training.calibration_folds
+    if not folds or base_model != settings.training.base_model:
+        return None
+    return out_of_fold(
+        splits,
+        folds=folds,
+        base_model=base_model,
+        config=config,
+        max_length=settings.training.max_length,
+        note=note,
+    )
 
 
 def fine_tuned_classifier(
@@ -235,6 +260,7 @@ def _register(
         "train_seconds": round(result.seconds, 1),
         "best_epoch": result.best_epoch,
         "reference_rows": len(profile.frame),
+        "calibration_rows": profile.calibration.n,
     }
     return Registry.from_settings(settings.core).register(
         write, metadata=metadata, labels={"task": "text-classification"}
