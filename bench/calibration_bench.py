@@ -197,11 +197,24 @@ def luck(splits: pd.DataFrame, pool: pd.DataFrame) -> str:
 
 
 def targets(
-    fixed: dict[str, float], resampled: tuple[float, float], feedback: dict[str, float]
+    fixed: dict[str, float],
+    resampled: tuple[float, float],
+    feedback: dict[str, float],
+    cross_fitted: dict[str, float] | None = None,
 ) -> str:
-    """The issue's targets for refit's method (binning, no feedback; then with feedback)."""
+    """The issue's targets for refit's method (binning, no feedback; then with feedback),
+    and, with out-of-fold scores, for REFIT_CALIBRATION_FOLDS's calibration."""
     bias, covered = fixed["bias"], round(fixed["covered"] * WINDOWS)
     close = int(feedback["within_003"])
+    folds = []
+    if cross_fitted is not None:
+        cf_bias, cf_covered = cross_fitted["bias"], round(cross_fitted["covered"] * WINDOWS)
+        folds = [
+            f"- bias, cross-fitted (test split + out-of-fold train/validation, "
+            f"REFIT_CALIBRATION_FOLDS): mean error {cf_bias:+.4f} (target at most 0.01: "
+            f"{'met' if abs(cf_bias) <= 0.01 else 'missed'}); coverage {cf_covered}/{WINDOWS} "
+            f"({'met' if cf_covered / WINDOWS >= 0.93 else 'missed'})",
+        ]
     return "\n".join(
         [
             "Targets (binning, refit's method; 20 same-distribution windows of 500):",
@@ -214,6 +227,7 @@ def targets(
             f"calibrations {resampled[1]:.1%} ({'met' if resampled[1] >= 0.93 else 'missed'})",
             f"- after 500 feedback labels, windows of 2,000 within 0.03: {close}/{WINDOWS} "
             f"(target at least 19: {'met' if close >= 19 else 'missed'})",
+            *folds,
         ]
     )
 
@@ -243,7 +257,10 @@ def main() -> None:
         print(shifted, flush=True)
     sizes = splits["split"].value_counts().to_dict()
     goals = targets(
-        found[("held-out split", "binning", 500)], over_trials[("binning", 500)], with_feedback
+        found[("held-out split", "binning", 500)],
+        over_trials[("binning", 500)],
+        with_feedback,
+        found.get(("test split + out-of-fold train/validation", "binning", 500)),
     )
     print(goals, luck(splits, pool), sep="\n", flush=True)
     text = "\n\n".join(
