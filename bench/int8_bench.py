@@ -44,8 +44,8 @@ def main() -> None:
     from refit.core.registry import Registry
     from refit.service.settings import get_settings
     from refit.training.data import load_labelled
+    from refit.training.prepared import prepare_data
     from refit.training.scores import classification_metrics
-    from refit.training.train import prepare_data
 
     settings = get_settings()
     # One process using every core: the most the machine does without a server.

@@ -43,7 +43,7 @@ PARTS: tuple[tuple[str, str], ...] = (
     (r"uvicorn|httptools|uvloop|h11", "HTTP server (uvicorn)"),
     (r"prometheus_client", "Prometheus client"),
     (r"logging", "Python logging (access log)"),
-    (r"bentoml|_bentoml_impl|_bentoml_sdk", "BentoML"),
+    (r"_?bentoml\w*", "BentoML"),  # its package and its private ones
     (r"starlette|anyio", "Starlette and anyio"),
     (r"pydantic|pydantic_core", "pydantic"),
     (r"service/http|core/compat", "refit HTTP layers"),

@@ -36,9 +36,10 @@ from refit.retraining.settings import RetrainingContext
 from refit.training.data import validate_labelled
 from refit.training.epochs import Progress
 from refit.training.finetune import TrainingConfig
+from refit.training.prepared import prepare_frame
 from refit.training.snapshot import read_snapshot
 from refit.training.split import DatasetSplits, split_dataset
-from refit.training.train import fine_tuned_classifier, fit_and_register, prepare_frame
+from refit.training.train import fine_tuned_classifier, fit_and_register
 
 logger = logging.getLogger(__name__)
 

@@ -27,6 +27,7 @@ from refit.core.backends.encoding import TextEncoder
 from refit.core.backends.torch_backend import TorchBackend
 from refit.training.finetune import TrainingConfig, fine_tune
 from refit.training.normalize import normalized
+from refit.training.settings import TrainingContext
 from refit.training.split import DatasetSplits
 
 
@@ -101,3 +102,26 @@ def out_of_fold(
     if not parts:
         raise ValueError("no fold could be scored: too few rows or labels to cross-fit")
     return pd.concat(parts, ignore_index=True)
+
+
+def cross_fitted_scores(
+    settings: TrainingContext,
+    splits: DatasetSplits,
+    base_model: str,
+    config: TrainingConfig,
+    note: Callable[[str], None],
+) -> pd.DataFrame | None:
+    """`out_of_fold` for a new version, as REFIT_CALIBRATION_FOLDS asks, or None: not
+    asked for, or the version did not start from the base model (a challenger from the
+    champion starts from weights that learned from these rows)."""
+    folds = settings.training.calibration_folds
+    if not folds or base_model != settings.training.base_model:
+        return None
+    return out_of_fold(
+        splits,
+        folds=folds,
+        base_model=base_model,
+        config=config,
+        max_length=settings.training.max_length,
+        note=note,
+    )

@@ -12,40 +12,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
-from refit import datagen
 from refit.core.backends.encoding import TextEncoder
 from refit.core.backends.torch_backend import TorchBackend
 from refit.core.registry import ModelVersion, Registry
 from refit.training.backend_export import export_and_verify
-from refit.training.calibration_folds import out_of_fold
-from refit.training.data import load_labelled, validate_labelled
+from refit.training.calibration_folds import cross_fitted_scores
 from refit.training.dataset_card import dataset_card
 from refit.training.epochs import Progress
 from refit.training.evaluate import evaluate_frame
 from refit.training.finetune import FineTuneResult, TrainingConfig, fine_tune
 from refit.training.model_card import model_card
-from refit.training.quality import QualityReport, audit, fingerprint, leakage
+from refit.training.prepared import PreparedData, prepare_data
 from refit.training.reference import ReferenceProfile, build_profile
 from refit.training.scores import EvaluationReport
-from refit.training.settings import TrainingContext, TrainingSettings
+from refit.training.settings import TrainingContext
 from refit.training.snapshot import write_snapshot
-from refit.training.split import DatasetSplits, split_dataset
+from refit.training.split import DatasetSplits
 
 logger = logging.getLogger(__name__)
-
-GENERATED_SOURCE = "built-in generated customer-support messages"
-
-
-@dataclass
-class PreparedData:
-    frame: pd.DataFrame
-    source: str
-    splits: DatasetSplits
-    quality: QualityReport
-    fingerprint: str
-    leakage: dict[str, int]
 
 
 @dataclass
@@ -60,49 +44,6 @@ class Trained:
 @dataclass
 class TrainRun(Trained):
     promoted: bool
-
-
-def load_training_frame(data: Path | None, training: TrainingSettings) -> tuple[pd.DataFrame, str]:
-    """The user's labelled file, or the built-in dataset when none is given."""
-    if data is not None:
-        frame = load_labelled(
-            data,
-            text_column=training.text_column,
-            label_column=training.label_column,
-            min_examples_per_class=training.min_examples_per_class,
-        )
-        return frame, str(data)
-    rows, seed = training.generated_rows, training.seed
-    generated = datagen.generate(rows, scenario="base", seed=seed)
-    frame = validate_labelled(
-        generated.drop(columns=["scenario"]),
-        source="<generated>",
-        min_examples_per_class=training.min_examples_per_class,
-    )
-    return frame, f"{GENERATED_SOURCE} ({rows} rows, seed {seed})"
-
-
-def prepare_data(data: Path | None, training: TrainingSettings) -> PreparedData:
-    frame, source = load_training_frame(data, training)
-    splits = split_dataset(
-        frame,
-        validation_fraction=training.validation_fraction,
-        test_fraction=training.test_fraction,
-        seed=training.seed,
-    )
-    return prepare_frame(frame, splits, source)
-
-
-def prepare_frame(frame: pd.DataFrame, splits: DatasetSplits, source: str) -> PreparedData:
-    """Audit an already split frame (the retraining job brings its own splits)."""
-    return PreparedData(
-        frame=frame,
-        source=source,
-        splits=splits,
-        quality=audit(frame),
-        fingerprint=fingerprint(frame),
-        leakage=leakage(splits),
-    )
 
 
 def train(
@@ -169,33 +110,11 @@ def fit_and_register(
         splits,
         max_rows=settings.training.drift_reference_rows,
         seed=settings.training.seed,
-        cross_fitted=_cross_fitted(settings, splits, base_model, result.config, note),
+        cross_fitted=cross_fitted_scores(settings, splits, base_model, result.config, note),
     )
     note(f"calibration: fitted on {profile.calibration.n} labelled predictions")
     version = _register(settings, prepared, result, test_report, profile, base_model, note)
     return Trained(version, result, test_report)
-
-
-def _cross_fitted(
-    settings: TrainingContext,
-    splits: DatasetSplits,
-    base_model: str,
-    config: TrainingConfig,
-    note: Callable[[str], None],
-) -> pd.DataFrame | None:
-    """Out-of-fold scores for the calibration (REFIT_CALIBRATION_FOLDS), or None: not
-    asked for, or the version did not start from the base model."""
-    folds = settings.training.calibration_folds
-    if not folds or base_model != settings.training.base_model:
-        return None
-    return out_of_fold(
-        splits,
-        folds=folds,
-        base_model=base_model,
-        config=config,
-        max_length=settings.training.max_length,
-        note=note,
-    )
 
 
 def fine_tuned_classifier(

@@ -408,7 +408,7 @@ import request_profile  # noqa: E402
 def test_profile_samples_go_to_the_part_and_thread_they_ran_in(tmp_path: Path) -> None:
     raw = tmp_path / "worker.txt"
     raw.write_text(
-        "<module> (_bentoml_impl/worker/service.py:1);Server.run (uvicorn/server.py:67);"
+        "main (bentoml/serve.py:1);Server.run (uvicorn/server.py:67);"
         "RequestResponseCycle.send (uvicorn/protocols/http/httptools_impl.py:522) 7\n"
         "Thread.run (threading.py:982);Scheduler._run (service/scheduling/scheduler.py:178);"
         "settle_all (core/loop_handoff.py:27) 3\n"
