@@ -21,25 +21,6 @@ from refit.training.snapshot import read_snapshot
 from refit.training.split import DatasetSplits
 from refit.training.train import train
 
-WORDS = [
-    "alpha",
-    "bravo",
-    "charlie",
-    "delta",
-    "echo",
-    "foxtrot",
-    "golf",
-    "hotel",
-    "india",
-    "juliet",
-    "kilo",
-    "lima",
-    "mike",
-    "november",
-    "oscar",
-    "papa",
-]
-
 
 def test_folds_come_from_the_normalised_text_so_copies_share_one() -> None:
     texts = pd.Series(["Refund please", "refund   PLEASE", "where is my parcel", "x"] * 3)
@@ -56,8 +37,8 @@ def test_no_row_is_scored_by_a_model_that_trained_on_it(
 ) -> None:
     rows = pd.DataFrame(
         {
-            # Digits are normalised away, so the texts differ by their words.
-            "text": [f"{a} {b}" for a in WORDS[:6] for b in WORDS[6:16]],
+            # Digits are normalised away, so the texts differ by their letters.
+            "text": [f"{a} {b}" for a in "abcdef" for b in "ghijklmnop"],
             "label": ["a", "b", "c"] * 20,
         }
     )
