@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from refit.core.backends.outputs import Encoded
 from refit.core.load_errors import load_step
 from refit.core.token_ids import TokenIds
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 
 class TextEncoder:
@@ -31,6 +34,8 @@ class TextEncoder:
 
     @classmethod
     def from_folder(cls, folder: Path | str, max_length: int) -> TextEncoder:
+        from transformers import AutoTokenizer
+
         with load_step("tokenizer", folder):  # any failure: a ModelLoadError naming no path
             return cls(AutoTokenizer.from_pretrained(folder), max_length)
 
