@@ -79,7 +79,7 @@ def main() -> None:
         torch.manual_seed(1)  # the same dropout masks each way
         optimizer = torch.optim.AdamW(net.parameters(), lr=1e-4, weight_decay=0.01, fused=fused)
 
-        def train_step() -> None:
+        def train_step(optimizer: torch.optim.Optimizer = optimizer) -> None:
             optimizer.zero_grad()
             net(**batch, labels=labels).loss.backward()
             optimizer.step()
@@ -88,9 +88,8 @@ def main() -> None:
         step = ms_each(optimizer.step, args.steps)  # on the last step's gradients
         figures[way] = (step, whole)
         weights[way] = [p.detach().clone() for p in net.parameters()]
-    apart = max(
-        float((a - b).abs().max()) for a, b in zip(weights["default"], weights["fused"], strict=True)
-    )
+    pairs = zip(weights["default"], weights["fused"], strict=True)
+    apart = max(float((a - b).abs().max()) for a, b in pairs)
     (step_d, whole_d), (step_f, whole_f) = figures["default"], figures["fused"]
     lines = [
         f"{args.model} ({params / 1e6:.1f}M parameters), batch of 16 texts, "

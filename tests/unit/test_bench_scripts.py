@@ -401,6 +401,24 @@ def test_gil_bench_times_both_forward_passes_without_recording() -> None:
     assert (BENCH / "RESULTS.md").read_text() == results
 
 
+def test_adamw_step_times_both_optimisers_and_finds_the_same_weights() -> None:
+    results = (BENCH / "RESULTS.md").read_text()
+    args = ["--model", "tiny", "--steps", "2", "--no-record"]
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "adamw_step.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [line.split(" | ")[0] for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert rows[1:] == ["| torch's default", "| fused", "| fused / default"]
+    apart = float(done.stdout.rsplit("after the same steps: ", 1)[1].rstrip().rstrip("."))
+    assert apart < 1e-5  # the same update, up to rounding
+    assert (BENCH / "RESULTS.md").read_text() == results
+
+
 # --- request_profile's reading of py-spy's stacks ---------------------------------------
 import request_profile  # noqa: E402
 
