@@ -49,7 +49,7 @@ def model_and_batch(model: str):  # type: ignore[no-untyped-def]
     return net, batch, labels
 
 
-def ms_each(run: Callable[[], None], steps: int) -> float:
+def ms_each(run: Callable[[], object], steps: int) -> float:
     run()
     started = time.perf_counter()
     for _ in range(steps):
