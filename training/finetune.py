@@ -207,11 +207,11 @@ def _adamw(model: torch.nn.Module, config: TrainingConfig) -> torch.optim.AdamW:
     elementwise ops: on MiniLM (22.7M parameters, one thread) 160-190 ms a step against
     21 ms fused, the same update (`python bench/adamw_step.py`), which is a large share of a
     CPU fine-tuning step."""
-    options = {"lr": config.learning_rate, "weight_decay": config.weight_decay}
+    rate, decay = config.learning_rate, config.weight_decay
     try:
-        return torch.optim.AdamW(model.parameters(), fused=True, **options)
+        return torch.optim.AdamW(model.parameters(), lr=rate, weight_decay=decay, fused=True)
     except RuntimeError:  # a device or dtype without the fused kernel
-        return torch.optim.AdamW(model.parameters(), **options)
+        return torch.optim.AdamW(model.parameters(), lr=rate, weight_decay=decay)
 
 
 def _run_epochs(
