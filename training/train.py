@@ -14,7 +14,9 @@ from pathlib import Path
 
 from refit.core.backends.encoding import TextEncoder
 from refit.core.backends.torch_backend import TorchBackend
+from refit.core.errors import TrainingError
 from refit.core.registry import ModelVersion, Registry
+from refit.core.tokenizer_file import same_ids
 from refit.training.backend_export import export_and_verify
 from refit.training.calibration_folds import cross_fitted_scores
 from refit.training.dataset_card import dataset_card
@@ -160,6 +162,7 @@ def _register(
     def write(folder: Path) -> None:
         result.model.save_pretrained(folder, safe_serialization=True)
         result.tokenizer.save_pretrained(folder)
+        _check_tokenizer_file(folder, result, prepared.splits, settings.training.max_length)
         for name, text in files.items():
             (folder / name).write_text(text)
         profile.write(folder)
@@ -184,6 +187,21 @@ def _register(
     return Registry.from_settings(settings.core).register(
         write, metadata=metadata, labels={"task": "text-classification"}
     )
+
+
+def _check_tokenizer_file(
+    folder: Path, result: FineTuneResult, splits: DatasetSplits, max_length: int
+) -> None:
+    """Serving reads the tokenizer from its saved file (`core/tokenizer_file.py`): the
+    file must give the ids the model was trained and tested on, or the version is not
+    registered."""
+    texts = [*splits.validation["text"], *splits.test["text"]]
+    # max_length + 1: the encoder asks for one id more, to see truncation.
+    differs = same_ids(folder, result.tokenizer, texts, max_length + 1)
+    if differs is not None:
+        raise TrainingError(
+            f"the saved tokenizer.json does not tokenise as training did: {differs}"
+        )
 
 
 def _export_backends(folder: Path, max_length: int, note: Callable[[str], None]) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 from refit.core.backends.outputs import Encoded
 from refit.core.load_errors import load_step
 from refit.core.token_ids import TokenIds
+from refit.core.tokenizer_file import RustTokenizer
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -24,8 +25,7 @@ if TYPE_CHECKING:
 class TextEncoder:
     """`texts -> Encoded`: token ids cut at `max_length`, with what drift checks count."""
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, max_length: int) -> None:
-        self.tokenizer = tokenizer
+    def __init__(self, tokenizer: RustTokenizer | PreTrainedTokenizerBase, max_length: int) -> None:
         self.max_length = max_length
         self.pad_id = int(tokenizer.pad_token_id or 0)
         self._unk_id = tokenizer.unk_token_id
@@ -34,9 +34,14 @@ class TextEncoder:
 
     @classmethod
     def from_folder(cls, folder: Path | str, max_length: int) -> TextEncoder:
-        from transformers import AutoTokenizer
-
+        """The folder's tokenizer.json, read without transformers (`tokenizer_file.py`);
+        transformers' AutoTokenizer for a folder without one."""
         with load_step("tokenizer", folder):  # any failure: a ModelLoadError naming no path
+            read = RustTokenizer.read(folder)
+            if read is not None:
+                return cls(read, max_length)
+            from transformers import AutoTokenizer
+
             return cls(AutoTokenizer.from_pretrained(folder), max_length)
 
     def encode(self, texts: Sequence[str]) -> Encoded:

@@ -13,6 +13,7 @@ is the version failing: its error goes to the caller.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,9 @@ from refit.core.backends.record import ONNX_FILES, BackendRecord, read_record
 from refit.core.load_errors import describe_cause
 
 logger = logging.getLogger(__name__)
+# The NVIDIA driver's control device and proc folder, and ROCm's kernel driver (torch's
+# ROCm build answers torch.cuda too).
+_GPU_DRIVER_PATHS = ("/dev/nvidiactl", "/proc/driver/nvidia", "/dev/kfd")
 
 
 @dataclass(frozen=True)
@@ -41,12 +45,24 @@ class BackendOptions:
 
 
 def resolved_device(requested: str) -> str:
-    """The device, "cpu" or "cuda", for a REFIT_DEVICE value; `auto` asks torch."""
+    """The device, "cpu" or "cuda", for a REFIT_DEVICE value; `auto` asks torch, where a
+    GPU driver is loaded at all."""
     if requested != "auto":
         return requested
+    if not gpu_driver_loaded():
+        return "cpu"
     from refit.core.backends.torch_backend import cuda_available
 
     return "cuda" if cuda_available() else "cpu"
+
+
+def gpu_driver_loaded() -> bool:
+    """False where Linux shows no NVIDIA or ROCm driver: torch would find no CUDA device
+    either, and asking it means importing torch, seconds a worker serving ONNX Runtime
+    need not spend. True elsewhere, so that torch is asked."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return any(Path(p).exists() for p in _GPU_DRIVER_PATHS)
 
 
 def load_backend(

@@ -4,7 +4,7 @@ Eager (PyTorch op by op from Python), traced (one TorchScript call per pass, whi
 lets go of the GIL once: `torch_pass.py`), and int8 on a CPU (dynamic quantization
 of the attention projections: `torch_int8.py`). On a GPU the weights are bf16.
 This module and its `torch_*` siblings are the only ones outside `training/` that
-import torch (tests/unit/test_backends_seam.py checks).
+import torch (tests/unit/test_layout.py checks).
 """
 
 from __future__ import annotations
@@ -15,11 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import (
-    AutoModelForSequenceClassification,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-)
+from transformers import AutoModelForSequenceClassification, PreTrainedModel
 
 from refit.core.backends.base import Backend, DeviceStats
 from refit.core.backends.encoding import TextEncoder, padded
@@ -81,10 +77,6 @@ class TorchBackend(Backend):
         self._module = PassModule(self.model, projection)
         self._forward: torch.nn.Module | torch.jit.ScriptModule = self._module
         self.traced = False
-
-    @property
-    def tokenizer(self) -> PreTrainedTokenizerBase:
-        return self.encoder.tokenizer
 
     @classmethod
     def from_folder(

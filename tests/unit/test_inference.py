@@ -83,9 +83,11 @@ def test_long_texts_are_truncated_and_flagged(classifier: TorchBackend) -> None:
     assert out.n_tokens[0] < classifier.max_length
 
 
-def test_truncated_text_scores_like_its_first_tokens(classifier: TorchBackend) -> None:
+def test_truncated_text_scores_like_its_first_tokens(
+    classifier: TorchBackend, tiny_base_model: Path
+) -> None:
     """Cutting keeps [CLS] ... [SEP], the same input the tokenizer's own truncation gives."""
-    tokenizer = classifier.tokenizer
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base_model)
     long_text = "the order never came and nobody answers my emails " * 20
     ids = tokenizer(long_text, truncation=True, max_length=classifier.max_length)["input_ids"]
     with torch.inference_mode():
