@@ -384,15 +384,18 @@ def test_cpu_meter_reads_a_process_tree(tmp_path: Path) -> None:
     assert tree_cpu_s(99, tmp_path) == 0
 
 
-def _run_unrecorded(script: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run a benchmark script with `--no-record`; it must succeed and leave RESULTS.md be."""
+def _run_unrecorded(
+    script: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a benchmark script with `--no-record` (and `env` added to the environment); it
+    must succeed and leave RESULTS.md be."""
     results = (BENCH / "RESULTS.md").read_text()
     done = subprocess.run(
         [sys.executable, str(BENCH / script), *args, "--no-record"],
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)},
     )
     assert done.returncode == 0, done.stderr
     assert (BENCH / "RESULTS.md").read_text() == results
@@ -412,6 +415,21 @@ def test_adamw_step_times_both_optimisers_and_finds_the_same_weights() -> None:
     assert rows[1:] == ["| torch's default", "| fused", "| fused / default"]
     apart = float(done.stdout.rsplit("after the same steps: ", 1)[1].rstrip().rstrip("."))
     assert apart < 1e-5  # the same update, up to rounding
+
+
+def test_worker_load_loads_onnx_without_torch_and_the_baseline_with_it(
+    served_env: dict[str, str],
+) -> None:
+    home = served_env["BENTOML_HOME"]
+    done = _run_unrecorded(
+        "worker_load.py", "--home", home, "--runs", "1", "--backend", "onnx", env=served_env
+    )
+    rows = [line.split(" | ") for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert [(row[0], row[-1]) for row in rows[1:]] == [
+        ("| tokenizer.json alone", "False |"),
+        ("| transformers imported (before)", "True |"),
+    ]
+    assert "Champion served on onnx-fp32 (REFIT_BACKEND=onnx)" in done.stdout
 
 
 # --- request_profile's reading of py-spy's stacks ---------------------------------------
