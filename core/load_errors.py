@@ -2,7 +2,7 @@
 
 Loading a version runs tokenizers, transformers, safetensors and torch, and each
 fails its own way: `SafetensorError` for a truncated or overwritten weight file,
-`UnicodeDecodeError` or `KeyError` for a damaged tokenizer file, `OSError` for a
+a bare `Exception` from tokenizers for a damaged tokenizer.json, `OSError` for a
 config that is not JSON, `RuntimeError` for weights of the wrong shape. Callers
 (registration, promotion, hot-swap, startup) catch one error class instead of
 guessing that list. Messages name the file and the cause but never the version's

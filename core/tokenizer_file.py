@@ -45,7 +45,10 @@ class RustTokenizer:
         folder = Path(folder)
         if not (folder / TOKENIZER_FILE).is_file():
             return None
-        pipeline = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
+        try:
+            pipeline = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
+        except Exception as exc:  # tokenizers raises a bare Exception with the reason
+            raise ValueError(f"{TOKENIZER_FILE} cannot be parsed: {exc}") from exc
         config: dict[str, Any] = {}
         for name in reversed(_CONFIG_FILES):  # tokenizer_config.json wins, as in transformers
             if (folder / name).is_file():
