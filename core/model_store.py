@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from pathlib import Path
 
 from refit.core.compat.bentoml import model_store_folder
@@ -65,12 +66,23 @@ def _links_to(link: Path, target: Path) -> bool:
 
 
 def _clear_the_way(link: Path, target: Path) -> None:
-    """Remove an empty `models` folder; refuse anything else that is not a link."""
-    if link.is_symlink() or not link.exists():
+    """Remove an empty `models` folder; refuse anything else that is not a link.
+
+    Other processes may remove the folder or put their link there at any moment between
+    two of these steps: each step that finds the way already changed returns."""
+    try:
+        mode = link.lstat().st_mode
+    except FileNotFoundError:
         return
-    if not link.is_dir():
+    if stat.S_ISLNK(mode):
+        return
+    if not stat.S_ISDIR(mode):
         raise ConfigError(f"REFIT_MODEL_STORE: {link} is a file; remove it to use {target}")
-    if any(link.iterdir()):
+    try:
+        holds_something = any(link.iterdir())
+    except FileNotFoundError:
+        return  # another process removed it first
+    if holds_something and not link.is_symlink():  # a link now lists the target's files
         raise ConfigError(
             f"REFIT_MODEL_STORE is {target}, but {link} already holds a model store; "
             f"move its contents into {target} (or unset REFIT_MODEL_STORE)"

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,24 @@ def test_processes_starting_together_all_end_on_the_one_link(home: Path, tmp_pat
     assert {out.strip() for out, _ in outputs} == {str(home / "models")}
     assert (home / "models").is_symlink()
     assert (home / "models").resolve() == store.resolve()
+
+
+def test_a_folder_another_process_removes_midway_is_no_error(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race the test above can lose: another worker removes the empty `models`
+    after this one saw it and before it looks inside (CI, 2026-12-07: FileNotFoundError)."""
+    (home / "models").mkdir(parents=True)
+    looked_inside = Path.iterdir
+
+    def removed_first(folder: Path) -> Iterator[Path]:
+        if folder == home / "models":
+            folder.rmdir()  # what the other process did a moment earlier
+        return looked_inside(folder)
+
+    monkeypatch.setattr(Path, "iterdir", removed_first)
+    assert link_model_store(_core(tmp_path / "shared")) == home / "models"
+    assert (home / "models").resolve() == (tmp_path / "shared").resolve()
 
 
 _REGISTER = """
