@@ -9,6 +9,8 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,10 @@ from transformers import AutoTokenizer
 
 from refit.core.backends.encoding import TextEncoder
 from refit.core.backends.loading import gpu_driver_loaded
+from refit.core.errors import TrainingError
+from refit.core.registry import Registry
 from refit.core.tokenizer_file import RustTokenizer, same_ids
+from refit.service.settings import Settings
 
 TEXTS = [
     *MIXED_TEXTS,
@@ -118,3 +123,18 @@ def test_a_worker_serving_onnx_imports_neither_torch_nor_transformers(
     served, imported = done.stdout.strip().splitlines()[-2:]
     assert served.startswith("onnx-fp32 ")
     assert imported == "[]"
+
+
+def test_training_refuses_a_version_whose_file_tokenises_differently(
+    tiny_settings: Callable[..., Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`same_ids` finding a difference (as in the test above) stops registration, and the
+    store keeps no version."""
+    from refit.training import train as training
+
+    settings = tiny_settings(tmp_path / "state", f"tokens-{uuid.uuid4().hex[:8]}")
+    found = "1 of 2 texts get other ids, the first 'Some Capitals Here'"
+    monkeypatch.setattr(training, "same_ids", lambda *args: found)
+    with pytest.raises(TrainingError, match="does not tokenise as training did: 1 of 2 texts"):
+        training.train(settings)
+    assert Registry.from_settings(settings.core).versions() == []
