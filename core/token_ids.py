@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from refit.core.tokenizer_file import RustTokenizer
+from refit.core.tokenizer_file import RustTokenizer, transformers_ids
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -48,11 +48,4 @@ class TokenIds:
 
     def _slow_ids(self, texts: Sequence[str]) -> list[list[int]]:
         assert self._slow is not None  # a tokenizer is either Rust or slow
-        ids: list[list[int]] = self._slow(
-            list(texts),
-            truncation=True,
-            max_length=self.max_length,
-            return_attention_mask=False,
-            return_token_type_ids=False,
-        )["input_ids"]
-        return ids
+        return transformers_ids(self._slow, texts, self.max_length)

@@ -103,18 +103,27 @@ def same_ids(
     read = RustTokenizer.read(folder)
     if read is None:
         return None  # no file: serving loads the tokenizer with transformers
-    expected = tokenizer(
+    if read.pad_token_id != tokenizer.pad_token_id:
+        return f"pad token id {read.pad_token_id}, not {tokenizer.pad_token_id}"
+    expected = transformers_ids(tokenizer, texts, max_length)
+    got = [e.ids for e in read.cutting_at(max_length).encode_batch(list(texts))]
+    differ = [i for i, (a, b) in enumerate(zip(expected, got, strict=True)) if a != b]
+    if not differ:
+        return None
+    first = texts[differ[0]][:60]
+    return f"{len(differ)} of {len(texts)} texts get other ids, the first {first!r}"
+
+
+def transformers_ids(
+    tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int
+) -> list[list[int]]:
+    """The ids transformers' own call gives `texts`, cut at `max_length`: what every
+    other path here must reproduce."""
+    ids: list[list[int]] = tokenizer(
         list(texts),
         truncation=True,
         max_length=max_length,
         return_attention_mask=False,
         return_token_type_ids=False,
     )["input_ids"]
-    got = [e.ids for e in read.cutting_at(max_length).encode_batch(list(texts))]
-    differ = [i for i, (a, b) in enumerate(zip(expected, got, strict=True)) if a != b]
-    if read.pad_token_id != tokenizer.pad_token_id:
-        return f"pad token id {read.pad_token_id}, not {tokenizer.pad_token_id}"
-    if not differ:
-        return None
-    first = texts[differ[0]][:60]
-    return f"{len(differ)} of {len(texts)} texts get other ids, the first {first!r}"
+    return ids

@@ -1,4 +1,4 @@
-"""One text gives exactly the ids the tokenizer's own batch call gives it."""
+"""One text and many give exactly the ids transformers' own call gives them."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from refit.core.token_ids import TokenIds
+from refit.core.tokenizer_file import transformers_ids
 
 TEXTS = [
     "My invoice was charged twice, please refund.",
@@ -24,17 +25,11 @@ TEXTS = [
 def test_one_text_equals_the_batch_call(tiny_base_model: Path, max_length: int) -> None:
     tokenizer = AutoTokenizer.from_pretrained(tiny_base_model)
     token_ids = TokenIds(tokenizer, max_length)
-    batch = token_ids(TEXTS)  # the tokenizer's own call
-    expected = tokenizer(
-        TEXTS,
-        truncation=True,
-        max_length=max_length,
-        return_attention_mask=False,
-        return_token_type_ids=False,
-    )["input_ids"]
+    batch = token_ids(TEXTS)  # encode_batch on the copy
+    expected = transformers_ids(tokenizer, TEXTS, max_length)
     assert batch == expected
     for text, row in zip(TEXTS, expected, strict=True):
-        assert token_ids([text]) == [row], text  # the copy's path
+        assert token_ids([text]) == [row], text  # encode on the copy
     assert len(token_ids([TEXTS[5]])[0]) == max_length
 
 

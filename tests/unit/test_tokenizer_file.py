@@ -22,7 +22,7 @@ from refit.core.backends.encoding import TextEncoder
 from refit.core.backends.loading import gpu_driver_loaded
 from refit.core.errors import TrainingError
 from refit.core.registry import Registry
-from refit.core.tokenizer_file import RustTokenizer, same_ids
+from refit.core.tokenizer_file import RustTokenizer, same_ids, transformers_ids
 from refit.service.settings import Settings
 
 TEXTS = [
@@ -49,13 +49,7 @@ def folder(request: pytest.FixtureRequest, tiny_base_model: Path) -> Path:
 @pytest.mark.parametrize("max_length", [8, 129])
 def test_the_file_gives_transformers_ids_one_text_or_many(folder: Path, max_length: int) -> None:
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    expected = tokenizer(
-        TEXTS,
-        truncation=True,
-        max_length=max_length,
-        return_attention_mask=False,
-        return_token_type_ids=False,
-    )["input_ids"]
+    expected = transformers_ids(tokenizer, TEXTS, max_length)
     read = RustTokenizer.read(folder)
     assert read is not None
     assert (read.pad_token_id, read.unk_token_id) == (
