@@ -9,8 +9,9 @@ after a hot-swap. Everything else is shared, so that every backend is judged by
 the same code: tokenising (`encoding.TextEncoder`), cutting a batch into passes of
 similar length (`plan_buckets`), and `predict`, which is those steps over one batch.
 
-The service's scheduler needs only `PassModel`'s three members: it tokenises each
-request when it arrives and later runs passes over texts of many requests.
+The service's scheduler needs only `PassModel`'s members: it tokenises a round's
+texts in one call, runs passes over texts of many requests, and cuts those passes
+by what one costs (`pass_cost`, measured at warm-up).
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ import numpy as np
 
 from refit.core.backends.encoding import TextEncoder
 from refit.core.backends.outputs import BatchOutput, Encoded, PassOutput
+from refit.core.backends.pass_cost import PassCost, measure_pass_cost
 from refit.core.descriptors import EMBEDDING_DIMS
 
-# On a CPU a forward pass costs about what 48 more padded tokens do; on a GPU a pass
-# costs about the same for 10 or 10,000 tokens, so there padding is cheap and extra
-# passes are not (`plan_buckets`).
+# Until `warm_up` measures it (`pass_cost`): on a CPU a MiniLM pass costs about what
+# 48 more padded tokens do; on a GPU a pass costs about the same for 10 or 10,000
+# tokens, so there padding is cheap and extra passes are not (`plan_buckets`).
 CPU_OVERHEAD_TOKENS = 48
 GPU_OVERHEAD_TOKENS = 8192
 
@@ -39,6 +41,8 @@ class PassModel(Protocol):
 
     @property
     def overhead_tokens(self) -> int: ...
+    @property
+    def pass_cost(self) -> PassCost | None: ...
     def encode(self, texts: Sequence[str]) -> Encoded: ...
     def run_pass(self, rows: Sequence[Sequence[int]], lengths: np.ndarray) -> PassOutput: ...
 
@@ -73,6 +77,7 @@ class Backend(ABC):
         self.captures_embeddings = captures_embeddings
         gpu = device == "cuda"
         self.overhead_tokens = GPU_OVERHEAD_TOKENS if gpu else CPU_OVERHEAD_TOKENS
+        self.pass_cost: PassCost | None = None  # measured by warm_up
         self.reason = ""  # why this backend serves, as the loader chose it
 
     @property
@@ -95,6 +100,9 @@ class Backend(ABC):
         """Run a few representative shapes so the first real request pays no setup cost."""
         for n, words in ((1, 4), (8, 24), (32, 60)):
             self.predict(["warm up " * (words // 2)] * n)
+        self.pass_cost = measure_pass_cost(self)
+        if self.pass_cost is not None:
+            self.overhead_tokens = self.pass_cost.overhead_tokens(cap=self.max_batch_tokens)
 
     def device_stats(self) -> DeviceStats | None:
         """The GPU's figures, for a backend that runs on one; None on a CPU."""

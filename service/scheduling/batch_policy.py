@@ -64,6 +64,25 @@ def plan_round(
     return [PlannedPass(requests[b], items[b], flat[b]) for b in buckets]
 
 
+CALIBRATION = ((8, 24), (32, 60), (32, 60))  # warm-up rounds: (texts, words each)
+
+
+def time_rounds(
+    model: PassModel, config: SchedulerConfig, clock: Callable[[], float]
+) -> tuple[int, float]:
+    """(real tokens, seconds) of a full round on `model`, timed after warm-up rounds:
+    the throughput the scheduler admits work by before it has served any."""
+    for texts, words in CALIBRATION:  # the last, warm by then, is the one measured
+        encoded = model.encode(["warm up " * (words // 2)] * texts)
+        round_ = Round([encoded], model.overhead_tokens, config)
+        began = clock()
+        for planned in round_.plan:
+            if (error := round_.run(planned, model, 0, clock).error) is not None:
+                raise error
+        seconds = clock() - began
+    return int(encoded.lengths.sum()), seconds
+
+
 @dataclass(frozen=True)
 class PassInfo:
     id: int  # unique within the scheduler

@@ -6,10 +6,10 @@ and the measured throughput; its own tokens are estimated from its characters
 tokenises each round's texts in one tokenizer call, which releases the GIL, and
 is cheaper per text than a call per request. The model thread never waits to fill
 a batch: whenever it is free it takes a round (`work_queue`, `batch_policy`),
-tokenises it and runs its passes. The served model is read once per
-round and every request finishes within its round, so a hot-swap never mixes two
-versions in one response. Requests past their deadline, or whose client went
-away, are dropped before any compute.
+tokenises it and runs its passes, cut by what a pass costs (`_overhead_tokens`).
+The served model is read once per round and every request finishes within its
+round, so a hot-swap never mixes two versions in one response. Requests past their
+deadline, or whose client went away, are dropped before any compute.
 """
 
 from __future__ import annotations
@@ -29,13 +29,13 @@ from refit.core.errors import DeadlineExpired, ModelFailure, Overloaded, Schedul
 from refit.core.loop_handoff import settle_all
 from refit.core.quiet_log import QuietLog
 from refit.service.model.heap_trim import HeapTrimmer
-from refit.service.scheduling.batch_policy import PassInfo, Round, SchedulerConfig
+from refit.service.scheduling.batch_policy import PassInfo, Round, SchedulerConfig, time_rounds
 from refit.service.scheduling.observer import Cause, Observer
-from refit.service.scheduling.work_queue import Request, TokenEstimate, WorkQueue
+from refit.service.scheduling.work_queue import Ewma, Request, TokenEstimate, WorkQueue
 
 logger = logging.getLogger(__name__)
 
-CALIBRATION = ((8, 24), (32, 60), (32, 60))  # warm-up rounds (texts, words each) of start()
+DEPTH_EVERY_S = 0.1  # the queue-depth gauges, updated on arrival at most this often
 
 
 class Served(Protocol):
@@ -55,8 +55,7 @@ class Classified(Generic[M]):
     texts: Sequence[str]
     output: BatchOutput  # compute_seconds: the passes that held its texts
     model: M  # the served model, and so the version, that computed every row
-    # From enqueueing to the start of its round. A request computed
-    # without this queue (`REFIT_BATCHING=bentoml` or `off`) has None, and no passes.
+    # From enqueueing to the start of its round; None without this queue (no passes).
     queue_wait_s: float | None
     passes: tuple[PassInfo, ...]  # the passes that held its texts
     elapsed_s: float  # from arrival to the end of its last pass
@@ -93,6 +92,8 @@ class Scheduler(Generic[M, R]):
         self._closed = False
         self._thread: threading.Thread | None = None
         self._pass_ids = itertools.count(1)
+        self._answering = Ewma(smoothing=0.2)  # the model thread's own seconds per pass
+        self._depth_due = 0.0
         # One line a minute for refusals and failures; the observer counts each one.
         self._refusal_log = QuietLog(logger, clock=clock)
         self._failure_log = QuietLog(logger, logging.ERROR, clock=clock)
@@ -103,8 +104,9 @@ class Scheduler(Generic[M, R]):
 
     def start(self) -> None:
         """Measure the throughput (unless configured), then start the model thread."""
-        if self.tokens_per_s is None:
-            self._calibrate()
+        if self.tokens_per_s is None:  # timed warm-up rounds: admission works at once
+            work = time_rounds(self.current_model().classifier, self.config, self._clock)
+            self._work.throughput.update(*work, fullness=1.0)
         self._thread = threading.Thread(target=self._run, name="refit-scheduler", daemon=True)
         self._thread.start()
 
@@ -162,9 +164,13 @@ class Scheduler(Generic[M, R]):
             if cause is None:
                 self._work.push(entry)
                 self._cond.notify()
-            depth, retry = self._work.queued, self._work.retry_after_s()
+                depth = self._work.queued if entry.enqueued >= self._depth_due else None
+            else:
+                retry = self._work.retry_after_s()
         if cause is None:
-            self.observer.queue_depth(*depth)
+            if depth is not None:  # every round reports it too: here only while rounds are long
+                self._depth_due = entry.enqueued + DEPTH_EVERY_S
+                self.observer.queue_depth(*depth)
             return
         self._refused(cause, entry.size, retry)
         raise Overloaded(retry, cause)
@@ -196,8 +202,7 @@ class Scheduler(Generic[M, R]):
             entries, dropped = self._work.take_round(self._clock())
             depth, retry = self._work.queued, self._work.retry_after_s()
         self.observer.queue_depth(*depth)
-        expired = [entry for entry, cause in dropped if cause == "deadline"]
-        _answer_all([(entry, DeadlineExpired(retry)) for entry in expired])
+        _answer_all([(e, DeadlineExpired(retry)) for e, cause in dropped if cause == "deadline"])
         for entry, cause in dropped:
             if cause == "deadline":
                 self._refused("deadline", entry.size, retry)
@@ -210,9 +215,10 @@ class Scheduler(Generic[M, R]):
         model, started = served.classifier, self._clock()
         for entry in entries:
             self.observer.queue_wait(started - entry.enqueued)
-        round_ = Round(self._tokenise(model, entries), model.overhead_tokens, self.config)
+        round_ = Round(self._tokenise(model, entries), self._overhead_tokens(model), self.config)
         tokens = 0
         for planned in round_.plan:
+            began = self._clock()
             result = round_.run(planned, model, next(self._pass_ids), self._clock)
             if (info := result.info) is not None:
                 self.observer.forward_pass(info)
@@ -221,11 +227,25 @@ class Scheduler(Generic[M, R]):
                 self._finish(served, round_, entries, result.finished, started)
             if result.error is not None:
                 self._fail([entries[r] for r in result.failed], result.error)
+            if info is not None:  # what the pass cost beyond the engine's own time
+                self._answering.move(self._clock() - began - info.seconds)
             with self._cond:
                 self._work.computed(len(planned.lengths), int(planned.lengths.sum()))
         busy = self._clock() - started  # the whole round: the rate at which queues drain
         with self._cond:
             self._work.round_done(sum(e.size for e in entries), tokens, busy)
+
+    def _overhead_tokens(self, model: PassModel) -> int:
+        """What one more pass costs, in padded tokens: the engine's fixed cost as
+        measured at warm-up, plus the model thread's own work per pass (answering its
+        requests: a log record, metric updates, waking the event loop). With a small
+        model, or on a GPU, that work is most of a pass's cost; counting it keeps
+        passes from being cut to a few texts each. Its per-text part is counted too,
+        which errs toward fewer, wider passes."""
+        if model.pass_cost is None:
+            return model.overhead_tokens
+        extra = self._answering.value or 0.0
+        return model.pass_cost.overhead_tokens(extra, cap=self.config.max_batch_tokens)
 
     def _tokenise(self, model: PassModel, entries: list[Request]) -> list[Encoded]:
         """Each request's tokens: the round's texts in one call of `model`'s tokenizer
@@ -271,19 +291,6 @@ class Scheduler(Generic[M, R]):
         _answer_all([(entry, ModelFailure(message)) for entry in left])  # one each: tracebacks
         for entry in left:
             self.observer.refused("model_error", entry.size)
-
-    def _calibrate(self) -> None:
-        """Seed the throughput from timed warm-up rounds, so admission works at once."""
-        model = self.current_model().classifier
-        for texts, words in CALIBRATION:  # the last, warm by then, is the one measured
-            encoded = model.encode(["warm up " * (words // 2)] * texts)
-            round_ = Round([encoded], model.overhead_tokens, self.config)
-            began = self._clock()
-            for planned in round_.plan:
-                if (error := round_.run(planned, model, 0, self._clock).error) is not None:
-                    raise error
-            seconds = self._clock() - began
-        self._work.throughput.update(int(encoded.lengths.sum()), seconds, fullness=1.0)
 
 
 def _answer_all(answers: Sequence[tuple[Request, object]]) -> None:

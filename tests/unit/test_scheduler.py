@@ -21,6 +21,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from refit.core.backends.encoding import TextEncoder
 from refit.core.backends.outputs import Encoded, PassOutput
+from refit.core.backends.pass_cost import PassCost
 from refit.core.backends.torch_backend import TorchBackend
 from refit.core.errors import DeadlineExpired, ModelFailure, Overloaded, SchedulerClosed
 from refit.service.scheduling.batch_policy import PassInfo, PlannedPass, SchedulerConfig, plan_round
@@ -47,6 +48,7 @@ class FakeModel:
         self.version = version
         self.clock = clock
         self.overhead_tokens = 48
+        self.pass_cost: PassCost | None = None  # unmeasured: plan by overhead_tokens
         self.texts: list[str] = []  # a token id is an index here
         self.encoded: list[str] = []
         self.passes: list[list[str]] = []
@@ -134,7 +136,12 @@ def words(n: int, tag: str) -> str:
 def build() -> Iterator[Callable[..., tuple[Scheduler, FakeModel, Recorder, list[FakeServed]]]]:
     made: list[tuple[Scheduler, FakeModel]] = []
 
-    def make(model: FakeModel | None = None, clock: FakeClock | None = None, **limits: float):
+    def make(
+        model: FakeModel | None = None,
+        clock: FakeClock | None = None,
+        finish: Callable[[Sequence[Classified]], Sequence[Classified]] = list,
+        **limits: float,
+    ):
         model = model or FakeModel(clock=clock)
         current = [FakeServed(model, f"v{model.version}")]
         recorder = Recorder()
@@ -142,7 +149,7 @@ def build() -> Iterator[Callable[..., tuple[Scheduler, FakeModel, Recorder, list
         scheduler = Scheduler(
             lambda: current[0],
             config,
-            finish=list,
+            finish=finish,
             observer=recorder,
             clock=clock or FakeClock(),
             estimate=WordTokens(),
@@ -265,6 +272,34 @@ def test_texts_are_sorted_by_length_across_requests(build) -> None:
     run(scenario())
     round_pass = model.passes[1]
     assert [t.split()[0] for t in round_pass] == ["a1", "b2", "b4", "a5", "b7", "a9"]
+
+
+def test_a_pass_costs_what_was_measured_plus_the_schedulers_own_work_per_pass(build) -> None:
+    """Padding is traded against one more pass at its full price: the engine's fixed
+    cost, measured at warm-up, and what answering a pass costs the model thread."""
+    clock = FakeClock()
+
+    def answering_costs_50_ms(done: Sequence[Classified]) -> list[Classified]:
+        clock.advance(0.05)
+        return list(done)
+
+    scheduler, model, _, _ = build(
+        clock=clock, finish=answering_costs_50_ms, max_batch_size=64, max_batch_tokens=10_000
+    )
+    # The engine alone: a pass costs nothing fixed, a padded token 1 ms.
+    model.pass_cost = PassCost(fixed_s=0.0, per_token_s=0.001)
+    mixed = [words(1, "m1"), words(9, "m9")]
+
+    async def scenario() -> None:
+        for _ in range(12):
+            await scheduler.classify(mixed)
+
+    run(scenario())
+    # First: nothing learnt, and one token of padding outweighs one more pass. Once
+    # the scheduler has learnt that answering a pass costs 50 ms, worth 50 padded
+    # tokens, 8 tokens of padding cost less than a pass: one pass each.
+    assert model.passes[:2] == [[words(1, "m1")], [words(9, "m9")]]
+    assert model.passes[-3:] == [mixed, mixed, mixed]
 
 
 def test_a_round_takes_whole_requests_up_to_the_text_cap(build) -> None:
