@@ -92,10 +92,8 @@ class PredictionRecorder:
     ) -> None:
         """Requests answered together: `texts` and `out` hold all their rows, the
         sequences one figure per request (no queue waits without refit's scheduler)."""
-        for seconds in tokenize_seconds:
-            self._tokenize.observe(seconds)
-        for seconds in queue_waits:
-            self._queue.observe(seconds)
+        metrics.observe_many(self._tokenize, np.asarray(tokenize_seconds))
+        metrics.observe_many(self._queue, np.asarray(queue_waits))
         metrics.observe_many(metrics.INPUT_TOKENS, out.n_tokens)
         metrics.observe_many(
             metrics.INPUT_CHARS, np.fromiter(map(len, texts), dtype=np.float64, count=len(texts))

@@ -27,6 +27,8 @@ class RequestAccounting:
     def __init__(self, app: ASGIApp, *, endpoints: frozenset[str]) -> None:
         self.app = app
         self.endpoints = endpoints  # timed and counted; other paths pass untouched
+        # Each endpoint's series looked up once, not on every request.
+        self._seconds = {path: metrics.REQUEST_SECONDS.labels(path) for path in endpoints}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -45,7 +47,7 @@ class RequestAccounting:
         try:
             await self.app(scope, receive, accounted_send)
         finally:
-            metrics.REQUEST_SECONDS.labels(path).observe(time.perf_counter() - started)
+            self._seconds[path].observe(time.perf_counter() - started)
             reason = reason_for_status(status)
             if reason is not None:
                 metrics.ERRORS.labels(path, reason).inc()
