@@ -88,9 +88,11 @@ class ServingSettings(Section):
     spans go). Off by default: the span cost about a fifth of a worker's event-loop time on a
     fast model, whether or not anything collected it.
     """
-    access_log: bool = True
+    access_log: bool = False
     """Log one line per HTTP request (BentoML's access log); health checks and scrapes are never
-    logged.
+    logged. Off by default: on the tiny-model proxy the line cost about 0.1 ms of the 1.2-1.4 ms
+    a request held a worker's GIL (`bench/request_profile.py`), and the prediction log and
+    Prometheus already record every `/classify` request.
     """
     batching: Literal["scheduler", "bentoml", "off"] = "scheduler"
     """How requests reach the model: refit's own scheduler (one queue and model thread per
