@@ -55,8 +55,8 @@ def test_the_fixed_and_per_token_costs_are_recovered_from_two_shapes() -> None:
     cost = measure_pass_cost(model, clock)
     assert cost is not None
     assert (cost.fixed_s, cost.per_token_s) == pytest.approx((0.004, 2e-6), rel=1e-6)
-    assert cost.overhead_tokens(cap=16384) == 2000
-    assert set(model.shapes) == {(1, 8), (16, 64)}  # three times each: the fastest counts
+    assert cost.overhead_tokens(cap=16384) == 2000  # 4 ms at 2 µs a token
+    assert set(model.shapes) == {(1, 8), (8, 32)}  # three times each: the fastest counts
 
 
 def test_a_cost_is_in_padded_tokens_between_one_and_the_cap() -> None:
