@@ -25,34 +25,16 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from record import publish
 
 ROOT = Path(__file__).resolve().parent.parent
-WAYS = {"tokenizer.json alone": "", "transformers imported (before)": "transformers"}
-
-PROBE = """
-import json, resource, sys, time
-started = time.perf_counter()
-if sys.argv[1] == "transformers":
-    from transformers import AutoTokenizer  # noqa: F401
-from refit.core.registry import Registry
-from refit.service.model.startup import load_served_model
-from refit.service.settings import get_settings
-settings = get_settings()
-registry = Registry.from_settings(settings.core)
-served = load_served_model(registry, registry.champion_tag().split(":")[1], settings)
-served.classifier.predict(["where is my parcel"])
-print(json.dumps({
-    "seconds": time.perf_counter() - started,
-    "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    "torch": "torch" in sys.modules,
-    "backend": served.classifier.name,
-}))
-"""
+WAYS = {"tokenizer.json alone": [], "transformers imported (before)": ["--transformers-first"]}
 
 
-def load_once(home: Path, way: str, backend: str) -> dict[str, object]:
+def load_once(home: Path, way: list[str], backend: str) -> dict[str, Any]:
+    """One fresh process loading the champion (`refit.testing.worker_load`)."""
     env = {
         **os.environ,
         "BENTOML_HOME": str(home),
@@ -60,11 +42,15 @@ def load_once(home: Path, way: str, backend: str) -> dict[str, object]:
         "REFIT_BACKEND": backend,
     }
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, way], env=env, cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "refit.testing.worker_load", *way],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     if done.returncode != 0:
         sys.exit(f"loading failed:\n{done.stderr[-3000:]}")
-    figures: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return figures
 
 
@@ -75,8 +61,8 @@ def main() -> None:
     parser.add_argument("--backend", default="auto", help="REFIT_BACKEND for the loads")
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     args = parser.parse_args()
-    load_once(args.home, "", args.backend)  # exports the version first, if it must
-    runs: dict[str, list[dict[str, object]]] = {name: [] for name in WAYS}
+    load_once(args.home, [], args.backend)  # exports the version first, if it must
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in WAYS}
     for _ in range(args.runs):
         for name, way in WAYS.items():
             runs[name].append(load_once(args.home, way, args.backend))
@@ -94,7 +80,8 @@ def main() -> None:
         rss = max(float(str(f["rss_mib"])) for f in figures)
         each = ", ".join(f"{s:.2f}" for s in seconds)
         lines.append(
-            f"| {name} | {medians[name]:.2f} ({each}) | {rss:.0f} | {figures[0]['torch']} |"
+            f"| {name} | {medians[name]:.2f} ({each}) | {rss:.0f} | "
+            f"{'torch' in figures[0]['imported']} |"
         )
     new, old = medians["tokenizer.json alone"], medians["transformers imported (before)"]
     lines += [

@@ -96,27 +96,14 @@ def test_a_worker_serving_onnx_imports_neither_torch_nor_transformers(
 ) -> None:
     """Loading, checking and warming the champion on ONNX Runtime, as a worker starts;
     REFIT_DEVICE=auto, as a user leaves it."""
-    probe = (
-        "import sys\n"
-        "from refit.core.registry import Registry\n"
-        "from refit.service.model.startup import load_served_model\n"
-        "from refit.service.settings import get_settings\n"
-        "settings = get_settings()\n"
-        "registry = Registry.from_settings(settings.core)\n"
-        "served = load_served_model(registry, registry.champion_tag().split(':')[1], settings)\n"
-        "answer = served.classifier.predict(['where is my parcel'])\n"
-        "print(served.classifier.name, answer.label_ids)\n"
-        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))\n"
-    )
     env = {**os.environ, **served_env, "REFIT_BACKEND": "onnx", "REFIT_DEVICE": "auto"}
     env["PYTHONPATH"] = str(ROOT)
-    done = subprocess.run(
-        [sys.executable, "-c", probe], env=env, cwd=ROOT, capture_output=True, text=True
-    )
+    command = [sys.executable, "-m", "refit.testing.worker_load"]
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-4000:]
-    served, imported = done.stdout.strip().splitlines()[-2:]
-    assert served.startswith("onnx-fp32 ")
-    assert imported == "[]"
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert loaded["backend"] == "onnx-fp32"
+    assert loaded["imported"] == []
 
 
 def test_training_refuses_a_version_whose_file_tokenises_differently(
