@@ -14,7 +14,7 @@ import sys
 import time
 import traceback
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from scenarios import (
     ContenderResult,
     Plan,
     lone,
+    median_by_rate,
     point,
     saturation,
     spaced_lone,
@@ -79,15 +80,15 @@ def run_all(
     )
     runs: dict[str, ContenderResult] = {}
     errors: dict[str, str] = {}
-    tiny_home: Path | None = None
+    tiny = [name for name in chosen if name in TINY_PAIR]
     for name in chosen:
-        if name == "raw":
+        if name == "raw" or name in tiny[1:]:
             continue
         started = time.monotonic()
         try:
-            if name in TINY_PAIR:
-                tiny_home = tiny_home or build_tiny_home(work / "tiny-home")
-                runs[name] = run_tiny(name, plan, inputs, work, tiny_home, legacy)
+            if name in TINY_PAIR:  # both at once, their turns interleaved
+                home = build_tiny_home(work / "tiny-home")
+                runs.update(run_tiny(tiny, plan, inputs, work, home, legacy))
             elif name == FRONTED:
                 runs[name] = run_fronted(plan, inputs, work, legacy)
             else:
@@ -187,19 +188,29 @@ def run_fronted(plan: Plan, inputs: Inputs, work: Path, legacy: bool) -> Contend
 
 
 def run_tiny(
-    name: str, plan: Plan, inputs: Inputs, work: Path, home: Path, legacy: bool
-) -> ContenderResult:
-    mode = name.removeprefix("tiny-")
-    print(f"== {name}: tiny model, REFIT_BATCHING={mode}", flush=True)
-    result = ContenderResult(name, mode, "tiny", workers())
+    names: list[str], plan: Plan, inputs: Inputs, work: Path, home: Path, legacy: bool
+) -> dict[str, ContenderResult]:
+    """The tiny-model contenders, all served at once: each load point is run
+    `plan.tiny_repeats` times, the servers taking turns, and the median by requests/s
+    is reported, so that a slow spell of the machine falls on both."""
     path = inputs.paths["1-text"]
-    with started(work / name, mode, legacy, home) as server:
-        result.lone = lone(server.url, inputs.lone, inputs.lone_warmup)
-        run_wrk(server.url, path, connections=8, seconds=plan.warmup_s)  # warm-up, discarded
-        result.loads = [
-            point(server, path, "1-text", c, plan.seconds, name) for c in plan.tiny_levels
-        ]
-    return result
+    results = {n: ContenderResult(n, n.removeprefix("tiny-"), "tiny", workers()) for n in names}
+    with ExitStack() as stack:
+        servers = {}
+        for name, result in results.items():
+            print(f"== {name}: tiny model, REFIT_BATCHING={result.mode}", flush=True)
+            servers[name] = stack.enter_context(started(work / name, result.mode, legacy, home))
+            result.lone = lone(servers[name].url, inputs.lone, inputs.lone_warmup)
+            run_wrk(servers[name].url, path, connections=8, seconds=plan.warmup_s)  # discarded
+        for _ in range(plan.tiny_repeats):
+            for c in plan.tiny_levels:
+                for name, server in servers.items():
+                    load = point(server, path, "1-text", c, plan.seconds, name)
+                    results[name].repeats.append(load)
+    for result in results.values():
+        for c in plan.tiny_levels:
+            result.loads.append(median_by_rate([r for r in result.repeats if r.connections == c]))
+    return results
 
 
 @contextmanager

@@ -48,6 +48,9 @@ class Plan:
     max_connections: int = 2048  # cap on 8x saturation
     probe_rate: float = 10.0  # probe requests a second during the impolite points
     tiny_levels: list[int] = field(default_factory=lambda: [64, 256])
+    # Each tiny point this many times, the two servers' turns interleaved: one run of
+    # each was 0.85-1.45 of the other across runs of the same code on this machine.
+    tiny_repeats: int = 3
 
     @classmethod
     def quick(cls) -> Plan:
@@ -256,6 +259,11 @@ def saturation(
     return SaturationResult(level, found, at_sat, at_8x, probe_sat, probe_8x)
 
 
+def median_by_rate(loads: list[LoadResult]) -> LoadResult:
+    """The repeat of a load point with the median requests/s (the upper one of two)."""
+    return sorted(loads, key=lambda load: load.req_per_s)[len(loads) // 2]
+
+
 @dataclass
 class ContenderResult:
     """Everything measured on one server: a serving path, on the champion or the tiny model."""
@@ -271,6 +279,7 @@ class ContenderResult:
     spike: LoadResult | None = None
     after_spike: LoneResult | None = None
     saturation: SaturationResult | None = None
+    repeats: list[LoadResult] = field(default_factory=list)  # every repeat of `loads`
 
     def load(self, kind: str, connections: int) -> LoadResult | None:
         for r in self.loads:

@@ -25,6 +25,8 @@ Contenders, all on the same machine in one run:
                   the one-text sweep through HAProxy, then saturation and 8x;
   tiny-scheduler  the service on a tiny random model (2 layers, 32 wide) in a private
   tiny-bentoml    BENTOML_HOME: the serving overhead a GPU's fast passes leave exposed.
+                  Both are served at once and take turns at each load point, three
+                  times; the median by requests/s is reported, beside every repeat.
 Scenarios per served contender (about 4 minutes each): 50 lone one-text requests
 on the idle server; 10 lone 32-text requests; the 40 lone requests of the spike
 scenario below, spaced the same, on the idle server; wrk at 1, 8, 64, 256, 1024

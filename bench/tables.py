@@ -106,6 +106,7 @@ def _tiny_rows(base: Baselines, runs: dict[str, ContenderResult]) -> list[str]:
             name,
             r.connections,
             fmt(r.req_per_s),
+            ", ".join(fmt(x.req_per_s) for x in runs[name].repeats if x.connections == c),
             fmt(r.req_per_s / base.cores),
             fmt(r.texts_per_s / base.cores),
             fmt(r.p99_ms),
@@ -113,6 +114,7 @@ def _tiny_rows(base: Baselines, runs: dict[str, ContenderResult]) -> list[str]:
         )
         for name in TINY_PAIR
         for r in (runs[name].loads if name in runs else [])
+        for c in [r.connections]
     ]
 
 
@@ -129,7 +131,9 @@ LONE_COLUMNS = (
     "contender,idle p50,idle p90,32-text p50,idle spaced p50,after spike p50,p90,"
     "after spike first 5,failed"
 )
-TINY_COLUMNS = "contender,conc.,req/s,req/s/core,texts/s/core,p99 ms,texts/pass"
+TINY_COLUMNS = (
+    "contender,conc.,req/s (median),each repeat,req/s/core,texts/s/core,p99 ms,texts/pass"
+)
 SATURATION_INTRO = (
     "8x saturation, one-text requests, a client that ignores Retry-After. Accepted p99: "
     "bounds from wrk's latencies of all answers, assuming 429s come faster than any 2xx. "

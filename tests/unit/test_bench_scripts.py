@@ -228,6 +228,16 @@ def test_ratios_and_targets_against_the_same_run() -> None:
     assert "texts/s/core" in text
 
 
+def test_a_tiny_point_is_the_median_of_its_repeats_and_shows_each() -> None:
+    repeats = [_load("1-text", 64, rate) for rate in (700, 950, 900)]
+    assert scenarios.median_by_rate(repeats) is repeats[2]
+    runs = _runs()
+    runs["tiny-scheduler"].repeats = repeats
+    runs["tiny-scheduler"].loads = [scenarios.median_by_rate(repeats)]
+    text = tables.render(report.Baselines(cores=2), runs)
+    assert "| tiny-scheduler | 64 | 900 | 700, 950, 900 |" in text
+
+
 def test_the_scheduler_behind_haproxy_gets_its_own_overload_targets() -> None:
     base = report.Baselines(budget_ms=2000.0, cores=2)
     runs = _runs()
