@@ -1,7 +1,8 @@
 """Running each contender of serve_bench: the raw model in-process, and servers.
 
-Each server is started for its contender alone and stopped after its scenarios;
-a contender that fails is reported, and the others still run.
+Each server is started for its contender alone and stopped after its scenarios,
+except the tiny pair, served together so that they can take turns at each load
+point; a contender that fails is reported, and the others still run.
 """
 
 from __future__ import annotations

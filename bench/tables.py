@@ -106,7 +106,7 @@ def _tiny_rows(base: Baselines, runs: dict[str, ContenderResult]) -> list[str]:
             name,
             r.connections,
             fmt(r.req_per_s),
-            ", ".join(fmt(x.req_per_s) for x in runs[name].repeats if x.connections == c),
+            _repeats(runs[name], r.connections),
             fmt(r.req_per_s / base.cores),
             fmt(r.texts_per_s / base.cores),
             fmt(r.p99_ms),
@@ -114,8 +114,12 @@ def _tiny_rows(base: Baselines, runs: dict[str, ContenderResult]) -> list[str]:
         )
         for name in TINY_PAIR
         for r in (runs[name].loads if name in runs else [])
-        for c in [r.connections]
     ]
+
+
+def _repeats(run: ContenderResult, connections: int) -> str:
+    """Requests/s of every repeat of one load point, in the order they ran."""
+    return ", ".join(fmt(x.req_per_s) for x in run.repeats if x.connections == connections)
 
 
 def _table(intro: str, columns: list[str], rows: list[str]) -> list[str]:
