@@ -75,10 +75,16 @@ class Backend(ABC):
         self.device = device  # "cpu" or "cuda"
         self.max_batch_tokens = max_batch_tokens
         self.captures_embeddings = captures_embeddings
-        gpu = device == "cuda"
-        self.overhead_tokens = GPU_OVERHEAD_TOKENS if gpu else CPU_OVERHEAD_TOKENS
+        self._prior_overhead = GPU_OVERHEAD_TOKENS if device == "cuda" else CPU_OVERHEAD_TOKENS
         self.pass_cost: PassCost | None = None  # measured by warm_up
         self.reason = ""  # why this backend serves, as the loader chose it
+
+    @property
+    def overhead_tokens(self) -> int:
+        """A pass's fixed cost in padded tokens: from `pass_cost` once warmed up."""
+        if self.pass_cost is None:
+            return self._prior_overhead
+        return self.pass_cost.overhead_tokens(cap=self.max_batch_tokens)
 
     @property
     def max_length(self) -> int:
@@ -101,8 +107,6 @@ class Backend(ABC):
         for n, words in ((1, 4), (8, 24), (32, 60)):
             self.predict(["warm up " * (words // 2)] * n)
         self.pass_cost = measure_pass_cost(self)
-        if self.pass_cost is not None:
-            self.overhead_tokens = self.pass_cost.overhead_tokens(cap=self.max_batch_tokens)
 
     def device_stats(self) -> DeviceStats | None:
         """The GPU's figures, for a backend that runs on one; None on a CPU."""

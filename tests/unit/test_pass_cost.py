@@ -36,11 +36,10 @@ class PricedModel:
         self.shapes: list[tuple[int, int]] = []
 
     def encode(self, texts: Sequence[str]) -> Encoded:
-        rows = [[101, *range(1000, 1000 + 2 * len(t.split())), 102] for t in texts]
-        n = np.array([len(r) for r in rows])
-        rows = [[*r[: self.max_length - 1], 102] if len(r) > self.max_length else r for r in rows]
-        n = np.minimum(n, self.max_length)
-        return Encoded(rows, n, n >= self.max_length, np.zeros(len(rows), dtype=np.int64))
+        kept = [min(len(t.split()), self.max_length - 2) for t in texts]
+        rows = [[101, *range(1000, 1000 + k), 102] for k in kept]
+        lengths = np.array([len(r) for r in rows])
+        return Encoded(rows, lengths, lengths >= self.max_length, np.zeros_like(lengths))
 
     def run_pass(self, rows: Sequence[Sequence[int]], lengths: np.ndarray) -> PassOutput:
         padded = len(rows) * int(lengths.max())
